@@ -1,0 +1,49 @@
+# All set-up lives here: `make demo` and `make test` work on a fresh machine with Python 3.11.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+UV_VERSION := 0.13.9
+STAMP := $(VENV)/.installed
+
+.PHONY: help install demo test unit lint typecheck constraints clean
+
+help:
+	@echo "make demo         run the example DAG end to end against the embedded simulator"
+	@echo "make test         lint, type-check and run the whole test suite"
+	@echo "make constraints  re-resolve constraints.txt on purpose (needs the package index)"
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(BIN)/uv: $(BIN)/python
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
+
+# Exact versions come from the committed constraints.txt; the package itself is installed editable.
+$(STAMP): $(BIN)/uv pyproject.toml constraints.txt
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -c constraints.txt -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+unit: $(STAMP)
+	$(BIN)/pytest tests/unit -q
+
+test: lint typecheck
+	$(BIN)/pytest -q
+
+demo: $(STAMP)
+	$(BIN)/python -m airflow_provider_telnyx.testing.demo
+
+constraints: $(BIN)/uv
+	$(BIN)/uv pip compile pyproject.toml --extra dev --extra testing --python-version 3.11 \
+		--python-platform x86_64-manylinux_2_28 --no-header --annotation-style line -o constraints.txt
+
+clean:
+	rm -rf $(VENV) dist build .pytest_cache .mypy_cache .ruff_cache docs/_build

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 # Airflow reads its home and config at import time, so this runs before any test module imports it.
@@ -19,3 +20,19 @@ BASE_URL = "http://telnyx.test/v2"
 os.environ["AIRFLOW_CONN_TELNYX_DEFAULT"] = (
     '{"conn_type": "telnyx", "password": "%s", "host": "%s"}' % (API_KEY, BASE_URL)  # noqa: UP031
 )
+
+
+import pytest  # noqa: E402
+
+from airflow_provider_telnyx.testing.simulator import Simulator  # noqa: E402
+
+
+@pytest.fixture
+def telnyx_simulator(telnyx_simulator: Simulator) -> Iterator[Simulator]:
+    """The plugin's fixture, plus a contract check: every answer it gave must conform to the OpenAPI spec."""
+    from tests.contract.openapi import violations
+
+    telnyx_simulator.record_exchanges = True
+    yield telnyx_simulator
+    problems = violations(telnyx_simulator.exchanges)
+    assert not problems, "simulator answers that break the spec:\n" + "\n".join(problems[:10])

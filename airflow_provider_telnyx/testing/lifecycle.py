@@ -168,15 +168,17 @@ class Timeline:
         state["retry_count"] = max(len(done) - (0 if len(done) < len(self.attempts) else 1), 0)
         if len(done) == len(self.attempts):
             last = self.attempts[-1]
-            return {
+            final = {
                 **state,
                 "status": self.final_status,
                 "errors": list(self.final_errors),
                 "call_status": last.call_status,
-                "call_duration": last.call_duration,
                 "dispatched_at": last.dispatched_at,
                 "scheduled_at_fixed_datetime": last.dispatched_at,
             }
+            if last.call_duration is not None:  # the spec types it integer: omit rather than send null
+                final["call_duration"] = last.call_duration
+            return final
         current = self.attempts[len(done)]
         if now < current.dispatched_at:  # between attempts: waiting for the retry
             return {

@@ -1,3 +1,55 @@
-"""pytest plugin (entry point ``pytest11``): the ``telnyx_simulator`` fixture."""
+"""pytest plugin (entry point ``pytest11``, loaded automatically once the provider is installed).
+
+The ``telnyx_simulator`` fixture starts the embedded simulator on a free loopback port for one test, points
+the ``telnyx_default`` connection at it (``AIRFLOW_CONN_TELNYX_DEFAULT``), and yields the
+:class:`~airflow_provider_telnyx.testing.simulator.Simulator` so a test can inject faults and read the
+journal::
+
+    def test_my_dag(telnyx_simulator):
+        telnyx_simulator.set_faults(error_rate=0.3)
+        my_dag.test()
+        assert telnyx_simulator.stats()["events_created"] == 1
+
+Options come from the ``telnyx_simulator`` marker, e.g.
+``@pytest.mark.telnyx_simulator(time_scale=600, seed=7, faults=Faults(rate_limit=50))``.
+By default the event clock runs 60 times faster after dispatch (``time_scale=60``), so a call finishes within
+about a second of its scheduled time.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from airflow_provider_telnyx.testing.simulator import Simulator
+
+DEFAULT_TIME_SCALE = 60.0
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Register the ``telnyx_simulator`` marker.
+
+    :param config: pytest's config.
+    """
+    config.addinivalue_line(
+        "markers", "telnyx_simulator(**options): options for the telnyx_simulator fixture (see Simulator)"
+    )
+
+
+@pytest.fixture
+def telnyx_simulator(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[Simulator]:
+    """A running simulator, with ``telnyx_default`` pointing at it for the duration of the test.
+
+    :param request: pytest's request (reads the ``telnyx_simulator`` marker).
+    :param monkeypatch: used to set ``AIRFLOW_CONN_TELNYX_DEFAULT``.
+    :return: the simulator.
+    """
+    marker = request.node.get_closest_marker("telnyx_simulator")
+    options = dict(marker.kwargs) if marker else {}
+    options.setdefault("time_scale", DEFAULT_TIME_SCALE)
+    options.setdefault("seed", 0)
+    simulator = Simulator(**options)
+    with simulator.serve_in_thread():
+        monkeypatch.setenv("AIRFLOW_CONN_TELNYX_DEFAULT", simulator.connection_json())
+        yield simulator

@@ -42,7 +42,7 @@ from starlette.types import Receive, Scope, Send
 
 from airflow_provider_telnyx.testing.lifecycle import OUTCOMES, Timeline, plan_timeline
 
-__all__ = ["DEFAULT_API_KEY", "Faults", "JournalEntry", "Simulator", "main"]
+__all__ = ["DEFAULT_API_KEY", "Exchange", "Faults", "JournalEntry", "Simulator", "main"]
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +98,30 @@ class JournalEntry:
     fault: str | None = None
     idempotency_key: str | None = None
     event_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Exchange:
+    """A request and the response the simulator gave, kept when ``record_exchanges`` is on.
+
+    :param method: HTTP method.
+    :param path: request path.
+    :param query: raw query string.
+    :param request_content_type: request ``Content-Type``.
+    :param request_body: request body.
+    :param status: response status (0 for a dropped connection).
+    :param response_headers: response headers.
+    :param response_body: response body.
+    """
+
+    method: str
+    path: str
+    query: str
+    request_content_type: str
+    request_body: bytes
+    status: int
+    response_headers: dict[str, str]
+    response_body: bytes
 
 
 @dataclass
@@ -184,6 +208,7 @@ class Simulator:
     :param faults: faults injected from the start.
     :param seed: seed of the RNG that draws faults, for repeatable runs.
     :param clock: wall clock (tests may inject one).
+    :param record_exchanges: keep every request and response in :attr:`exchanges` (for contract tests).
     """
 
     def __init__(
@@ -194,6 +219,7 @@ class Simulator:
         faults: Faults | None = None,
         seed: int | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        record_exchanges: bool = False,
     ) -> None:
         if time_scale <= 0:
             raise ValueError("time_scale must be positive")
@@ -210,6 +236,10 @@ class Simulator:
         self._counters: Counter[str] = Counter()
         self._release = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
+        self.record_exchanges = record_exchanges
+        self.exchanges: list[Exchange] = []
+        #: Set by :meth:`serve_in_thread` while serving: ``http://host:port/v2``.
+        self.base_url: str | None = None
         self.app = Starlette(
             routes=[
                 Route("/v2/ai/assistants", self._assistants, methods=["GET"]),
@@ -244,6 +274,7 @@ class Simulator:
             self._windows.clear()
             self._journal.clear()
             self._counters.clear()
+            self.exchanges.clear()
         self.faults = Faults()
 
     def release_held(self) -> None:
@@ -252,6 +283,21 @@ class Simulator:
             self._loop.call_soon_threadsafe(self._release.set)
         else:
             self._release.set()
+
+    @property
+    def api_key(self) -> str:
+        """The first accepted API key (what a test connection should use)."""
+        return self.api_keys[0]
+
+    def connection_json(self) -> str:
+        """An ``AIRFLOW_CONN_...`` value (JSON form) pointing at this simulator while it serves.
+
+        :return: the connection JSON.
+        :raises RuntimeError: when the simulator is not serving.
+        """
+        if self.base_url is None:
+            raise RuntimeError("the simulator is not serving")
+        return json.dumps({"conn_type": "telnyx", "password": self.api_key, "host": self.base_url})
 
     @property
     def journal(self) -> list[JournalEntry]:
@@ -311,6 +357,19 @@ class Simulator:
         status = 0 if isinstance(response, _DroppedConnection) else response.status_code
         event_id = event_id or getattr(response, "event_id", None)
         self._record(request, route, status, fault, key_header, event_id)
+        if self.record_exchanges:
+            exchange = Exchange(
+                method=request.method,
+                path=request.url.path,
+                query=request.url.query,
+                request_content_type=request.headers.get("content-type", ""),
+                request_body=await request.body(),
+                status=status,
+                response_headers=dict(response.headers),
+                response_body=bytes(response.body) if status else b"",
+            )
+            with self._lock:
+                self.exchanges.append(exchange)
         return response
 
     def _record(
@@ -441,10 +500,23 @@ class Simulator:
                     self._idempotency.pop(record_key, None)
             return problem.response
         payload = self._render(event, now)
-        if record_key:
+        faults = self.faults
+        if faults.hold_creates:
+            self._counters["creates_held"] += 1
+            await self._release.wait()
+        if record_key:  # the request is complete: from now on the key replays this response
             with self._lock:
                 self._idempotency[record_key] = _IdempotencyRecord(fingerprint, 201, payload, in_flight=False)
-        return await self._deliver_create(payload, event.event_id, record_key)
+        response: Response = JSONResponse(payload, status_code=201)
+        if faults.lose_create_rate and self._random.random() < faults.lose_create_rate:
+            if self._random.random() < 0.5:
+                response = self._fault_response("http_502")
+                response.fault = "lost_response_502"  # type: ignore[attr-defined]
+            else:
+                response = _DroppedConnection()
+                response.fault = "lost_response_dropped"  # type: ignore[attr-defined]
+        response.event_id = event.event_id  # type: ignore[attr-defined]
+        return response
 
     def _claim_key(self, record_key: tuple[str, str], fingerprint: str) -> Response | None:
         with self._lock:
@@ -474,24 +546,6 @@ class Simulator:
         self._counters["idempotent_replays"] += 1
         response = JSONResponse(record.body, status_code=record.status, headers={"Idempotent-Replayed": "true"})
         response.event_id = record.body.get("scheduled_event_id")  # type: ignore[attr-defined]
-        return response
-
-    async def _deliver_create(self, payload: dict[str, Any], event_id: str, record_key: Any) -> Response:
-        faults = self.faults
-        if faults.hold_creates:
-            self._counters["creates_held"] += 1
-            await self._release.wait()
-        response: Response = JSONResponse(payload, status_code=201)
-        if faults.lose_create_rate and self._random.random() < faults.lose_create_rate:
-            if self._random.random() < 0.5:
-                response = Response(
-                    "<html><head><title>502 Bad Gateway</title></head></html>", 502, media_type="text/html"
-                )
-                response.fault = "lost_response_502"  # type: ignore[attr-defined]
-            else:
-                response = _DroppedConnection()
-                response.fault = "lost_response_dropped"  # type: ignore[attr-defined]
-        response.event_id = event_id  # type: ignore[attr-defined]
         return response
 
     def _validate_and_store(self, assistant_id: str, body: Any, now: datetime, api_key: str) -> _StoredEvent:
@@ -573,6 +627,7 @@ class Simulator:
             "telnyx_conversation_channel": channel,
             "telnyx_end_user_target": body["telnyx_end_user_target"],
             "telnyx_agent_target": body["telnyx_agent_target"],
+            "scheduled_at_fixed_datetime": event.timeline.scheduled_at,
             "created_at": event.created_at,
             "retry_count": 0,
             "errors": [],
@@ -637,9 +692,11 @@ class Simulator:
                 raise RuntimeError("the Telnyx simulator did not start")
             time.sleep(0.01)
         bound = server.servers[0].sockets[0].getsockname()[1]
+        self.base_url = f"http://{host}:{bound}/v2"
         try:
-            yield f"http://{host}:{bound}/v2"
+            yield self.base_url
         finally:
+            self.base_url = None
             self.release_held()
             server.should_exit = True
             thread.join(timeout=10)

@@ -21,7 +21,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from airflow.sdk.exceptions import AirflowException, AirflowFailException
+from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowSensorTimeout
 
 __all__ = [
     "ApiErrorItem",
@@ -35,8 +35,10 @@ __all__ = [
     "TelnyxRateLimitError",
     "TelnyxRequestTimeoutError",
     "TelnyxScheduledEventFailedError",
+    "TelnyxScheduledEventWaitError",
     "TelnyxServerError",
     "TelnyxValidationError",
+    "TelnyxWaitTimeoutError",
     "error_for_status",
 ]
 
@@ -204,8 +206,11 @@ def _rebuild_input_error(
     return cls(problems, subject=subject)
 
 
-class TelnyxScheduledEventFailedError(AirflowException):
+class TelnyxScheduledEventFailedError(AirflowFailException):
     """A scheduled event ended ``failed``.
+
+    Subclasses ``AirflowFailException``: a task retry cannot change an event's outcome (and must not call
+    the person again), and ``soft_fail`` applies the same way in poke, reschedule and deferrable modes.
 
     :param message: one-line summary including every call attempt.
     :param event: the final event as a JSON-safe dictionary.
@@ -219,6 +224,24 @@ class TelnyxScheduledEventFailedError(AirflowException):
     def errors(self) -> list[str]:
         """The ``errors`` the API reported for the event."""
         return list(self.event.get("errors") or [])
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild_failed, (type(self), str(self), self.event))
+
+
+def _rebuild_failed(
+    cls: type[TelnyxScheduledEventFailedError], message: str, event: dict[str, Any]
+) -> TelnyxScheduledEventFailedError:
+    return cls(message, event=event)
+
+
+class TelnyxScheduledEventWaitError(AirflowFailException):
+    """Waiting for an event cannot go on: it was deleted (404), the key was refused (401/403), the API kept
+    failing for longer than the wait tolerates, or the trigger sent an event that cannot be read."""
+
+
+class TelnyxWaitTimeoutError(AirflowSensorTimeout):
+    """The event was not final before the wait's deadline (``timeout`` / ``wait_timeout``)."""
 
 
 _STATUS_CLASSES: dict[int, type[TelnyxApiError]] = {

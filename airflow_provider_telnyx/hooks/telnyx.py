@@ -40,6 +40,7 @@ from airflow_provider_telnyx.exceptions import (
     TelnyxConnectionError,
     TelnyxInvalidInputError,
     TelnyxInvalidResponseError,
+    TelnyxNotFoundError,
     TelnyxRateLimitError,
     error_for_status,
 )
@@ -48,6 +49,7 @@ from airflow_provider_telnyx.models import (
     IDEMPOTENCY_KEY_PATTERN,
     MAX_PAGE_SIZE,
     ConversationChannel,
+    EventStatus,
     ScheduledEvent,
     ScheduledEventPage,
     ScheduledEventRequest,
@@ -685,6 +687,27 @@ class TelnyxHook(BaseHook):
     def _delete_call(assistant_id: str, event_id: str) -> _Call:
         return _Call("DELETE", _events_path(assistant_id, event_id), headers={"Accept": "*/*"}, ok=(200, 204))
 
+    def cancel_scheduled_event_if_pending(self, assistant_id: str, event_id: str) -> bool:
+        """Cancel an event only while it is still ``pending`` (used by ``on_kill``).
+
+        An event that already dispatched is left alone: deleting it would only remove its record.
+
+        :param assistant_id: the assistant that owns the event.
+        :param event_id: the event's id.
+        :return: whether the event was cancelled.
+        """
+        try:
+            event = self.get_scheduled_event(assistant_id, event_id)
+            if event.status is not EventStatus.PENDING:
+                self.log.info("Scheduled event %s is %s: not cancelled", event_id, event.status.value)
+                return False
+            self.delete_scheduled_event(assistant_id, event_id)
+        except TelnyxNotFoundError:
+            self.log.info("Scheduled event %s is already gone", event_id)
+            return False
+        self.log.info("Cancelled pending scheduled event %s", event_id)
+        return True
+
     def test_connection(self) -> tuple[bool, str]:
         """Check the key and URL with a read-only request (``GET /ai/assistants``), for the UI's Test button.
 
@@ -766,6 +789,25 @@ class TelnyxHook(BaseHook):
             if page.is_last:
                 return
             page_number += 1
+
+    async def acancel_scheduled_event_if_pending(self, assistant_id: str, event_id: str) -> bool:
+        """Async twin of :meth:`cancel_scheduled_event_if_pending`.
+
+        :param assistant_id: the assistant that owns the event.
+        :param event_id: the event's id.
+        :return: whether the event was cancelled.
+        """
+        try:
+            event = await self.aget_scheduled_event(assistant_id, event_id)
+            if event.status is not EventStatus.PENDING:
+                self.log.info("Scheduled event %s is %s: not cancelled", event_id, event.status.value)
+                return False
+            await self.adelete_scheduled_event(assistant_id, event_id)
+        except TelnyxNotFoundError:
+            self.log.info("Scheduled event %s is already gone", event_id)
+            return False
+        self.log.info("Cancelled pending scheduled event %s", event_id)
+        return True
 
     async def adelete_scheduled_event(self, assistant_id: str, event_id: str) -> None:
         """Async twin of :meth:`delete_scheduled_event`.

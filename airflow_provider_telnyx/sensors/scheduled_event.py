@@ -1,0 +1,134 @@
+"""``TelnyxScheduledEventSensor``: wait for a scheduled event's outcome, in poke, reschedule or deferrable mode.
+
+Every mode decides with the same function (:func:`airflow_provider_telnyx.waiting.resolve`), so a completed,
+failed, deleted or timed-out event gives the same task state, XCom and exception whichever mode runs.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from datetime import timedelta
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseSensorOperator, PokeReturnValue
+
+from airflow_provider_telnyx.hooks.telnyx import TelnyxHook
+from airflow_provider_telnyx.operators.scheduled_event import TELNYX_UI_COLOR, default_deferrable
+from airflow_provider_telnyx.triggers.scheduled_event import TelnyxScheduledEventTrigger
+from airflow_provider_telnyx.waiting import DEFAULT_MAX_TRANSIENT_ERRORS, EventWaiter, poll, resolve
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+__all__ = ["TelnyxScheduledEventSensor"]
+
+
+class TelnyxScheduledEventSensor(BaseSensorOperator):
+    """Wait until a scheduled event is ``completed`` (success) or ``failed``.
+
+    A ``failed`` event raises :class:`~airflow_provider_telnyx.exceptions.TelnyxScheduledEventFailedError`
+    (carrying the event, its ``errors`` and a summary of every call attempt) unless ``fail_on_failure=False``,
+    in which case the sensor succeeds and returns the failed event for downstream branching. The final event is
+    returned to XCom in every mode. Transient API errors (timeouts, 429, 5xx) are tolerated up to
+    ``max_transient_errors`` consecutive polls; 401/403/404 fail at once (404: the event was deleted).
+
+    .. seealso::
+        The how-to guide: ``docs/howto/sensor.md``.
+
+    :param assistant_id: the assistant that owns the event. (templated)
+    :param scheduled_event_id: the event, typically
+        ``{{ ti.xcom_pull(task_ids='schedule_call', key='scheduled_event_id') }}``. (templated)
+    :param fail_on_failure: fail the task when the event ``failed`` (default); else return it.
+    :param deferrable: wait in the triggerer (default ``[operators] default_deferrable``).
+    :param cancel_on_kill: when deferred, cancel the event if a user kills the task while it is still pending.
+    :param max_transient_errors: consecutive failed polls tolerated.
+    :param telnyx_conn_id: the Airflow connection to use. (templated)
+    :param kwargs: ``poke_interval``, ``timeout``, ``mode``, ``soft_fail`` and the other
+        ``BaseSensorOperator`` arguments.
+    """
+
+    template_fields: Sequence[str] = ("assistant_id", "scheduled_event_id", "telnyx_conn_id")
+    ui_color = TELNYX_UI_COLOR
+
+    def __init__(
+        self,
+        *,
+        assistant_id: str,
+        scheduled_event_id: str,
+        fail_on_failure: bool = True,
+        deferrable: bool = default_deferrable(),
+        cancel_on_kill: bool = True,
+        max_transient_errors: int = DEFAULT_MAX_TRANSIENT_ERRORS,
+        telnyx_conn_id: str = TelnyxHook.default_conn_name,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.assistant_id = assistant_id
+        self.scheduled_event_id = scheduled_event_id
+        self.fail_on_failure = fail_on_failure
+        self.deferrable = deferrable
+        self.cancel_on_kill = cancel_on_kill
+        self.max_transient_errors = max_transient_errors
+        self.telnyx_conn_id = telnyx_conn_id
+
+    @cached_property
+    def hook(self) -> TelnyxHook:
+        """The hook for ``telnyx_conn_id``."""
+        return TelnyxHook(telnyx_conn_id=self.telnyx_conn_id)
+
+    @cached_property
+    def _waiter(self) -> EventWaiter:
+        # The sensor's own timeout bounds poke and reschedule modes; the waiter only counts transient errors.
+        return EventWaiter(
+            event_id=self.scheduled_event_id,
+            poll_interval=self.poke_interval,
+            max_transient_errors=self.max_transient_errors,
+        )
+
+    def poke(self, context: Context) -> bool | PokeReturnValue:
+        """Check the event once.
+
+        :param context: the task's context.
+        :return: ``False`` to keep waiting, or a done ``PokeReturnValue`` carrying the final event.
+        """
+        payload = self._waiter.observe(poll(self.hook, self.assistant_id, self.scheduled_event_id))
+        if payload is None:
+            self.log.info("Scheduled event %s is not final yet", self.scheduled_event_id)
+            return False
+        return PokeReturnValue(is_done=True, xcom_value=resolve(payload, fail_on_failure=self.fail_on_failure))
+
+    def execute(self, context: Context) -> Any:
+        """Poke (or reschedule) as usual; when deferrable, check once, then wait in the triggerer.
+
+        :param context: the task's context.
+        :return: the final event.
+        """
+        if not self.deferrable:
+            return super().execute(context)
+        first = self.poke(context)
+        if isinstance(first, PokeReturnValue):
+            return first.xcom_value
+        self.defer(
+            trigger=TelnyxScheduledEventTrigger(
+                assistant_id=self.assistant_id,
+                scheduled_event_id=self.scheduled_event_id,
+                telnyx_conn_id=self.telnyx_conn_id,
+                poll_interval=self.poke_interval,
+                end_time=time.time() + self.timeout,
+                max_transient_errors=self.max_transient_errors,
+                cancel_on_kill=self.cancel_on_kill,
+            ),
+            method_name="execute_complete",
+            timeout=timedelta(seconds=self.timeout),
+        )
+
+    def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
+        """Resume after the trigger with the same status rule as ``poke``.
+
+        :param context: the task's context.
+        :param event: the trigger's payload.
+        :return: the final event.
+        """
+        return resolve(event, fail_on_failure=self.fail_on_failure)

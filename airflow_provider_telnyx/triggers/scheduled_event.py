@@ -1,0 +1,117 @@
+"""``TelnyxScheduledEventTrigger``: waits in the triggerer for a scheduled event to become final.
+
+The trigger only reads (``GET``): a triggerer restart re-creates it from :meth:`serialize` and it simply polls
+again, with no side effect. Its only write is in :meth:`on_kill`, which Airflow calls when a user marks the
+deferred task failed or success or clears it (never on a triggerer restart): a still-``pending`` event is
+cancelled then, unless ``cancel_on_kill`` is off.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+from airflow_provider_telnyx.hooks.telnyx import TelnyxHook
+from airflow_provider_telnyx.waiting import DEFAULT_MAX_TRANSIENT_ERRORS, EventWaiter, apoll
+
+__all__ = ["TelnyxScheduledEventTrigger"]
+
+
+class TelnyxScheduledEventTrigger(BaseTrigger):
+    """Poll one scheduled event until it is ``completed`` or ``failed``, the deadline passes, or waiting fails.
+
+    Yields exactly one event whose payload is a :class:`~airflow_provider_telnyx.waiting.WaitPayload`:
+    ``{"status": "final" | "error" | "timeout", "message", "event_id", "event"}``; the task's
+    ``execute_complete`` passes it to :func:`~airflow_provider_telnyx.waiting.resolve`.
+
+    :param assistant_id: the assistant that owns the event.
+    :param scheduled_event_id: the event to wait for.
+    :param telnyx_conn_id: the Airflow connection (only its id is serialized, never the key).
+    :param poll_interval: seconds between polls.
+    :param end_time: absolute deadline (epoch seconds); ``None`` for no deadline.
+    :param max_transient_errors: consecutive failed polls tolerated (timeouts, 429, 5xx).
+    :param cancel_on_kill: cancel the event if it is still pending when a user kills the task.
+    """
+
+    def __init__(
+        self,
+        *,
+        assistant_id: str,
+        scheduled_event_id: str,
+        telnyx_conn_id: str = TelnyxHook.default_conn_name,
+        poll_interval: float = 60.0,
+        end_time: float | None = None,
+        max_transient_errors: int = DEFAULT_MAX_TRANSIENT_ERRORS,
+        cancel_on_kill: bool = True,
+    ) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]  # airflow-core's BaseTrigger is not annotated
+        self.assistant_id = assistant_id
+        self.scheduled_event_id = scheduled_event_id
+        self.telnyx_conn_id = telnyx_conn_id
+        self.poll_interval = float(poll_interval)
+        self.end_time = None if end_time is None else float(end_time)
+        self.max_transient_errors = int(max_transient_errors)
+        self.cancel_on_kill = bool(cancel_on_kill)
+        # Not serialized: replaced by tests to run without waiting.
+        self.sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+        self.clock: Callable[[], float] = time.time
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        """Return the class path and the JSON-safe kwargs that re-create this trigger.
+
+        :return: ``(classpath, kwargs)``.
+        """
+        return (
+            f"{type(self).__module__}.{type(self).__qualname__}",
+            {
+                "assistant_id": self.assistant_id,
+                "scheduled_event_id": self.scheduled_event_id,
+                "telnyx_conn_id": self.telnyx_conn_id,
+                "poll_interval": self.poll_interval,
+                "end_time": self.end_time,
+                "max_transient_errors": self.max_transient_errors,
+                "cancel_on_kill": self.cancel_on_kill,
+            },
+        )
+
+    def _hook(self) -> TelnyxHook:
+        return TelnyxHook(telnyx_conn_id=self.telnyx_conn_id, async_sleep=self.sleep)
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        """Poll until the wait is over and yield its single event.
+
+        :return: an async iterator yielding one :class:`TriggerEvent`.
+        """
+        waiter = EventWaiter(
+            event_id=self.scheduled_event_id,
+            poll_interval=self.poll_interval,
+            deadline=self.end_time,
+            max_transient_errors=self.max_transient_errors,
+            clock=self.clock,
+        )
+        hook = self._hook()
+        try:
+            while (payload := waiter.observe(await apoll(hook, self.assistant_id, self.scheduled_event_id))) is None:
+                self.log.debug("Scheduled event %s not final yet", self.scheduled_event_id)
+                await self.sleep(waiter.next_sleep())
+        except Exception as error:  # a trigger must never die silently: report, then let execute_complete fail
+            self.log.exception("Waiting for scheduled event %s failed", self.scheduled_event_id)
+            payload = {"status": "error", "event_id": self.scheduled_event_id, "message": f"{error}"}
+        finally:
+            await hook.aclose()
+        self.log.info("Scheduled event %s: wait over (%s)", self.scheduled_event_id, payload["status"])
+        yield TriggerEvent(payload)  # type: ignore[no-untyped-call]  # airflow-core is not annotated
+
+    async def on_kill(self) -> None:
+        """Cancel the event if it is still ``pending`` (a user killed the deferred task)."""
+        if not self.cancel_on_kill:
+            return
+        hook = self._hook()
+        try:
+            await hook.acancel_scheduled_event_if_pending(self.assistant_id, self.scheduled_event_id)
+        finally:
+            await hook.aclose()

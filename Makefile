@@ -39,7 +39,7 @@ test: lint typecheck
 	$(BIN)/pytest -q
 
 demo: $(STAMP)
-	$(BIN)/python -m airflow_provider_telnyx.testing.demo
+	$(BIN)/python scripts/demo.py
 
 constraints: $(BIN)/uv
 	$(BIN)/uv pip compile pyproject.toml --extra dev --extra testing --python-version 3.11 \

@@ -102,14 +102,18 @@ class TelnyxScheduledEventSensor(BaseSensorOperator):
     def execute(self, context: Context) -> Any:
         """Poke (or reschedule) as usual; when deferrable, check once, then wait in the triggerer.
 
+        Deferrable mode settles a first check that is already final through ``resume_execution``, the path
+        a resumed task takes, so its outcome matches a trigger-delivered one exactly.
+
         :param context: the task's context.
         :return: the final event.
         """
         if not self.deferrable:
             return super().execute(context)
-        first = self.poke(context)
-        if isinstance(first, PokeReturnValue):
-            return first.xcom_value
+        payload = self._waiter.observe(poll(self.hook, self.assistant_id, self.scheduled_event_id))
+        if payload is not None:
+            # Already over: resume exactly as a deferred task would, so soft_fail and friends apply the same way.
+            return self.resume_execution("execute_complete", {"event": payload}, context)
         self.defer(
             trigger=TelnyxScheduledEventTrigger(
                 assistant_id=self.assistant_id,

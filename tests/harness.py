@@ -1,0 +1,134 @@
+"""Drive operators and sensors the way Airflow does, in-process, against the real simulator.
+
+``FakeTI`` and ``context`` stand in for the task runner's task instance (XCom pushes are recorded, the task
+state store is a dict); ``run_sensor`` reproduces what Airflow does in each mode: poke (the sensor's own loop),
+reschedule (re-run ``execute`` after each ``AirflowRescheduleException``) and deferrable (run the trigger in
+an event loop, then ``resume_execution``). What happens inside the operator, trigger, hook and simulator is
+the real code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from airflow.sdk.exceptions import AirflowRescheduleException, AirflowSkipException, TaskDeferred
+
+from airflow_provider_telnyx.testing.clock import ManualClock
+
+
+class DictStateStore:
+    """The task state store's interface over a dict (survives between "tries" of a test)."""
+
+    def __init__(self) -> None:
+        self.data: dict[str, Any] = {}
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.data.get(key, default)
+
+    def set(self, key: str, value: Any, **_: Any) -> None:
+        self.data[key] = value
+
+
+@dataclass
+class FakeTI:
+    dag_id: str = "dag_a"
+    run_id: str = "manual__2031-01-01T00:00:00+00:00"
+    task_id: str = "task_a"
+    map_index: int = -1
+    try_number: int = 1
+    xcoms: dict[str, Any] = field(default_factory=dict)
+
+    def xcom_push(self, key: str, value: Any) -> None:
+        self.xcoms[key] = value
+
+    def get_first_reschedule_date(self, context: Any) -> None:
+        return None
+
+
+def context(ti: FakeTI | None = None, store: DictStateStore | None = None) -> dict[str, Any]:
+    return {"ti": ti or FakeTI(), "task_state_store": store}
+
+
+@dataclass
+class Outcome:
+    """What a task run ended with: its state, return value and exception class."""
+
+    state: str
+    value: Any = None
+    error: type[BaseException] | None = None
+    message: str = ""
+
+
+def settle(run: Callable[[], Any]) -> Outcome:
+    try:
+        return Outcome("success", run())
+    except AirflowSkipException as error:
+        return Outcome("skipped", error=type(error), message=str(error))
+    except Exception as error:  # noqa: BLE001 - the outcome is what we compare
+        return Outcome("failed", error=type(error), message=str(error))
+
+
+def run_deferred(
+    task: Any, deferred: TaskDeferred, ctx: dict[str, Any], between_polls: Callable[[], None] = lambda: None
+) -> Any:
+    """Run the trigger to its event (as the triggerer does), then resume the task (as a worker does)."""
+    trigger = deferred.trigger
+    polls = {"count": 0}
+
+    async def instead_of_sleeping(_: float) -> None:
+        polls["count"] += 1
+        assert polls["count"] < 1000, "the trigger never yielded"
+        between_polls()
+        await asyncio.sleep(0)
+
+    trigger.sleep = instead_of_sleeping
+
+    async def first_event() -> Any:
+        async for event in trigger.run():
+            return event.payload
+        raise AssertionError("the trigger ended without an event")
+
+    payload = asyncio.run(first_event())
+    return task.resume_execution(deferred.method_name, {"event": payload}, ctx)
+
+
+def run_sensor(sensor: Any, mode: str, clock: ManualClock | None = None, step: float = 3600) -> Outcome:
+    """Run a sensor to its end in ``poke``, ``reschedule`` or ``deferrable`` mode.
+
+    When a simulator clock is given, it moves ``step`` seconds forward once, after the first check, so an event
+    that is pending at first becomes final while the sensor waits.
+    """
+    ctx = context()
+    sensor.deferrable = mode == "deferrable"
+    sensor.mode = "reschedule" if mode == "reschedule" else "poke"
+    sensor.poke_interval = 0.01
+    moved = {"done": False}
+
+    def move_time_once() -> None:
+        if clock is not None and not moved["done"]:
+            moved["done"] = True
+            clock.advance(step)
+
+    original = sensor.poke
+
+    def poke_then_move_time(context_: Any) -> Any:
+        result = original(context_)
+        move_time_once()
+        return result
+
+    sensor.poke = poke_then_move_time
+
+    def drive() -> Any:
+        for _ in range(100):
+            try:
+                return sensor.execute(ctx)
+            except AirflowRescheduleException:
+                continue
+            except TaskDeferred as deferred:
+                return run_deferred(sensor, deferred, ctx, move_time_once)
+        raise AssertionError("the sensor never finished")
+
+    return settle(drive)

@@ -40,6 +40,7 @@ class FakeTI:
     map_index: int = -1
     try_number: int = 1
     xcoms: dict[str, Any] = field(default_factory=dict)
+    stats_tags: dict[str, str] = field(default_factory=dict)
 
     def xcom_push(self, key: str, value: Any) -> None:
         self.xcoms[key] = value
@@ -67,7 +68,7 @@ def settle(run: Callable[[], Any]) -> Outcome:
         return Outcome("success", run())
     except AirflowSkipException as error:
         return Outcome("skipped", error=type(error), message=str(error))
-    except Exception as error:  # noqa: BLE001 - the outcome is what we compare
+    except Exception as error:
         return Outcome("failed", error=type(error), message=str(error))
 
 

@@ -139,11 +139,20 @@ def test_auth_error(clock: ManualClock, telnyx_simulator: Simulator, monkeypatch
     assert "KEYrevoked" not in outcome.message
 
 
-def test_transient_errors_tolerated_then_bounded(clock: ManualClock, telnyx_simulator: Simulator) -> None:
+def test_transient_errors_tolerated_then_bounded(
+    clock: ManualClock, telnyx_simulator: Simulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
     event_id = schedule("+13125550100")
     clock.advance(3600)
     telnyx_simulator.set_faults(error_rate=1.0)
-    results = outcomes(lambda: sensor(event_id, max_transient_errors=2), None)
+    no_hook_retries = {
+        "conn_type": "telnyx",
+        "password": telnyx_simulator.api_key,
+        "host": telnyx_simulator.base_url,
+        "extra": {"max_retries": 0},
+    }
+    monkeypatch.setenv("AIRFLOW_CONN_TELNYX_FRAGILE", json.dumps(no_hook_retries))
+    results = outcomes(lambda: sensor(event_id, max_transient_errors=2, telnyx_conn_id="telnyx_fragile"), None)
     outcome = same(results)
     assert outcome.error is TelnyxScheduledEventWaitError
     assert "gave up after 3 consecutive failed polls" in outcome.message

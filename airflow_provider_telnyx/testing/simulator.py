@@ -64,6 +64,8 @@ class Faults:
     :param hang_seconds: how long a hanging request hangs.
     :param lose_create_rate: share of creates that are committed but whose response is lost: half answered
         502, half a dropped connection.
+    :param lose_next_creates: lose the responses of the next N creates (after committing them), answering 502;
+        counts down as it is used (deterministic, unlike ``lose_create_rate``).
     :param hold_creates: commit creates, then hold their responses until :meth:`Simulator.release_held`.
     """
 
@@ -73,6 +75,7 @@ class Faults:
     timeout_rate: float = 0.0
     hang_seconds: float = 5.0
     lose_create_rate: float = 0.0
+    lose_next_creates: int = 0
     hold_creates: bool = False
 
 
@@ -508,7 +511,11 @@ class Simulator:
             with self._lock:
                 self._idempotency[record_key] = _IdempotencyRecord(fingerprint, 201, payload, in_flight=False)
         response: Response = JSONResponse(payload, status_code=201)
-        if faults.lose_create_rate and self._random.random() < faults.lose_create_rate:
+        if faults.lose_next_creates > 0:
+            faults.lose_next_creates -= 1
+            response = self._fault_response("http_502")
+            response.fault = "lost_response_502"  # type: ignore[attr-defined]
+        elif faults.lose_create_rate and self._random.random() < faults.lose_create_rate:
             if self._random.random() < 0.5:
                 response = self._fault_response("http_502")
                 response.fault = "lost_response_502"  # type: ignore[attr-defined]

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 EXAMPLE_DAGS = Path(__file__).parents[2] / "example_dags"
+TEST_DAGS = Path(__file__).parents[2] / "tests" / "dags"
 
 
 @pytest.fixture(scope="session")
@@ -20,10 +21,10 @@ def airflow_db() -> None:
     subprocess.run([str(airflow), "db", "migrate"], check=True, capture_output=True, env=os.environ.copy(), timeout=300)
 
 
-def load_dag(dag_id: str) -> Any:
-    """Parse an example DAG file with a real ``DagBag`` and return the DAG."""
+def load_dag(dag_id: str, folder: Path = EXAMPLE_DAGS, file: str | None = None) -> Any:
+    """Parse a DAG file with a real ``DagBag`` and return the DAG."""
     from airflow.dag_processing.dagbag import DagBag
 
-    bag = DagBag(dag_folder=str(EXAMPLE_DAGS / f"{dag_id}.py"))
+    bag = DagBag(dag_folder=str(folder / f"{file or dag_id}.py"))
     assert not bag.import_errors, bag.import_errors
     return bag.get_dag(dag_id)

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from airflow_provider_telnyx.testing.simulator import Simulator
-from tests.integration.conftest import load_dag
+from tests.integration.conftest import EXAMPLE_DAGS, load_dag
 
 pytestmark = pytest.mark.usefixtures("airflow_db")
 
@@ -18,3 +18,26 @@ def test_call_example_runs_end_to_end(telnyx_simulator: Simulator) -> None:
     assert event["dynamic_variables"] == {"customer_name": "Ada", "order_id": "A-1042"}
     assert event["conversation_metadata"]["airflow_dag_id"] == "example_telnyx_scheduled_call"
     assert event["conversation_metadata"]["order_id"] == "A-1042"
+
+
+def test_sms_example_runs_end_to_end(telnyx_simulator: Simulator) -> None:
+    run = load_dag("example_telnyx_scheduled_sms").test()
+    assert run.state == "success"
+    (event,) = telnyx_simulator.events()
+    assert (event["telnyx_conversation_channel"], event["status"]) == ("sms_chat", "completed")
+    assert event["text"] == "Hi Ada, your order has shipped."
+
+
+def test_every_example_dag_parses_without_errors_or_warnings() -> None:
+    import warnings
+
+    from airflow.dag_processing.dagbag import DagBag
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        bag = DagBag(dag_folder=str(EXAMPLE_DAGS))
+    ours = [w for w in caught if "example_dags" in str(w.filename) or "airflow_provider_telnyx" in str(w.filename)]
+    assert bag.import_errors == {}
+    assert ours == [], [str(w.message) for w in ours]
+    files = sorted(p.stem for p in EXAMPLE_DAGS.glob("example_*.py"))
+    assert sorted(bag.dag_ids) == files

@@ -526,3 +526,16 @@ def test_constructing_the_hook_does_no_io() -> None:
     hook = TelnyxHook(telnyx_conn_id="does_not_exist")
     assert hook._config is None
     assert hook._client is None
+
+
+def test_uri_form_connection(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_TELNYX_URI", "telnyx://:KEY%2Fwith%3Dchars@api.telnyx.com?timeout=30&max_retries=5"
+    )
+    config = TelnyxHook(telnyx_conn_id="telnyx_uri").get_config()
+    assert (config.api_key, config.base_url, config.timeout, config.max_retries) == (
+        "KEY/with=chars",
+        "https://api.telnyx.com/v2",
+        30.0,
+        5,
+    )

@@ -132,7 +132,12 @@ class EventWaiter:
         else:
             self.transient_errors = 0
             if result.status.is_terminal:
-                return {"status": "final", "event_id": self.event_id, "event": result.to_json_dict()}
+                return {
+                    "status": "final",
+                    "event_id": self.event_id,
+                    "message": f"Scheduled event {self.event_id} is {result.status.value}",
+                    "event": result.to_json_dict(),
+                }
         if self.deadline is not None and self.clock() >= self.deadline:
             return {
                 "status": "timeout",

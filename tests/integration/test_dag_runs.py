@@ -26,6 +26,19 @@ def test_create_and_deferrable_sensor_complete(telnyx_simulator: Simulator) -> N
     assert states(run) == {"schedule_call": "success", "wait_for_call": "success"}
     (event,) = telnyx_simulator.events()
     assert event["status"] == "completed"
+    link = xcom(run, "schedule_call", "_link_TelnyxScheduledEventLink")
+    assert link == "https://portal.telnyx.com/#/ai/assistants/edit/assistant-e2e"
+    assert xcom(run, "schedule_call", "scheduled_event_id") == event["scheduled_event_id"]
+    assert xcom(run, "wait_for_call", "return_value")["status"] == "completed"
+
+
+def xcom(run: Any, task_id: str, key: str) -> Any:
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        row = session.query(XComModel).filter_by(dag_id=run.dag_id, run_id=run.run_id, task_id=task_id, key=key).one()
+        return XComModel.deserialize_value(row)
 
 
 def test_failed_call_fails_the_sensor_with_the_attempts(

@@ -42,7 +42,7 @@ demo: $(STAMP)
 	$(BIN)/python scripts/demo.py
 
 constraints: $(BIN)/uv
-	$(BIN)/uv pip compile pyproject.toml --extra dev --extra testing --python-version 3.11 \
+	$(BIN)/uv pip compile pyproject.toml --extra dev --extra testing --extra bench --python-version 3.11 \
 		--python-platform x86_64-manylinux_2_28 --no-header --annotation-style line -o constraints.txt
 
 clean:

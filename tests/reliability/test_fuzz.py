@@ -1,0 +1,176 @@
+"""Hostile clients: a property-based API fuzzer against the simulator, and property tests for the models."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from pydantic import ValidationError
+from schemathesis import GenerationMode
+from schemathesis.checks import CHECKS
+
+from airflow_provider_telnyx.models import (
+    ScheduledEvent,
+    ScheduledEventRequest,
+    is_valid_target,
+)
+from airflow_provider_telnyx.testing.simulator import Simulator
+from tests.contract.openapi import SPEC_PATH, violations
+from tests.reliability.conftest import Report
+
+EXAMPLES_PER_OPERATION_AND_MODE = 80
+CHECK_NAMES = ("not_a_server_error", "response_schema_conformance", "content_type_conformance")
+
+
+def test_schemathesis_finds_no_5xx_and_no_schema_violation(telnyx_simulator: Simulator, report: Report) -> None:
+    """Simulator under a property-based API fuzzer (schemathesis)"""
+    schema = schemathesis.openapi.from_path(str(SPEC_PATH))
+    checks = [c for c in CHECKS.get_all() if c.__name__ in CHECK_NAMES]
+    headers = {"Authorization": f"Bearer {telnyx_simulator.api_key}"}
+    base_url = telnyx_simulator.base_url
+    failures: list[str] = []
+    per_operation: Counter[str] = Counter()
+
+    def fuzzer(operation: Any, mode: GenerationMode) -> Any:
+        @settings(
+            max_examples=EXAMPLES_PER_OPERATION_AND_MODE,
+            deadline=None,
+            database=None,
+            derandomize=True,
+            suppress_health_check=list(HealthCheck),
+        )
+        @given(case=operation.as_strategy(generation_mode=mode))
+        def fuzz(case: Any) -> None:
+            response = case.call(base_url=base_url, headers=headers)
+            per_operation[operation.label] += 1
+            try:
+                case.validate_response(response, checks=checks, headers=headers)
+            except Exception as error:  # noqa: BLE001 - collect every failing case
+                failures.append(f"{case.method} {case.formatted_path}: {error}"[:500])
+
+        return fuzz
+
+    for result in schema.get_all_operations():
+        for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
+            fuzzer(result.ok(), mode)()
+
+    statuses = Counter(f"{e.status // 100}xx" for e in telnyx_simulator.journal)
+    spec_problems = violations(telnyx_simulator.exchanges)
+    report.record(
+        generated_requests=sum(per_operation.values()),
+        requests_by_operation=dict(per_operation),
+        answers_by_class=dict(sorted(statuses.items())),
+        server_errors=statuses.get("5xx", 0),
+        schema_violations=len(spec_problems) + len(failures),
+    )
+    assert sum(per_operation.values()) >= 500
+    assert failures == []
+    assert statuses.get("5xx", 0) == 0
+
+
+NOW = datetime(2031, 1, 1, tzinfo=UTC)
+e164 = st.from_regex(r"\A\+[1-9][0-9]{1,14}\Z")
+sip = st.from_regex(r"\Asips?:[a-z0-9._-]{1,20}@[a-z][a-z0-9.-]{0,20}[a-z0-9]\Z")
+target = st.one_of(e164, sip)
+future = st.datetimes(min_value=datetime(2031, 1, 2), max_value=datetime(2100, 1, 1), timezones=st.just(UTC))
+flat = st.dictionaries(st.text(min_size=1, max_size=10), st.one_of(st.text(max_size=10), st.integers(), st.booleans()))
+variables = st.dictionaries(st.text(min_size=1, max_size=10), st.text(max_size=20))
+
+
+@st.composite
+def valid_requests(draw: Any) -> dict[str, Any]:
+    sms = draw(st.booleans())
+    body: dict[str, Any] = {
+        "telnyx_conversation_channel": "sms_chat" if sms else "phone_call",
+        "telnyx_end_user_target": draw(target),
+        "telnyx_agent_target": draw(target),
+        "scheduled_at_fixed_datetime": draw(future).isoformat(),
+        "conversation_metadata": draw(flat),
+        "dynamic_variables": draw(variables),
+    }
+    if sms:
+        body["text"] = draw(st.text(min_size=1, max_size=50).filter(str.strip))
+    else:
+        retries = draw(st.integers(0, 10))
+        body["max_retries_client_errors"] = retries
+        if retries or draw(st.booleans()):
+            body["retry_interval_secs"] = draw(st.integers(60, 86_400))
+        body["call_settings"] = {"sip_region": draw(st.sampled_from(["US", "Europe", "Canada", "Australia",
+                                                                      "Middle East"]))}
+    return body
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(valid_requests())
+def test_every_request_the_spec_and_guide_accept_is_accepted(body: dict[str, Any]) -> None:
+    request = ScheduledEventRequest.model_validate(body, context={"now": NOW})
+    assert ScheduledEventRequest.model_validate(request.to_api(), context={"now": NOW}) == request
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(st.integers(-5, 20), st.integers(0, 100_000))
+def test_retry_ranges_are_exactly_the_specs(retries: int, interval: int) -> None:
+    body = {
+        "telnyx_conversation_channel": "phone_call",
+        "telnyx_end_user_target": "+13125550100",
+        "telnyx_agent_target": "+13125550199",
+        "scheduled_at_fixed_datetime": "2031-02-01T00:00:00Z",
+        "max_retries_client_errors": retries,
+        "retry_interval_secs": interval,
+    }
+    accepted = 0 <= retries <= 10 and 60 <= interval <= 86_400
+    try:
+        ScheduledEventRequest.model_validate(body, context={"now": NOW})
+    except ValidationError:
+        assert not accepted
+    else:
+        assert accepted
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(st.text(max_size=30))
+def test_targets_are_e164_or_sip_only(text: str) -> None:
+    import re
+
+    expected = bool(re.fullmatch(r"\+[1-9]\d{1,14}", text)) or text.startswith(("sip:", "sips:")) and "@" in text
+    if is_valid_target(text):
+        assert expected
+
+
+@settings(max_examples=200, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.fixed_dictionaries(
+        {
+            "assistant_id": st.text(min_size=1, max_size=20),
+            "scheduled_event_id": st.uuids().map(str),
+            "telnyx_conversation_channel": st.just("phone_call"),
+            "telnyx_end_user_target": e164,
+            "telnyx_agent_target": e164,
+            "scheduled_at_fixed_datetime": future.map(lambda d: d.isoformat()),
+            "status": st.sampled_from(["pending", "in_progress", "completed", "failed"]),
+            "retry_count": st.integers(0, 10),
+            "errors": st.lists(st.text(max_size=20), max_size=3),
+            "call_attempts": st.lists(
+                st.fixed_dictionaries(
+                    {
+                        "attempt_number": st.integers(1, 11),
+                        "attempted_at": future.map(lambda d: d.isoformat()),
+                        "call_status": st.sampled_from(["busy", "no-answer", "completed"]),
+                    }
+                ),
+                max_size=3,
+            ),
+        },
+        optional={"future_field": st.text(max_size=5), "call_duration": st.integers(0, 10_000)},
+    )
+)
+def test_response_round_trip_is_lossless(raw: dict[str, Any]) -> None:
+    parsed = ScheduledEvent.parse(raw)
+    again = ScheduledEvent.parse(parsed.to_json_dict())
+    assert again == parsed
+    assert set(again.to_json_dict()) == set(raw)

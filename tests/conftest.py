@@ -49,3 +49,13 @@ def telnyx_simulator(telnyx_simulator: Simulator) -> Iterator[Simulator]:
     yield telnyx_simulator
     problems = violations(telnyx_simulator.exchanges)
     assert not problems, "simulator answers that break the spec:\n" + "\n".join(problems[:10])
+
+
+@pytest.fixture(scope="session")
+def airflow_db() -> None:
+    """Run ``airflow db migrate`` once for the session's throwaway AIRFLOW_HOME (needed by ``dag.test()``)."""
+    import subprocess
+    import sys
+
+    airflow = Path(sys.executable).with_name("airflow")
+    subprocess.run([str(airflow), "db", "migrate"], check=True, capture_output=True, env=os.environ.copy(), timeout=300)

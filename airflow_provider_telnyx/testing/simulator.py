@@ -59,7 +59,8 @@ class Faults:
 
     :param latency: seconds added before every API request is answered.
     :param rate_limit: requests per second allowed per API key (fixed one-second windows); ``None``: no limit.
-    :param error_rate: share of API requests answered 500, 502 or 503 before they are processed.
+    :param error_rate: share of API requests answered with one of ``error_statuses`` before they are processed.
+    :param error_statuses: the statuses ``error_rate`` draws from (429 answers carry the rate-limit headers).
     :param timeout_rate: share of API requests that hang for ``hang_seconds`` (then answer 504).
     :param hang_seconds: how long a hanging request hangs.
     :param lose_create_rate: share of creates that are committed but whose response is lost: half answered
@@ -67,16 +68,19 @@ class Faults:
     :param lose_next_creates: lose the responses of the next N creates (after committing them), answering 502;
         counts down as it is used (deterministic, unlike ``lose_create_rate``).
     :param hold_creates: commit creates, then hold their responses until :meth:`Simulator.release_held`.
+    :param failing_assistants: assistant ids whose requests are always answered 503 (a broken tenant).
     """
 
     latency: float = 0.0
     rate_limit: float | None = None
     error_rate: float = 0.0
+    error_statuses: tuple[int, ...] = (500, 502, 503)
     timeout_rate: float = 0.0
     hang_seconds: float = 5.0
     lose_create_rate: float = 0.0
     lose_next_creates: int = 0
     hold_creates: bool = False
+    failing_assistants: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -347,6 +351,8 @@ class Simulator:
             api_key = self._authenticate(request)
             limit_headers = self._rate_limit(api_key)
             fault = await self._random_fault()
+            if fault is None and request.path_params.get("assistant_id") in self.faults.failing_assistants:
+                fault = "http_503"
             if fault is None:
                 response: Response = await handler(request, api_key)
                 fault = getattr(response, "fault", None)
@@ -442,7 +448,7 @@ class Simulator:
         faults = self.faults
         draw = self._random.random()
         if draw < faults.error_rate:
-            return self._random.choice(("http_500", "http_502", "http_503"))
+            return f"http_{self._random.choice(faults.error_statuses)}"
         if draw < faults.error_rate + faults.timeout_rate:
             await asyncio.sleep(faults.hang_seconds)
             return "timeout"
@@ -453,6 +459,15 @@ class Simulator:
         if fault == "timeout":
             return Response("upstream request timeout", status_code=504, media_type="text/plain")
         status = int(fault.removeprefix("http_"))
+        if status == 429:
+            headers = {"retry-after": "1", "x-ratelimit-limit": "100", "x-ratelimit-remaining": "0"}
+            return _telnyx_error(
+                429,
+                "10011",
+                "Too many requests",
+                "You have exceeded the maximum number of allowed requests.",
+                headers=headers,
+            )
         if status == 502:
             page = "<html><head><title>502 Bad Gateway</title></head><body>bad gateway</body></html>"
             return Response(page, status_code=502, media_type="text/html")
@@ -669,6 +684,9 @@ class Simulator:
             unknown = sorted(set(changes) - known)
             if unknown:
                 return JSONResponse({"error": f"unknown faults: {unknown}"}, status_code=400)
+            for name in ("error_statuses", "failing_assistants"):
+                if name in changes:
+                    changes[name] = tuple(changes[name])
             self.set_faults(**changes)
         return JSONResponse(asdict(self.faults))
 

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from airflow_provider_telnyx.testing.simulator import Simulator
-from tests.integration.conftest import TEST_DAGS, load_dag
+from tests.dagrun import TEST_DAGS, load_dag
 
 pytestmark = pytest.mark.usefixtures("airflow_db")
 

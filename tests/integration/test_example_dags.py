@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from airflow_provider_telnyx.testing.simulator import Simulator
-from tests.integration.conftest import EXAMPLE_DAGS, load_dag
+from tests.dagrun import EXAMPLE_DAGS, load_dag
 
 pytestmark = pytest.mark.usefixtures("airflow_db")
 

@@ -100,8 +100,9 @@ def valid_requests(draw: Any) -> dict[str, Any]:
         body["max_retries_client_errors"] = retries
         if retries or draw(st.booleans()):
             body["retry_interval_secs"] = draw(st.integers(60, 86_400))
-        body["call_settings"] = {"sip_region": draw(st.sampled_from(["US", "Europe", "Canada", "Australia",
-                                                                      "Middle East"]))}
+        body["call_settings"] = {
+            "sip_region": draw(st.sampled_from(["US", "Europe", "Canada", "Australia", "Middle East"]))
+        }
     return body
 
 

@@ -107,7 +107,8 @@ def test_restart_from_serialize_resumes_with_only_gets(telnyx_simulator: Simulat
 
         first.sleep = slow_sleep
         task = asyncio.ensure_future(anext(aiter(first.run())))
-        await asyncio.sleep(0.1)
+        while len(telnyx_simulator.journal) < 3:  # the create, then at least two polls of the pending event
+            await asyncio.sleep(0.01)
         task.cancel()  # the triggerer went away mid-wait
         with pytest.raises(asyncio.CancelledError):
             await task

@@ -53,3 +53,15 @@ with DAG("e2e_lost_response", schedule=None, start_date=START, catchup=False) as
         retry_delay=timedelta(seconds=0),
         telnyx_conn_id="telnyx_no_retries",
     )
+
+with DAG("e2e_bad_input", schedule=None, start_date=START, catchup=False) as e2e_bad_input:
+    # A bad target must fail the task at once: its 3 retries could never fix it.
+    TelnyxCreateScheduledEventOperator(
+        task_id="schedule_call",
+        assistant_id=ASSISTANT,
+        end_user_target="555-0100",
+        agent_target="+13125550199",
+        scheduled_at=timedelta(minutes=5),
+        retries=3,
+        retry_delay=timedelta(seconds=0),
+    )

@@ -5,11 +5,12 @@ BIN := $(VENV)/bin
 UV_VERSION := 0.13.9
 STAMP := $(VENV)/.installed
 
-.PHONY: help install demo test unit lint typecheck constraints clean
+.PHONY: help install demo test unit lint typecheck reliability-report constraints clean
 
 help:
 	@echo "make demo         run the example DAG end to end against the embedded simulator"
 	@echo "make test         lint, type-check and run the whole test suite"
+	@echo "make reliability-report  run tests/reliability and regenerate docs/reliability.md"
 	@echo "make constraints  re-resolve constraints.txt on purpose (needs the package index)"
 
 $(BIN)/python:
@@ -37,6 +38,10 @@ unit: $(STAMP)
 
 test: lint typecheck
 	$(BIN)/pytest -q
+
+# Runs the reliability suite and regenerates docs/reliability.md from the figures it measured.
+reliability-report: $(STAMP)
+	TELNYX_RELIABILITY_REPORT=docs/reliability.md $(BIN)/pytest tests/reliability -q
 
 demo: $(STAMP)
 	$(BIN)/python scripts/demo.py

@@ -42,13 +42,16 @@ OPERATOR_CASES: list[tuple[str, dict[str, Any], str]] = [
     ("number too long", {"end_user_target": "+1312555010012345"}, "end_user_target"),
     ("bad SIP URI", {"agent_target": "sip:missing-host@"}, "agent_target"),
     ("SIP URI without user", {"agent_target": "sip:example.com"}, "agent_target"),
-    ("naive datetime", {"scheduled_at": datetime(2031, 1, 1)}, "scheduled_at"),  # noqa: DTZ001
+    ("naive datetime", {"scheduled_at": datetime(2031, 1, 1)}, "scheduled_at"),
     ("naive ISO string", {"scheduled_at": "2031-01-01T10:00:00"}, "scheduled_at"),
     ("past datetime", {"scheduled_at": datetime(2020, 1, 1, tzinfo=UTC)}, "scheduled_at"),
     ("unparsable string", {"scheduled_at": "tomorrow at ten"}, "scheduled_at"),
     ("SMS without text", {"conversation_channel": "sms_chat"}, "text"),
-    ("retries on SMS", {"conversation_channel": "sms_chat", "text": "hi", "max_retries_client_errors": 2,
-                        "retry_interval_secs": 60}, "max_retries_client_errors"),
+    (
+        "retries on SMS",
+        {"conversation_channel": "sms_chat", "text": "hi", "max_retries_client_errors": 2, "retry_interval_secs": 60},
+        "max_retries_client_errors",
+    ),
     ("retries out of range", {"max_retries_client_errors": 11, "retry_interval_secs": 60}, "max_retries_client_errors"),
     ("negative retries", {"max_retries_client_errors": -1}, "max_retries_client_errors"),
     ("interval too short", {"max_retries_client_errors": 1, "retry_interval_secs": 30}, "retry_interval_secs"),
@@ -76,8 +79,11 @@ CONNECTION_CASES: list[tuple[str, dict[str, Any], str]] = [
     ("base URL not http(s)", {"conn_type": "telnyx", "password": "k", "host": "ftp://api.telnyx.com"}, "host"),
     ("base URL with credentials", {"conn_type": "telnyx", "password": "k", "host": "https://u:p@x.com/v2"}, "host"),
     ("timeout not a number", {"conn_type": "telnyx", "password": "k", "extra": {"timeout": "soon"}}, "extra.timeout"),
-    ("negative max_retries", {"conn_type": "telnyx", "password": "k", "extra": {"max_retries": -2}},
-     "extra.max_retries"),
+    (
+        "negative max_retries",
+        {"conn_type": "telnyx", "password": "k", "extra": {"max_retries": -2}},
+        "extra.max_retries",
+    ),
     ("proxy not a URL", {"conn_type": "telnyx", "password": "k", "extra": {"proxy": "gopher://p"}}, "extra.proxy"),
 ]
 
@@ -106,10 +112,16 @@ def test_bad_inputs_are_refused_before_any_request(
         ("hook: event id with ..", lambda: hook.get_scheduled_event("assistant-ok", "../x"), "event_id"),
         ("hook: empty event id", lambda: hook.delete_scheduled_event("assistant-ok", ""), "event_id"),
         ("hook: request not a mapping", lambda: hook.create_scheduled_event("assistant-ok", "body"), "request"),  # type: ignore[arg-type]
-        ("hook: page size over 100", lambda: list(hook.list_scheduled_events("assistant-ok", page_size=500)),
-         "page_size"),
-        ("hook: naive from_date", lambda: list(hook.list_scheduled_events("a", from_date=datetime(2031, 1, 1))),  # noqa: DTZ001
-         "from_date"),
+        (
+            "hook: page size over 100",
+            lambda: list(hook.list_scheduled_events("assistant-ok", page_size=500)),
+            "page_size",
+        ),
+        (
+            "hook: naive from_date",
+            lambda: list(hook.list_scheduled_events("a", from_date=datetime(2031, 1, 1))),
+            "from_date",
+        ),
     ]
     for name, action, field in hook_cases:
         expect(name, field, action)
@@ -125,7 +137,9 @@ def test_bad_inputs_are_refused_before_any_request(
     assert telnyx_simulator.journal == []
 
 
-def test_bad_input_fails_the_task_on_its_first_try(telnyx_simulator: Simulator, report: Report, airflow_db: None) -> None:
+def test_bad_input_fails_the_task_on_its_first_try(
+    telnyx_simulator: Simulator, report: Report, airflow_db: None
+) -> None:
     """Bad input refused before any request"""
     run = load_dag("e2e_bad_input", TEST_DAGS, "e2e_scheduled_events").test()
     (ti,) = run.get_task_instances()

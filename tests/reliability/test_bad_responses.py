@@ -10,7 +10,6 @@ import httpx
 import pytest
 
 from airflow_provider_telnyx.exceptions import TelnyxApiError, TelnyxInvalidResponseError
-from airflow_provider_telnyx.hooks.telnyx import TelnyxHook
 from airflow_provider_telnyx.triggers.scheduled_event import TelnyxScheduledEventTrigger
 from tests.reliability.conftest import Report
 from tests.unit.mock_api import MockApi, event_json, sms_json
@@ -22,7 +21,10 @@ CASES: dict[str, tuple[httpx.Response, str]] = {
     "HTML 500 page": (httpx.Response(500, text=HTML, headers={"content-type": "text/html"}), "error"),
     "HTML 403 page": (httpx.Response(403, text=HTML, headers={"content-type": "text/html"}), "error"),
     "truncated JSON": (httpx.Response(200, content=json.dumps(event_json()).encode()[:40]), "error"),
-    "missing required fields": (httpx.Response(200, json={"scheduled_event_id": "evt", "status": "completed"}), "error"),
+    "missing required fields": (
+        httpx.Response(200, json={"scheduled_event_id": "evt", "status": "completed"}),
+        "error",
+    ),
     "unknown status value": (httpx.Response(200, json=event_json(status="archived")), "error"),
     "unknown channel value": (httpx.Response(200, json=event_json(telnyx_conversation_channel="fax")), "error"),
     "JSON array body": (httpx.Response(200, json=[event_json()]), "error"),
@@ -36,8 +38,14 @@ CASES: dict[str, tuple[httpx.Response, str]] = {
             200,
             json=event_json(
                 status="failed",
-                call_attempts=[{"attempt_number": 1, "attempted_at": "2030-01-01T10:00:00Z", "call_status": "busy",
-                                "call_duration": None}],
+                call_attempts=[
+                    {
+                        "attempt_number": 1,
+                        "attempted_at": "2030-01-01T10:00:00Z",
+                        "call_status": "busy",
+                        "call_duration": None,
+                    }
+                ],
             ),
         ),
         "final",
@@ -53,7 +61,7 @@ def _trigger_outcome(response: httpx.Response, monkeypatch: pytest.MonkeyPatch) 
     api = MockApi().script(response)
     trigger = TelnyxScheduledEventTrigger(assistant_id="assistant-1", scheduled_event_id="evt", max_transient_errors=2)
     trigger.sleep = _no_wait
-    monkeypatch.setattr(trigger, "_hook", lambda: api.hook())
+    monkeypatch.setattr(trigger, "_hook", api.hook)
 
     async def first() -> Any:
         events = [event.payload async for event in trigger.run()]

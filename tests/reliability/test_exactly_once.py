@@ -6,7 +6,6 @@ import asyncio
 import json
 from collections import Counter
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import pytest
 

@@ -35,7 +35,9 @@ def test_restarted_triggers_resume_with_only_gets(telnyx_simulator: Simulator, r
         }
         event_id = hook.create_scheduled_event(ASSISTANT, body).event_id
         expected[event_id] = "failed" if target in ("+13125550102", "+13125550103") else "completed"
-    triggers = [TelnyxScheduledEventTrigger(assistant_id=ASSISTANT, scheduled_event_id=i, poll_interval=1) for i in expected]
+    triggers = [
+        TelnyxScheduledEventTrigger(assistant_id=ASSISTANT, scheduled_event_id=i, poll_interval=1) for i in expected
+    ]
 
     async def old_triggerer() -> None:
         async def slow(_: float) -> None:

@@ -12,9 +12,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
 from pydantic import ValidationError
@@ -33,11 +35,16 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_MAX_TRANSIENT_ERRORS",
     "EventWaiter",
+    "ManyEventsWaiter",
+    "ManyPayload",
     "WaitPayload",
     "apoll",
+    "apoll_many",
     "failure_summary",
     "poll",
+    "poll_many",
     "resolve",
+    "resolve_many",
     "wait_blocking",
 ]
 
@@ -216,3 +223,260 @@ def wait_blocking(
     while (payload := waiter.observe(poll(hook, assistant_id, waiter.event_id))) is None:
         sleep(waiter.next_sleep())
     return payload
+
+
+# -- many events at once -------------------------------------------------------------------------------------
+
+
+class ManyPayload(TypedDict, total=False):
+    """What a finished wait for many events reports (and what the many-events trigger yields)."""
+
+    status: Literal["final", "error", "timeout"]
+    message: str
+    completed: list[str]
+    failed: list[dict[str, Any]]
+    pending: list[str]
+    requests: int
+
+
+@dataclass
+class ManyEventsWaiter:
+    """Wait for many events with as few requests as the API allows, without I/O.
+
+    Each cycle it chooses between listing the assistant's events (100 per request, from the earliest pending
+    event's scheduled time on) and fetching the pending events one by one, whichever needs fewer requests by
+    what the last listing showed. Events the listing did not show are fetched individually.
+
+    :param event_ids: the events to wait for.
+    :param poll_interval: seconds between cycles.
+    :param deadline: wall-clock deadline (epoch seconds), or ``None``.
+    :param max_transient_errors: consecutive failed cycles tolerated.
+    :param clock: the wall clock (epoch seconds).
+    """
+
+    event_ids: list[str]
+    poll_interval: float
+    deadline: float | None = None
+    max_transient_errors: int = DEFAULT_MAX_TRANSIENT_ERRORS
+    clock: Callable[[], float] = time.time
+    pending: dict[str, datetime | None] = field(init=False)
+    completed: list[str] = field(default_factory=list, init=False)
+    failed: list[dict[str, Any]] = field(default_factory=list, init=False)
+    listed_total: int | None = field(default=None, init=False)
+    transient_errors: int = field(default=0, init=False)
+    requests: int = field(default=0, init=False)
+    cycles: int = field(default=0, init=False)
+
+    def __post_init__(self) -> None:
+        self.pending = dict.fromkeys(dict.fromkeys(self.event_ids))
+
+    def use_list(self) -> bool:
+        """Whether this cycle should list rather than fetch each pending event.
+
+        :return: ``True`` to list.
+        """
+        if len(self.pending) <= 2:
+            return False
+        if self.listed_total is None:
+            return True
+        return max(1, -(-self.listed_total // 100)) < len(self.pending)
+
+    def list_from(self) -> datetime | None:
+        """The earliest scheduled time among pending events (the listing's ``from_date``), if known.
+
+        :return: the time, or ``None`` when some pending event's time is unknown.
+        """
+        times = list(self.pending.values())
+        if not times or any(t is None for t in times):
+            return None
+        return min(t for t in times if t is not None)
+
+    def listing_too_long(self, count: int) -> bool:
+        """Whether a listing has cost more than fetching every pending event would (then it stops early).
+
+        :param count: events listed so far in this cycle.
+        :return: ``True`` to stop listing.
+        """
+        return count > 100 * max(len(self.pending), 1) + 100
+
+    def end_listing(self, count: int) -> None:
+        """Record how many events a listing returned (its cost, and the estimate for the next cycle).
+
+        :param count: events listed.
+        """
+        self.listed_total = count
+        self.requests += max(1, -(-count // 100))
+
+    def to_fetch(self, listed: set[str]) -> list[str]:
+        """Pending events to fetch one by one this cycle: those the listing (if any) did not show.
+
+        :param listed: ids the listing showed.
+        :return: the ids.
+        """
+        return [event_id for event_id in self.pending if event_id not in listed]
+
+    def observe_event(self, event: ScheduledEvent) -> None:
+        """Record one event seen in a listing or a fetch (events we do not wait for are ignored).
+
+        :param event: the event.
+        """
+        if event.event_id not in self.pending:
+            return
+        if not event.status.is_terminal:
+            self.pending[event.event_id] = event.scheduled_at_fixed_datetime
+            return
+        del self.pending[event.event_id]
+        if event.status is EventStatus.COMPLETED:
+            self.completed.append(event.event_id)
+        else:
+            self.failed.append(
+                {"scheduled_event_id": event.event_id, "summary": failure_summary(event), "errors": event.errors or []}
+            )
+
+    def end_cycle(self, error: TelnyxApiError | None) -> ManyPayload | None:
+        """Close a polling cycle.
+
+        :param error: the API error that cut the cycle short, if any.
+        :return: the payload when the wait is over, ``None`` to keep waiting.
+        """
+        self.cycles += 1
+        if error is not None:
+            fatal = error.http_status in (401, 403) or not error.retryable
+            self.transient_errors += 1
+            if fatal or self.transient_errors > self.max_transient_errors:
+                return self._payload("error", f"Waiting for {len(self.pending)} scheduled events failed: {error}")
+        else:
+            self.transient_errors = 0
+        if not self.pending:
+            return self._payload(
+                "final", f"{len(self.completed)} scheduled events completed, {len(self.failed)} failed"
+            )
+        if self.deadline is not None and self.clock() >= self.deadline:
+            return self._payload("timeout", f"{len(self.pending)} scheduled events were not final before the deadline")
+        return None
+
+    def missing(self, error: TelnyxApiError, event_id: str) -> ManyPayload:
+        """A pending event no longer exists (404): the wait cannot go on.
+
+        :param error: the 404.
+        :param event_id: the event.
+        :return: the error payload.
+        """
+        return self._payload("error", f"Scheduled event {event_id} no longer exists (it was deleted): {error}")
+
+    def _payload(self, status: Literal["final", "error", "timeout"], message: str) -> ManyPayload:
+        return {
+            "status": status,
+            "message": message,
+            "completed": list(self.completed),
+            "failed": list(self.failed),
+            "pending": list(self.pending),
+            "requests": self.requests,
+        }
+
+    def next_sleep(self) -> float:
+        """Seconds to wait before the next cycle (never past the deadline).
+
+        :return: the delay.
+        """
+        if self.deadline is None:
+            return self.poll_interval
+        return max(min(self.poll_interval, self.deadline - self.clock()), 0.0)
+
+
+def resolve_many(payload: Any, *, fail_on_failure: bool = True) -> dict[str, Any]:
+    """Decide the outcome of a wait for many events: the same rule as :func:`resolve`, over a set.
+
+    :param payload: a :class:`ManyPayload`.
+    :param fail_on_failure: raise when any event ``failed``; otherwise return the split.
+    :return: ``{"completed": [ids], "failed": [{"scheduled_event_id", "summary", "errors"}], "counts": {...}}``.
+    :raises TelnyxScheduledEventFailedError: some events failed and ``fail_on_failure`` is set.
+    :raises TelnyxScheduledEventWaitError: the wait ended in an error, or the payload is unreadable.
+    :raises TelnyxWaitTimeoutError: the deadline passed first.
+    """
+    if not isinstance(payload, dict) or payload.get("status") not in ("final", "error", "timeout"):
+        raise TelnyxScheduledEventWaitError(f"Unreadable wait result from the trigger: {payload!r:.300}")
+    message = str(payload.get("message") or "")
+    if payload["status"] == "timeout":
+        raise TelnyxWaitTimeoutError(message)
+    if payload["status"] == "error":
+        raise TelnyxScheduledEventWaitError(message)
+    completed = list(payload.get("completed") or [])
+    failed = list(payload.get("failed") or [])
+    result = {
+        "completed": completed,
+        "failed": failed,
+        "counts": {"completed": len(completed), "failed": len(failed), "total": len(completed) + len(failed)},
+    }
+    if failed and fail_on_failure:
+        first = "; ".join(item.get("summary", "") for item in failed[:3])
+        raise TelnyxScheduledEventFailedError(
+            f"{len(failed)} of {len(completed) + len(failed)} scheduled events failed. First: {first}",
+            event=result,
+        )
+    return result
+
+
+def poll_many(hook: TelnyxHook, assistant_id: str, waiter: ManyEventsWaiter) -> ManyPayload | None:
+    """One polling cycle with the sync hook.
+
+    :param hook: the hook.
+    :param assistant_id: the assistant.
+    :param waiter: the wait's state.
+    :return: the payload when the wait is over, else ``None``.
+    """
+    try:
+        seen: set[str] = set()
+        count = 0
+        if waiter.use_list():
+            for event in hook.list_scheduled_events(assistant_id, from_date=waiter.list_from()):
+                count += 1
+                if waiter.listing_too_long(count):
+                    break
+                seen.add(event.event_id)
+                waiter.observe_event(event)
+            waiter.end_listing(count)
+        for event_id in waiter.to_fetch(seen):
+            waiter.requests += 1
+            result = poll(hook, assistant_id, event_id)
+            if isinstance(result, TelnyxApiError) and result.http_status == 404:
+                return waiter.missing(result, event_id)
+            if isinstance(result, TelnyxApiError):
+                raise result
+            waiter.observe_event(result)
+    except TelnyxApiError as error:
+        return waiter.end_cycle(error)
+    return waiter.end_cycle(None)
+
+
+async def apoll_many(hook: TelnyxHook, assistant_id: str, waiter: ManyEventsWaiter) -> ManyPayload | None:
+    """Async twin of :func:`poll_many`; the per-event fetches run concurrently.
+
+    :param hook: the hook.
+    :param assistant_id: the assistant.
+    :param waiter: the wait's state.
+    :return: the payload when the wait is over, else ``None``.
+    """
+    try:
+        seen: set[str] = set()
+        count = 0
+        if waiter.use_list():
+            async for event in hook.alist_scheduled_events(assistant_id, from_date=waiter.list_from()):
+                count += 1
+                if waiter.listing_too_long(count):
+                    break
+                seen.add(event.event_id)
+                waiter.observe_event(event)
+            waiter.end_listing(count)
+        fetch = waiter.to_fetch(seen)
+        waiter.requests += len(fetch)
+        results = await asyncio.gather(*(apoll(hook, assistant_id, event_id) for event_id in fetch))
+        for event_id, result in zip(fetch, results, strict=True):
+            if isinstance(result, TelnyxApiError) and result.http_status == 404:
+                return waiter.missing(result, event_id)
+            if isinstance(result, TelnyxApiError):
+                raise result
+            waiter.observe_event(result)
+    except TelnyxApiError as error:
+        return waiter.end_cycle(error)
+    return waiter.end_cycle(None)

@@ -15,7 +15,7 @@ import logging
 import platform
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property, partial
@@ -60,7 +60,7 @@ from airflow_provider_telnyx.models import (
 if TYPE_CHECKING:
     from airflow.sdk import Connection
 
-__all__ = ["TelnyxClientConfig", "TelnyxHook"]
+__all__ = ["RateLimitObservation", "TelnyxClientConfig", "TelnyxHook"]
 
 log = logging.getLogger(__name__)
 
@@ -170,6 +170,43 @@ def _number(
         problems.append((f"extra.{name}", f"must be at least {minimum:g}"))
         return default
     return number
+
+
+@dataclass
+class RateLimitObservation:
+    """What the API's ``x-ratelimit-*`` headers and 429 answers said so far (read by the batch operator).
+
+    :param limit: ``x-ratelimit-limit`` of the latest answer that carried it.
+    :param remaining: ``x-ratelimit-remaining`` of that answer.
+    :param reset: ``x-ratelimit-reset`` (seconds) of that answer.
+    :param throttled: how many 429 answers this hook has received.
+    :param responses: how many answers this hook has received.
+    """
+
+    limit: int | None = None
+    remaining: int | None = None
+    reset: float | None = None
+    throttled: int = 0
+    responses: int = 0
+
+    def observe(self, status_code: int, headers: httpx.Headers) -> None:
+        """Record one answer.
+
+        :param status_code: its status.
+        :param headers: its headers.
+        """
+        self.responses += 1
+        if status_code == 429:
+            self.throttled += 1
+        for attribute, header, kind in (
+            ("limit", "x-ratelimit-limit", int),
+            ("remaining", "x-ratelimit-remaining", int),
+            ("reset", "x-ratelimit-reset", float),
+        ):
+            raw = headers.get(header)
+            if raw is not None:
+                with suppress(ValueError):
+                    setattr(self, attribute, kind(raw))
 
 
 @dataclass(frozen=True)
@@ -360,6 +397,8 @@ class TelnyxHook(BaseHook):
         self._config: TelnyxClientConfig | None = None
         self._client: httpx.Client | None = None
         self._aclient: httpx.AsyncClient | None = None
+        #: Rate-limit headers and 429s seen by this hook.
+        self.rate_limit = RateLimitObservation()
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(telnyx_conn_id={self.telnyx_conn_id!r})"
@@ -504,6 +543,7 @@ class TelnyxHook(BaseHook):
     def _check(self, call: _Call, response: httpx.Response) -> Any:
         """Return the decoded JSON body of a successful response, or raise the mapped error."""
         self.log.debug("Telnyx %s %s -> %s", call.method, call.path, response.status_code)
+        self.rate_limit.observe(response.status_code, response.headers)
         if response.status_code in call.ok:
             if not response.content.strip():
                 return None

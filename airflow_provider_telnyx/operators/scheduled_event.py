@@ -12,17 +12,21 @@ task and map index), across task retries and worker crashes:
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.sdk import BaseOperator, BaseOperatorLink, ResumableJobMixin, conf
+from airflow.sdk.exceptions import AirflowException
 from pydantic import ValidationError
 
+from airflow_provider_telnyx.batch import AdaptiveRateLimiter, Progress, run_pool
 from airflow_provider_telnyx.exceptions import (
+    TelnyxApiError,
     TelnyxInvalidInputError,
     TelnyxNotFoundError,
     TelnyxScheduledEventWaitError,
@@ -35,8 +39,16 @@ from airflow_provider_telnyx.models import (
     ScheduledEventRequest,
     field_errors,
 )
-from airflow_provider_telnyx.triggers.scheduled_event import TelnyxScheduledEventTrigger
-from airflow_provider_telnyx.waiting import DEFAULT_MAX_TRANSIENT_ERRORS, EventWaiter, resolve, wait_blocking
+from airflow_provider_telnyx.triggers.scheduled_event import TelnyxScheduledEventsTrigger, TelnyxScheduledEventTrigger
+from airflow_provider_telnyx.waiting import (
+    DEFAULT_MAX_TRANSIENT_ERRORS,
+    EventWaiter,
+    ManyEventsWaiter,
+    poll_many,
+    resolve,
+    resolve_many,
+    wait_blocking,
+)
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -44,7 +56,9 @@ if TYPE_CHECKING:
     from pydantic import JsonValue
 
 __all__ = [
+    "TelnyxBatchError",
     "TelnyxCreateScheduledEventOperator",
+    "TelnyxCreateScheduledEventsOperator",
     "TelnyxDeleteScheduledEventOperator",
     "TelnyxScheduledEventLink",
 ]
@@ -53,7 +67,6 @@ PORTAL_ASSISTANT_URL = "https://portal.telnyx.com/#/ai/assistants/edit/{assistan
 XCOM_EVENT_ID = "scheduled_event_id"
 XCOM_ASSISTANT_URL = "telnyx_assistant_url"
 STATE_EVENT_ID = "telnyx_scheduled_event_id"
-STATE_SCHEDULED_AT = "telnyx_scheduled_at"
 TELNYX_UI_COLOR = "#00E3AA"
 
 #: Operator parameter for each API field, so that errors name what the user wrote.
@@ -99,6 +112,111 @@ def default_idempotency_key(context: Context, salt: str = "") -> str:
     tags = task_instance_tags(context)
     material = "\x1f".join(str(tags[name]) for name in sorted(tags)) + f"\x1f{salt}"
     return "airflow-" + hashlib.sha256(material.encode()).hexdigest()[:56]
+
+
+#: Operator parameters that make up one create body (the batch operator's item keys, less ``idempotency_key``).
+REQUEST_PARAMETERS = (
+    "end_user_target",
+    "agent_target",
+    "scheduled_at",
+    "conversation_channel",
+    "text",
+    "conversation_metadata",
+    "dynamic_variables",
+    "max_retries_client_errors",
+    "retry_interval_secs",
+    "call_settings",
+)
+STATE_ANCHOR = "telnyx_anchor_time"
+
+
+def anchor_time(context: Context) -> datetime:
+    """The moment relative ``scheduled_at`` values count from: the first try's start, kept across retries.
+
+    Keeping it makes a retry send the very same body, so the API replays rather than refuses the create.
+
+    :param context: the task's context.
+    :return: the anchor (UTC).
+    """
+    store = context.get("task_state_store")
+    kept = store.get(STATE_ANCHOR) if store is not None else None
+    if isinstance(kept, str):
+        return datetime.fromisoformat(kept)
+    now = datetime.now(UTC)
+    if store is not None:
+        store.set(STATE_ANCHOR, now.isoformat())
+    return now
+
+
+def resolve_scheduled_at(value: Any, anchor: Callable[[], datetime]) -> datetime:
+    """Turn a ``scheduled_at`` argument into an aware datetime.
+
+    :param value: an aware datetime, an ISO 8601 string with offset, or a ``timedelta`` after ``anchor()``.
+    :param anchor: returns the moment a ``timedelta`` counts from.
+    :return: the time.
+    :raises ValueError: naming what is wrong with the value.
+    """
+    if isinstance(value, timedelta):
+        return anchor() + value
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value.strip())
+        except ValueError:
+            raise ValueError(f"{value!r} is not an ISO 8601 date-time") from None
+    if not isinstance(value, datetime):
+        raise ValueError("must be a datetime, an ISO 8601 string or a timedelta")
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError("must carry a UTC offset (a naive time is never assumed to be UTC)")
+    return value
+
+
+def build_request(
+    fields: Mapping[str, Any],
+    *,
+    anchor: Callable[[], datetime],
+    tags: Mapping[str, str | int] | None,
+    subject: str,
+    prefix: str = "",
+) -> ScheduledEventRequest:
+    """Validate operator-style fields (``end_user_target``, ``scheduled_at``, ...) into a create body.
+
+    :param fields: the operator parameters of one event.
+    :param anchor: returns the moment a relative ``scheduled_at`` counts from.
+    :param tags: task-instance tags merged under ``conversation_metadata`` (the user's keys win), or ``None``.
+    :param subject: what is validated, for the error message.
+    :param prefix: prepended to every field name in errors (``events[3].``).
+    :return: the request.
+    :raises TelnyxInvalidInputError: naming every bad field.
+    """
+    try:
+        scheduled_at: datetime | None = resolve_scheduled_at(fields.get("scheduled_at"), anchor)
+    except ValueError as error:
+        raise TelnyxInvalidInputError([(f"{prefix}scheduled_at", str(error))], subject=subject) from None
+    metadata = fields.get("conversation_metadata")
+    if tags is not None:
+        if metadata is not None and not isinstance(metadata, Mapping):
+            raise TelnyxInvalidInputError([(f"{prefix}conversation_metadata", "must be a mapping")], subject=subject)
+        metadata = {**tags, **(metadata or {})}
+    data: dict[str, Any] = {
+        "telnyx_conversation_channel": fields.get("conversation_channel") or "phone_call",
+        "telnyx_end_user_target": fields.get("end_user_target"),
+        "telnyx_agent_target": fields.get("agent_target"),
+        "scheduled_at_fixed_datetime": scheduled_at,
+        "text": fields.get("text"),
+        "conversation_metadata": metadata,
+        "dynamic_variables": fields.get("dynamic_variables"),
+        "max_retries_client_errors": fields.get("max_retries_client_errors"),
+        "retry_interval_secs": fields.get("retry_interval_secs"),
+        "call_settings": fields.get("call_settings"),
+    }
+    for name in _INTEGER_FIELDS:  # a Jinja-rendered number arrives as a string
+        if isinstance(data[name], str) and data[name].strip().isdigit():
+            data[name] = int(data[name])
+    try:
+        return ScheduledEventRequest.model_validate({k: v for k, v in data.items() if v is not None})
+    except ValidationError as error:
+        problems = [(prefix + _parameter_name(name), message) for name, message in field_errors(error)]
+        raise TelnyxInvalidInputError(problems, subject=subject) from None
 
 
 def _parameter_name(field: str) -> str:
@@ -258,38 +376,6 @@ class TelnyxCreateScheduledEventOperator(ResumableJobMixin, BaseOperator):
         """The hook for ``telnyx_conn_id`` (created on first use; constructing the operator does no I/O)."""
         return TelnyxHook(telnyx_conn_id=self.telnyx_conn_id)
 
-    # -- validation ----------------------------------------------------------------------------------------
-
-    def _scheduled_at(self, context: Context) -> datetime:
-        value = self.scheduled_at
-        if isinstance(value, timedelta):
-            store = context.get("task_state_store")
-            kept = store.get(STATE_SCHEDULED_AT) if store is not None else None
-            if isinstance(kept, str):  # a retry: keep the time the first try chose, so the body is identical
-                return datetime.fromisoformat(kept)
-            chosen = datetime.now(UTC) + value
-            if store is not None:
-                store.set(STATE_SCHEDULED_AT, chosen.isoformat())
-            return chosen
-        if isinstance(value, str):
-            try:
-                value = datetime.fromisoformat(value.strip())
-            except ValueError:
-                raise TelnyxInvalidInputError(
-                    [("scheduled_at", f"{value!r} is not an ISO 8601 date-time")], subject="operator argument"
-                ) from None
-        if not isinstance(value, datetime):
-            raise TelnyxInvalidInputError(
-                [("scheduled_at", "must be a datetime, an ISO 8601 string or a timedelta")],
-                subject="operator argument",
-            )
-        if value.tzinfo is None or value.utcoffset() is None:
-            raise TelnyxInvalidInputError(
-                [("scheduled_at", "must carry a UTC offset (a naive time is never assumed to be UTC)")],
-                subject="operator argument",
-            )
-        return value
-
     def build_request(self, context: Context) -> ScheduledEventRequest:
         """Validate the rendered arguments into the API's create body, before any request.
 
@@ -297,33 +383,11 @@ class TelnyxCreateScheduledEventOperator(ResumableJobMixin, BaseOperator):
         :return: the request.
         :raises TelnyxInvalidInputError: naming every bad parameter (the task fails without retrying).
         """
-        metadata = self.conversation_metadata
-        if self.tag_metadata:
-            if metadata is not None and not isinstance(metadata, Mapping):
-                raise TelnyxInvalidInputError(
-                    [("conversation_metadata", "must be a mapping")], subject="operator argument"
-                )
-            metadata = {**task_instance_tags(context), **(metadata or {})}
-        data: dict[str, Any] = {
-            "telnyx_conversation_channel": self.conversation_channel,
-            "telnyx_end_user_target": self.end_user_target,
-            "telnyx_agent_target": self.agent_target,
-            "scheduled_at_fixed_datetime": self._scheduled_at(context),
-            "text": self.text,
-            "conversation_metadata": metadata,
-            "dynamic_variables": self.dynamic_variables,
-            "max_retries_client_errors": self.max_retries_client_errors,
-            "retry_interval_secs": self.retry_interval_secs,
-            "call_settings": self.call_settings,
-        }
-        for name in _INTEGER_FIELDS:  # a Jinja-rendered number arrives as a string
-            if isinstance(data[name], str) and data[name].strip().isdigit():
-                data[name] = int(data[name])
-        try:
-            return ScheduledEventRequest.model_validate({k: v for k, v in data.items() if v is not None})
-        except ValidationError as error:
-            problems = [(_parameter_name(name), message) for name, message in field_errors(error)]
-            raise TelnyxInvalidInputError(problems, subject=f"arguments of task {self.task_id}") from None
+        fields = {name: getattr(self, name) for name in REQUEST_PARAMETERS}
+        tags = task_instance_tags(context) if self.tag_metadata else None
+        return build_request(
+            fields, anchor=lambda: anchor_time(context), tags=tags, subject=f"arguments of task {self.task_id}"
+        )
 
     def _idempotency_key(self, context: Context) -> str:
         key = self.idempotency_key
@@ -538,3 +602,308 @@ class TelnyxDeleteScheduledEventOperator(BaseOperator):
             return False
         self.log.info("Deleted scheduled event %s", self.scheduled_event_id)
         return True
+
+
+class TelnyxBatchError(AirflowException):
+    """Some events of a batch could not be created (after the hook's retries); the summary is in XCom.
+
+    A task retry creates only the missing ones: the others are found again and nothing is duplicated.
+
+    :param message: what failed.
+    :param summary: the batch summary.
+    """
+
+    def __init__(self, message: str, *, summary: Mapping[str, Any]) -> None:
+        super().__init__(message)
+        self.summary = dict(summary)
+
+
+class TelnyxCreateScheduledEventsOperator(BaseOperator):
+    """Schedule many calls or SMS in one task: validated up front, created concurrently at the API's rate
+    limit, each exactly once, optionally waited for together.
+
+    .. seealso::
+        The how-to guide: ``docs/howto/batch.md``.
+
+    Every item is a dict with the single operator's fields (``end_user_target``, ``scheduled_at``,
+    ``dynamic_variables``, ...); the operator's own arguments of the same names are defaults for every item
+    (dict fields are merged, the item's keys winning). Each item gets its own idempotency key (from the task
+    instance and the item's position) and is tagged with ``airflow_item`` in ``conversation_metadata``, so a task
+    retry finds what an earlier try created and sends only what is missing.
+
+    :param assistant_id: the AI assistant that calls or texts. (templated)
+    :param events: the items: a list of dicts, or an ``XComArg`` from an upstream task. (templated)
+    :param agent_target: default ``agent_target``. (templated)
+    :param conversation_channel: default channel. (templated)
+    :param scheduled_at: default ``scheduled_at`` (datetime, ISO string or timedelta). (templated)
+    :param text: default SMS text. (templated)
+    :param conversation_metadata: default metadata, merged into each item's. (templated)
+    :param dynamic_variables: default dynamic variables, merged into each item's. (templated)
+    :param max_retries_client_errors: default API retries. (templated)
+    :param retry_interval_secs: default retry interval. (templated)
+    :param call_settings: default call settings. (templated)
+    :param max_concurrency: requests in flight at once.
+    :param requests_per_second: a fixed client-side rate; ``None`` adapts to the API's ``x-ratelimit-*`` headers.
+    :param fail_on_item_error: fail the task (after creating everything it can) when an item could not be
+        created; otherwise report it in the summary.
+    :param wait_for_completion: wait until every created event is final (coalesced polling).
+    :param deferrable: wait in the triggerer (default ``[operators] default_deferrable``).
+    :param poll_interval: seconds between polling cycles while waiting.
+    :param wait_timeout: seconds to wait before failing with a timeout; ``None`` waits as long as it takes.
+    :param fail_on_failure: when waiting, fail the task if any event ``failed``.
+    :param tag_metadata: tag each event with the task instance and item index (needed to resume after a crash).
+    :param progress_interval: seconds between progress log lines.
+    :param telnyx_conn_id: the Airflow connection to use. (templated)
+    """
+
+    template_fields: Sequence[str] = ("assistant_id", "events", *REQUEST_PARAMETERS[1:], "telnyx_conn_id")
+    template_fields_renderers: ClassVar[dict[str, str]] = {
+        "events": "json",
+        "conversation_metadata": "json",
+        "dynamic_variables": "json",
+        "call_settings": "json",
+    }
+    ui_color = TELNYX_UI_COLOR
+    ui_fgcolor = "#000000"
+
+    def __init__(
+        self,
+        *,
+        assistant_id: str,
+        events: Any,
+        agent_target: str | None = None,
+        conversation_channel: str | None = None,
+        scheduled_at: datetime | str | timedelta | None = None,
+        text: str | None = None,
+        conversation_metadata: dict[str, str | int | bool] | None = None,
+        dynamic_variables: dict[str, str] | None = None,
+        max_retries_client_errors: int | None = None,
+        retry_interval_secs: int | None = None,
+        call_settings: dict[str, Any] | None = None,
+        max_concurrency: int = 20,
+        requests_per_second: float | None = None,
+        fail_on_item_error: bool = True,
+        wait_for_completion: bool = False,
+        deferrable: bool = default_deferrable(),
+        poll_interval: float = 60,
+        wait_timeout: float | None = None,
+        fail_on_failure: bool = True,
+        tag_metadata: bool = True,
+        progress_interval: float = 10,
+        telnyx_conn_id: str = TelnyxHook.default_conn_name,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        _check_positive("poll_interval", poll_interval)
+        _check_positive("wait_timeout", wait_timeout, allow_none=True, allow_zero=True)
+        _check_positive("requests_per_second", requests_per_second, allow_none=True)
+        _check_positive("progress_interval", progress_interval)
+        if not isinstance(max_concurrency, int) or max_concurrency < 1:
+            raise TelnyxInvalidInputError(
+                [("max_concurrency", "must be a positive integer")], subject="operator argument"
+            )
+        self.assistant_id = assistant_id
+        self.events = events
+        self.agent_target = agent_target
+        self.conversation_channel = conversation_channel
+        self.scheduled_at = scheduled_at
+        self.text = text
+        self.conversation_metadata = conversation_metadata
+        self.dynamic_variables = dynamic_variables
+        self.max_retries_client_errors = max_retries_client_errors
+        self.retry_interval_secs = retry_interval_secs
+        self.call_settings = call_settings
+        self.max_concurrency = max_concurrency
+        self.requests_per_second = requests_per_second
+        self.fail_on_item_error = fail_on_item_error
+        self.wait_for_completion = wait_for_completion
+        self.deferrable = deferrable
+        self.poll_interval = poll_interval
+        self.wait_timeout = wait_timeout
+        self.fail_on_failure = fail_on_failure
+        self.tag_metadata = tag_metadata
+        self.progress_interval = progress_interval
+        self.telnyx_conn_id = telnyx_conn_id
+
+    @cached_property
+    def hook(self) -> TelnyxHook:
+        """The hook for ``telnyx_conn_id``."""
+        return TelnyxHook(telnyx_conn_id=self.telnyx_conn_id)
+
+    def _items(self) -> list[Mapping[str, Any]]:
+        items = self.events
+        if not isinstance(items, list | tuple):
+            raise TelnyxInvalidInputError([("events", "must be a list of dicts")], subject="operator argument")
+        return list(items)
+
+    def _fields(self, item: Any, index: int) -> dict[str, Any]:
+        if not isinstance(item, Mapping):
+            raise TelnyxInvalidInputError([(f"events[{index}]", "must be a dict")], subject="batch item")
+        unknown = sorted(set(item) - {*REQUEST_PARAMETERS, "idempotency_key"})
+        if unknown:
+            raise TelnyxInvalidInputError(
+                [(f"events[{index}].{name}", "is not an event field") for name in unknown], subject="batch item"
+            )
+        fields = {name: getattr(self, name, None) for name in REQUEST_PARAMETERS}
+        for name in REQUEST_PARAMETERS:
+            value = item.get(name)
+            if value is None:
+                continue
+            default = fields.get(name)
+            both_dicts = isinstance(value, Mapping) and isinstance(default, Mapping)
+            fields[name] = {**default, **value} if both_dicts else value  # type: ignore[dict-item]
+        return fields
+
+    def _request(self, context: Context, item: Any, index: int) -> ScheduledEventRequest:
+        fields = self._fields(item, index)
+        tags = {**task_instance_tags(context), "airflow_item": index} if self.tag_metadata else None
+        return build_request(
+            fields, anchor=lambda: anchor_time(context), tags=tags, subject="batch item", prefix=f"events[{index}]."
+        )
+
+    def _key(self, context: Context, item: Mapping[str, Any], index: int) -> str:
+        key = item.get("idempotency_key")
+        if key is None:
+            return default_idempotency_key(context, salt=f"item-{index}")
+        if not isinstance(key, str) or not IDEMPOTENCY_KEY_PATTERN.match(key):
+            raise TelnyxInvalidInputError(
+                [(f"events[{index}].idempotency_key", "must be 1 to 255 letters, digits, '-' or '_'")],
+                subject="batch item",
+            )
+        return key
+
+    def validate(self, context: Context) -> int:
+        """Validate every item before anything is sent; report every bad item at once.
+
+        :param context: the task's context.
+        :return: the number of items.
+        :raises TelnyxInvalidInputError: listing every bad item by index and field.
+        """
+        problems: list[tuple[str, str]] = []
+        items = self._items()
+        for index, item in enumerate(items):
+            try:
+                self._request(context, item, index)
+                self._key(context, item, index)
+            except TelnyxInvalidInputError as error:
+                problems.extend(error.problems)
+        if problems:
+            bad = len({field.split("]")[0] for field, _ in problems})
+            raise TelnyxInvalidInputError(problems, subject=f"batch: {bad} of {len(items)} events")
+        return len(items)
+
+    def _existing(self, context: Context, total: int) -> dict[int, str]:
+        """Events an earlier try of this task instance created, by item index (found through their tags)."""
+        if not self.tag_metadata or (context["ti"].try_number or 1) <= 1:
+            return {}
+        tags = task_instance_tags(context)
+        found: dict[int, str] = {}
+        for event in self.hook.list_scheduled_events(self.assistant_id):
+            metadata = event.conversation_metadata or {}
+            index = metadata.get("airflow_item")
+            if isinstance(index, int) and 0 <= index < total and all(metadata.get(k) == v for k, v in tags.items()):
+                found.setdefault(index, event.event_id)
+        self.log.info("Found %d events created by earlier tries; creating the other %d", len(found), total - len(found))
+        return found
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        """Validate all items, create the missing ones concurrently under the rate limit, then wait if asked.
+
+        :param context: the task's context.
+        :return: the batch summary (and the outcome, when it waited).
+        """
+        total = self.validate(context)
+        items = self._items()
+        existing = self._existing(context, total)
+        summary = asyncio.run(self._create_all(context, items, existing))
+        context["ti"].xcom_push(key="batch_summary", value=summary)
+        if summary["errors"] and self.fail_on_item_error:
+            first = "; ".join(f"events[{e['index']}]: {e['error']}" for e in summary["errors"][:3])
+            raise TelnyxBatchError(
+                f"{len(summary['errors'])} of {total} events could not be created (a retry creates only these). "
+                f"First: {first}",
+                summary=summary,
+            )
+        if not self.wait_for_completion:
+            return summary
+        ids = [event_id for event_id in summary["scheduled_event_ids"] if event_id]
+        deadline = time.time() + self.wait_timeout if self.wait_timeout is not None else None
+        if self.deferrable:
+            self.defer(
+                trigger=TelnyxScheduledEventsTrigger(
+                    assistant_id=self.assistant_id,
+                    scheduled_event_ids=ids,
+                    telnyx_conn_id=self.telnyx_conn_id,
+                    poll_interval=self.poll_interval,
+                    end_time=deadline,
+                ),
+                method_name="execute_complete",
+                timeout=timedelta(seconds=self.wait_timeout) if self.wait_timeout is not None else None,
+            )
+        waiter = ManyEventsWaiter(event_ids=ids, poll_interval=self.poll_interval, deadline=deadline)
+        while (payload := poll_many(self.hook, self.assistant_id, waiter)) is None:
+            self.log.info("%d of %d scheduled events still pending", len(waiter.pending), len(ids))
+            time.sleep(waiter.next_sleep())
+        return {**summary, "outcome": resolve_many(payload, fail_on_failure=self.fail_on_failure)}
+
+    async def _create_all(
+        self, context: Context, items: list[Mapping[str, Any]], existing: dict[int, str]
+    ) -> dict[str, Any]:
+        hook = TelnyxHook(telnyx_conn_id=self.telnyx_conn_id)
+        limiter = AdaptiveRateLimiter(self.requests_per_second)
+        progress = Progress(total=len(items))
+        ids: list[str | None] = [existing.get(index) for index in range(len(items))]
+        errors: list[dict[str, Any]] = []
+        progress.reused = progress.done = len(existing)
+
+        async def create(index: int) -> None:
+            request = self._request(context, items[index], index)
+            key = self._key(context, items[index], index)
+            await limiter.acquire()
+            try:
+                event = await hook.acreate_scheduled_event(self.assistant_id, request, idempotency_key=key)
+                ids[index] = event.event_id
+                progress.created += 1
+            except TelnyxApiError as error:
+                errors.append({"index": index, "error": str(error)[:500]})
+                progress.errors += 1
+            finally:
+                progress.done += 1
+                limiter.update(hook.rate_limit)
+
+        self.log.info("Creating %d scheduled events (%d already exist)", len(items) - len(existing), len(existing))
+        try:
+            await run_pool(
+                (index for index in range(len(items)) if index not in existing),
+                create,
+                concurrency=self.max_concurrency,
+                progress=progress,
+                log=self.log,  # type: ignore[arg-type]
+                progress_interval=self.progress_interval,
+            )
+        finally:
+            await hook.aclose()
+        self.log.info("Batch done: %s", progress.line())
+        elapsed = max(time.monotonic() - progress.started, 1e-9)
+        return {
+            "total": len(items),
+            "created": progress.created,
+            "already_existed": progress.reused,
+            "failed": len(errors),
+            "scheduled_event_ids": ids,
+            "errors": sorted(errors, key=lambda e: e["index"]),
+            "requests": hook.rate_limit.responses,
+            "rate_limited": hook.rate_limit.throttled,
+            "seconds": round(elapsed, 3),
+            "requests_per_second": round(hook.rate_limit.responses / elapsed, 2),
+        }
+
+    def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
+        """Resume after the trigger: the batch summary with the outcome of the wait.
+
+        :param context: the task's context.
+        :param event: the trigger's payload.
+        :return: the summary and ``outcome``.
+        """
+        summary = context["ti"].xcom_pull(task_ids=self.task_id, key="batch_summary") or {}
+        return {**summary, "outcome": resolve_many(event, fail_on_failure=self.fail_on_failure)}

@@ -16,9 +16,15 @@ from typing import Any
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_telnyx.hooks.telnyx import TelnyxHook
-from airflow_provider_telnyx.waiting import DEFAULT_MAX_TRANSIENT_ERRORS, EventWaiter, apoll
+from airflow_provider_telnyx.waiting import (
+    DEFAULT_MAX_TRANSIENT_ERRORS,
+    EventWaiter,
+    ManyEventsWaiter,
+    apoll,
+    apoll_many,
+)
 
-__all__ = ["TelnyxScheduledEventTrigger"]
+__all__ = ["TelnyxScheduledEventTrigger", "TelnyxScheduledEventsTrigger"]
 
 
 class TelnyxScheduledEventTrigger(BaseTrigger):
@@ -113,5 +119,110 @@ class TelnyxScheduledEventTrigger(BaseTrigger):
         hook = self._hook()
         try:
             await hook.acancel_scheduled_event_if_pending(self.assistant_id, self.scheduled_event_id)
+        finally:
+            await hook.aclose()
+
+
+class TelnyxScheduledEventsTrigger(BaseTrigger):
+    """Wait for many scheduled events at once with as few requests as the API allows (see ``ManyEventsWaiter``).
+
+    Yields one event whose payload is a :class:`~airflow_provider_telnyx.waiting.ManyPayload`; the task's
+    ``execute_complete`` passes it to :func:`~airflow_provider_telnyx.waiting.resolve_many`.
+
+    :param assistant_id: the assistant that owns the events.
+    :param scheduled_event_ids: the events to wait for.
+    :param telnyx_conn_id: the Airflow connection (only its id is serialized).
+    :param poll_interval: seconds between polling cycles.
+    :param end_time: absolute deadline (epoch seconds), or ``None``.
+    :param max_transient_errors: consecutive failed cycles tolerated.
+    :param cancel_on_kill: cancel the events still pending when a user kills the task.
+    """
+
+    def __init__(
+        self,
+        *,
+        assistant_id: str,
+        scheduled_event_ids: list[str],
+        telnyx_conn_id: str = TelnyxHook.default_conn_name,
+        poll_interval: float = 60.0,
+        end_time: float | None = None,
+        max_transient_errors: int = DEFAULT_MAX_TRANSIENT_ERRORS,
+        cancel_on_kill: bool = True,
+    ) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]  # airflow-core's BaseTrigger is not annotated
+        self.assistant_id = assistant_id
+        self.scheduled_event_ids = [str(event_id) for event_id in scheduled_event_ids]
+        self.telnyx_conn_id = telnyx_conn_id
+        self.poll_interval = float(poll_interval)
+        self.end_time = None if end_time is None else float(end_time)
+        self.max_transient_errors = int(max_transient_errors)
+        self.cancel_on_kill = bool(cancel_on_kill)
+        self.sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+        self.clock: Callable[[], float] = time.time
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        """Return the class path and the JSON-safe kwargs that re-create this trigger.
+
+        :return: ``(classpath, kwargs)``.
+        """
+        return (
+            f"{type(self).__module__}.{type(self).__qualname__}",
+            {
+                "assistant_id": self.assistant_id,
+                "scheduled_event_ids": list(self.scheduled_event_ids),
+                "telnyx_conn_id": self.telnyx_conn_id,
+                "poll_interval": self.poll_interval,
+                "end_time": self.end_time,
+                "max_transient_errors": self.max_transient_errors,
+                "cancel_on_kill": self.cancel_on_kill,
+            },
+        )
+
+    def _hook(self) -> TelnyxHook:
+        return TelnyxHook(telnyx_conn_id=self.telnyx_conn_id, async_sleep=self.sleep)
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        """Poll until every event is final (or the wait fails) and yield its single event.
+
+        :return: an async iterator yielding one :class:`TriggerEvent`.
+        """
+        waiter = ManyEventsWaiter(
+            event_ids=self.scheduled_event_ids,
+            poll_interval=self.poll_interval,
+            deadline=self.end_time,
+            max_transient_errors=self.max_transient_errors,
+            clock=self.clock,
+        )
+        hook = self._hook()
+        payload: dict[str, Any]
+        try:
+            while (result := await apoll_many(hook, self.assistant_id, waiter)) is None:
+                self.log.info(
+                    "%d of %d scheduled events still pending", len(waiter.pending), len(self.scheduled_event_ids)
+                )
+                await self.sleep(waiter.next_sleep())
+            payload = dict(result)
+        except Exception as error:  # a trigger must never die silently
+            self.log.exception("Waiting for %d scheduled events failed", len(self.scheduled_event_ids))
+            payload = {"status": "error", "message": f"{error}"}
+        finally:
+            await hook.aclose()
+        self.log.info("Wait for %d scheduled events over (%s)", len(self.scheduled_event_ids), payload["status"])
+        yield TriggerEvent(payload)  # type: ignore[no-untyped-call]  # airflow-core is not annotated
+
+    async def on_kill(self) -> None:
+        """Cancel the events that are still ``pending`` (a user killed the deferred task)."""
+        if not self.cancel_on_kill:
+            return
+        hook = self._hook()
+        limit = asyncio.Semaphore(10)
+
+        async def cancel(event_id: str) -> bool:
+            async with limit:
+                return await hook.acancel_scheduled_event_if_pending(self.assistant_id, event_id)
+
+        try:
+            cancelled = await asyncio.gather(*(cancel(i) for i in self.scheduled_event_ids), return_exceptions=True)
+            self.log.info("Cancelled %d pending scheduled events", sum(result is True for result in cancelled))
         finally:
             await hook.aclose()

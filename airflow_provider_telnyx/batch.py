@@ -30,6 +30,7 @@ BACKOFF = 0.8
 RECOVERY = 1.05
 INITIAL_RATE = 20.0
 MIN_RATE = 1.0
+QUANTUM = 0.04
 
 
 class AdaptiveRateLimiter:
@@ -52,15 +53,19 @@ class AdaptiveRateLimiter:
 
     def _set_rate(self, rate: float) -> None:
         rate = max(rate, MIN_RATE)
-        if abs(rate - self.rate) < 1e-9:
-            return
+        if self.rate and abs(rate - self.rate) <= QUANTUM * self.rate:
+            return  # a new bucket starts empty (a small burst), so only change for a real difference
         self.rate = rate
         period = max(BURST_SECONDS, 1 / rate)
         self._limiter = AsyncLimiter(max_rate=rate * period, time_period=period)
 
     async def acquire(self) -> None:
-        """Wait for the next request's turn."""
-        await self._limiter.acquire()
+        """Wait for the next request's turn (under the rate in force when the turn comes)."""
+        while True:
+            limiter = self._limiter
+            await limiter.acquire()
+            if limiter is self._limiter:  # released by a bucket that was replaced meanwhile: queue again
+                return
 
     def update(self, observation: RateLimitObservation) -> None:
         """Adapt to what the API said since the last call (no-op for a fixed rate).

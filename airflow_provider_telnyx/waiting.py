@@ -291,13 +291,13 @@ class ManyEventsWaiter:
             return None
         return min(t for t in times if t is not None)
 
-    def listing_too_long(self, count: int) -> bool:
-        """Whether a listing has cost more than fetching every pending event would (then it stops early).
+    def listing_budget(self) -> int:
+        """How many events a listing may go through before it costs more than fetching every pending event
+        would (it then stops early). Taken at the start of the cycle, before events are ticked off.
 
-        :param count: events listed so far in this cycle.
-        :return: ``True`` to stop listing.
+        :return: the number of events.
         """
-        return count > 100 * max(len(self.pending), 1) + 100
+        return 100 * max(len(self.pending), 1) + 100
 
     def end_listing(self, count: int) -> None:
         """Record how many events a listing returned (its cost, and the estimate for the next cycle).
@@ -429,9 +429,10 @@ def poll_many(hook: TelnyxHook, assistant_id: str, waiter: ManyEventsWaiter) -> 
         seen: set[str] = set()
         count = 0
         if waiter.use_list():
+            budget = waiter.listing_budget()
             for event in hook.list_scheduled_events(assistant_id, from_date=waiter.list_from()):
                 count += 1
-                if waiter.listing_too_long(count):
+                if count > budget:
                     break
                 seen.add(event.event_id)
                 waiter.observe_event(event)
@@ -461,9 +462,10 @@ async def apoll_many(hook: TelnyxHook, assistant_id: str, waiter: ManyEventsWait
         seen: set[str] = set()
         count = 0
         if waiter.use_list():
+            budget = waiter.listing_budget()
             async for event in hook.alist_scheduled_events(assistant_id, from_date=waiter.list_from()):
                 count += 1
-                if waiter.listing_too_long(count):
+                if count > budget:
                     break
                 seen.add(event.event_id)
                 waiter.observe_event(event)

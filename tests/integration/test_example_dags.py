@@ -41,3 +41,17 @@ def test_every_example_dag_parses_without_errors_or_warnings() -> None:
     assert ours == [], [str(w.message) for w in ours]
     files = sorted(p.stem for p in EXAMPLE_DAGS.glob("example_*.py"))
     assert sorted(bag.dag_ids) == files
+
+
+def test_batch_example_calls_every_contact_once(telnyx_simulator: Simulator) -> None:
+    run = load_dag("example_telnyx_batch_calls").test()
+    assert run.state == "success"
+    events = telnyx_simulator.events()
+    assert len(events) == 12
+    assert {e["status"] for e in events} == {"completed"}
+    assert {e["dynamic_variables"]["campaign"] for e in events} == {"delivery-update"}
+    assert sorted(e["dynamic_variables"]["customer_name"] for e in events)[:2] == ["Ada", "Alan"]
+    stats = telnyx_simulator.stats()
+    assert stats["events_created"] == 12
+    polls = [e for e in telnyx_simulator.journal if e.route in ("list", "get")]
+    assert len(polls) < 12  # coalesced: fewer requests than calls, across every polling cycle

@@ -5,12 +5,13 @@ BIN := $(VENV)/bin
 UV_VERSION := 0.13.9
 STAMP := $(VENV)/.installed
 
-.PHONY: help install demo test unit lint typecheck reliability-report constraints clean
+.PHONY: help install install-bench demo test unit lint typecheck reliability-report bench constraints clean
 
 help:
 	@echo "make demo         run the example DAG end to end against the embedded simulator"
 	@echo "make test         lint, type-check and run the whole test suite"
 	@echo "make reliability-report  run tests/reliability and regenerate docs/reliability.md"
+	@echo "make bench        run benchmarks B1-B5 and regenerate docs/benchmarks.md"
 	@echo "make constraints  re-resolve constraints.txt on purpose (needs the package index)"
 
 $(BIN)/python:
@@ -38,6 +39,13 @@ unit: $(STAMP)
 
 test: lint typecheck
 	$(BIN)/pytest -q
+
+install-bench: $(STAMP)
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -c constraints.txt -e ".[dev,bench]"
+
+# Every benchmark side by side with its alternatives; writes benchmarks/results.json, plots, docs/benchmarks.md.
+bench: install-bench
+	$(BIN)/python benchmarks/run.py
 
 # Runs the reliability suite and regenerates docs/reliability.md from the figures it measured.
 reliability-report: $(STAMP)

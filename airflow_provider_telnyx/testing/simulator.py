@@ -284,6 +284,12 @@ class Simulator:
             self.exchanges.clear()
         self.faults = Faults()
 
+    def clear_journal(self) -> None:
+        """Forget the journal (and recorded exchanges) but keep events, faults and counters."""
+        with self._lock:
+            self._journal.clear()
+            self.exchanges.clear()
+
     def release_held(self) -> None:
         """Let every create held by ``hold_creates`` answer."""
         if self._loop is not None:
@@ -336,6 +342,19 @@ class Simulator:
         with self._lock:
             stored = [e for e in self._events.values() if assistant_id in (None, e.assistant_id)]
         return [self._render(event, now) for event in stored]
+
+    def final_at(self, event_id: str) -> datetime | None:
+        """The wall-clock moment an event becomes final (for measuring how fast a waiter notices).
+
+        :param event_id: the event.
+        :return: the moment, or ``None`` for an unknown event.
+        """
+        with self._lock:
+            event = self._events.get(event_id)
+        if event is None:
+            return None
+        timeline = event.timeline
+        return timeline.scheduled_at + (timeline.ended_at - timeline.scheduled_at) / timeline.time_scale
 
     # -- the pipeline every API request goes through -------------------------------------------------------
 

@@ -5,11 +5,13 @@ BIN := $(VENV)/bin
 UV_VERSION := 0.13.9
 STAMP := $(VENV)/.installed
 
-.PHONY: help install install-bench demo test unit lint typecheck reliability-report bench constraints clean
+.PHONY: help install install-bench demo test unit lint typecheck docs release-check reliability-report bench constraints clean
 
 help:
 	@echo "make demo         run the example DAG end to end against the embedded simulator"
-	@echo "make test         lint, type-check and run the whole test suite"
+	@echo "make test         lint, type-check, build the docs and run the whole test suite"
+	@echo "make docs         build the documentation site into docs/_build/html"
+	@echo "make release-check  build wheel and sdist, install the wheel in a fresh venv, twine check"
 	@echo "make reliability-report  run tests/reliability and regenerate docs/reliability.md"
 	@echo "make bench        run benchmarks B1-B5 and regenerate docs/benchmarks.md"
 	@echo "make constraints  re-resolve constraints.txt on purpose (needs the package index)"
@@ -34,10 +36,19 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# The documentation site, warnings as errors, into docs/_build/html.
+docs: $(STAMP)
+	$(BIN)/sphinx-build -W --keep-going -q -b html docs docs/_build/html
+
+# Builds the wheel and sdist, checks them with twine, installs the wheel into a fresh venv (tests/packaging).
+release-check: $(STAMP)
+	$(BIN)/pytest tests/packaging -q
+	$(BIN)/twine check --strict dist/*
+
 unit: $(STAMP)
 	$(BIN)/pytest tests/unit -q
 
-test: lint typecheck
+test: lint typecheck docs
 	$(BIN)/pytest -q
 
 install-bench: $(STAMP)

@@ -92,6 +92,11 @@ class Progress:
 
     :param total: items in the batch.
     :param clock: monotonic clock.
+    :param done: items handled so far.
+    :param created: items created by this try.
+    :param reused: items an earlier try had created.
+    :param errors: items that could not be created.
+    :param started: when the batch started (set from ``clock``).
     """
 
     total: int

@@ -313,7 +313,7 @@ class ScheduledEvent(_Response):
         return []
 
     def attempts_summary(self) -> str:
-        """One line per call attempt, joined with ``; `` (empty when there were none).
+        """One line per call attempt, joined with semicolons (empty when there were none).
 
         :return: the summary.
         """

@@ -1,0 +1,34 @@
+"""Sphinx configuration for the airflow-provider-telnyx documentation (``make docs``)."""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+# autodoc imports the provider, which imports Airflow: give it a throwaway home so a docs build writes nothing.
+os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="telnyx-docs-airflow-"))
+
+from airflow_provider_telnyx import __version__  # noqa: E402
+
+project = "airflow-provider-telnyx"
+author = "airflow-provider-telnyx developers"
+copyright = "2026, airflow-provider-telnyx developers"
+version = release = __version__
+
+extensions = ["myst_parser", "sphinx.ext.autodoc", "sphinx.ext.napoleon", "sphinx.ext.viewcode"]
+source_suffix = {".md": "markdown", ".rst": "restructuredtext"}
+exclude_patterns = ["_build", "reliability.json"]
+myst_enable_extensions = ["colon_fence", "deflist"]
+myst_heading_anchors = 3
+html_theme = "furo"
+html_title = f"airflow-provider-telnyx {__version__}"
+html_static_path = ["_static"]
+autodoc_member_order = "bysource"
+autodoc_typehints = "description"
+autodoc_default_options = {"members": True, "show-inheritance": True}
+suppress_warnings = ["myst.xref_missing"]
+nitpicky = False

@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 UV_VERSION := 0.13.9
 STAMP := $(VENV)/.installed
 
-.PHONY: help install install-bench demo test unit lint typecheck docs release-check reliability-report bench constraints clean
+.PHONY: help install install-bench test-deployment demo test unit lint typecheck docs release-check reliability-report bench constraints clean
 
 help:
 	@echo "make demo         run the example DAG end to end against the embedded simulator"
@@ -14,6 +14,7 @@ help:
 	@echo "make release-check  build wheel and sdist, install the wheel in a fresh venv, twine check"
 	@echo "make reliability-report  run tests/reliability and regenerate docs/reliability.md"
 	@echo "make bench        run benchmarks B1-B5 and regenerate docs/benchmarks.md"
+	@echo "make test-deployment  run the scenarios on a real deployment (PostgreSQL, scheduler, triggerer, ...)"
 	@echo "make constraints  re-resolve constraints.txt on purpose (needs the package index)"
 
 $(BIN)/python:
@@ -58,6 +59,11 @@ install-bench: $(STAMP)
 bench: install-bench
 	$(BIN)/python benchmarks/run.py
 
+# A real deployment on this machine: PostgreSQL, scheduler, triggerer, dag-processor, api-server (tests/deployment).
+test-deployment: $(STAMP)
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -c constraints.txt -e ".[dev,deployment]"
+	TELNYX_DEPLOYMENT_REPORT=docs/production-figures.md $(BIN)/pytest tests/deployment -m deployment -q -p no:cacheprovider
+
 # Runs the reliability suite and regenerates docs/reliability.md from the figures it measured.
 reliability-report: $(STAMP)
 	TELNYX_RELIABILITY_REPORT=docs/reliability.md $(BIN)/pytest tests/reliability -q
@@ -66,7 +72,7 @@ demo: $(STAMP)
 	$(BIN)/python scripts/demo.py
 
 constraints: $(BIN)/uv
-	$(BIN)/uv pip compile pyproject.toml --extra dev --extra testing --extra bench --python-version 3.11 \
+	$(BIN)/uv pip compile pyproject.toml --extra dev --extra testing --extra bench --extra deployment --python-version 3.11 \
 		--python-platform x86_64-manylinux_2_28 --no-header --annotation-style line -o constraints.txt
 
 clean:

@@ -19,7 +19,7 @@ from airflow_provider_telnyx.sensors.scheduled_event import TelnyxScheduledEvent
 
 ASSISTANT_ID = os.environ.get("TELNYX_ASSISTANT_ID", "assistant-demo")
 AGENT_TARGET = os.environ.get("TELNYX_AGENT_TARGET", "+13125550199")
-CONTACTS = Path(__file__).parent / "data" / "contacts.csv"
+CONTACTS = Path(os.environ.get("TELNYX_CONTACTS_CSV") or Path(__file__).parent / "data" / "contacts.csv")
 
 
 @dag(

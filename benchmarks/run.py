@@ -217,7 +217,8 @@ def b2_waiting(n: int = 1000, poll: float = 1.0) -> dict[str, Any]:
             hook = TelnyxHook()
             now = datetime.now(UTC)
             ids = [
-                hook.create_scheduled_event(ASSISTANT, body(i, now + timedelta(seconds=3 + (i % 60) * 0.15))).event_id
+                # Finishing over about a minute: each second, another 1/60 of the events dispatches.
+                hook.create_scheduled_event(ASSISTANT, body(i, now + timedelta(seconds=20 + (i % 60)))).event_id
                 for i in range(n)
             ]
             hook.close()

@@ -230,7 +230,12 @@ def deployment(workdir: Path, dags_folder: Path, extra_env: dict[str, str] | Non
             **(extra_env or {}),
         }
         airflow = str(BIN / "airflow")
-        subprocess.run([airflow, "db", "migrate"], env=cluster.env, check=True, capture_output=True, timeout=600)
+        migrate = subprocess.run(
+            [airflow, "db", "migrate"], env=cluster.env, capture_output=True, text=True, timeout=600, check=False
+        )
+        (workdir / "logs" / "db-migrate.log").write_text(migrate.stdout + migrate.stderr)
+        if migrate.returncode != 0:
+            raise RuntimeError(f"airflow db migrate failed:\n{(migrate.stdout + migrate.stderr)[-3000:]}")
         port_file = workdir / "simulator.port"
         cluster.start(
             "simulator",

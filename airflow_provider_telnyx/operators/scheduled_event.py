@@ -148,6 +148,23 @@ def anchor_time(context: Context) -> datetime:
     return now
 
 
+def lazy_anchor(context: Context) -> Callable[[], datetime]:
+    """:func:`anchor_time`, read (or stored) at most once: a batch validates thousands of items against it, and
+    each task-state-store access is a round trip to the API server.
+
+    :param context: the task's context.
+    :return: a function returning the anchor.
+    """
+    kept: list[datetime] = []
+
+    def anchor() -> datetime:
+        if not kept:
+            kept.append(anchor_time(context))
+        return kept[0]
+
+    return anchor
+
+
 def resolve_scheduled_at(value: Any, anchor: Callable[[], datetime]) -> datetime:
     """Turn a ``scheduled_at`` argument into an aware datetime.
 
@@ -386,7 +403,7 @@ class TelnyxCreateScheduledEventOperator(ResumableJobMixin, BaseOperator):
         fields = {name: getattr(self, name) for name in REQUEST_PARAMETERS}
         tags = task_instance_tags(context) if self.tag_metadata else None
         return build_request(
-            fields, anchor=lambda: anchor_time(context), tags=tags, subject=f"arguments of task {self.task_id}"
+            fields, anchor=lazy_anchor(context), tags=tags, subject=f"arguments of task {self.task_id}"
         )
 
     def _idempotency_key(self, context: Context) -> str:
@@ -754,12 +771,12 @@ class TelnyxCreateScheduledEventsOperator(BaseOperator):
             fields[name] = {**default, **value} if both_dicts else value  # type: ignore[dict-item]
         return fields
 
-    def _request(self, context: Context, item: Any, index: int) -> ScheduledEventRequest:
+    def _request(
+        self, context: Context, item: Any, index: int, anchor: Callable[[], datetime]
+    ) -> ScheduledEventRequest:
         fields = self._fields(item, index)
         tags = {**task_instance_tags(context), "airflow_item": index} if self.tag_metadata else None
-        return build_request(
-            fields, anchor=lambda: anchor_time(context), tags=tags, subject="batch item", prefix=f"events[{index}]."
-        )
+        return build_request(fields, anchor=anchor, tags=tags, subject="batch item", prefix=f"events[{index}].")
 
     def _key(self, context: Context, item: Mapping[str, Any], index: int) -> str:
         key = item.get("idempotency_key")
@@ -772,10 +789,11 @@ class TelnyxCreateScheduledEventsOperator(BaseOperator):
             )
         return key
 
-    def validate(self, context: Context) -> int:
+    def validate(self, context: Context, anchor: Callable[[], datetime]) -> int:
         """Validate every item before anything is sent; report every bad item at once.
 
         :param context: the task's context.
+        :param anchor: returns the moment relative ``scheduled_at`` values count from.
         :return: the number of items.
         :raises TelnyxInvalidInputError: listing every bad item by index and field.
         """
@@ -783,7 +801,7 @@ class TelnyxCreateScheduledEventsOperator(BaseOperator):
         items = self._items()
         for index, item in enumerate(items):
             try:
-                self._request(context, item, index)
+                self._request(context, item, index, anchor)
                 self._key(context, item, index)
             except TelnyxInvalidInputError as error:
                 problems.extend(error.problems)
@@ -812,10 +830,11 @@ class TelnyxCreateScheduledEventsOperator(BaseOperator):
         :param context: the task's context.
         :return: the batch summary (and the outcome, when it waited).
         """
-        total = self.validate(context)
+        anchor = lazy_anchor(context)
+        total = self.validate(context, anchor)
         items = self._items()
         existing = self._existing(context, total)
-        summary = asyncio.run(self._create_all(context, items, existing))
+        summary = asyncio.run(self._create_all(context, items, existing, anchor))
         context["ti"].xcom_push(key="batch_summary", value=summary)
         if summary["errors"] and self.fail_on_item_error:
             first = "; ".join(f"events[{e['index']}]: {e['error']}" for e in summary["errors"][:3])
@@ -847,7 +866,11 @@ class TelnyxCreateScheduledEventsOperator(BaseOperator):
         return {**summary, "outcome": resolve_many(payload, fail_on_failure=self.fail_on_failure)}
 
     async def _create_all(
-        self, context: Context, items: list[Mapping[str, Any]], existing: dict[int, str]
+        self,
+        context: Context,
+        items: list[Mapping[str, Any]],
+        existing: dict[int, str],
+        anchor: Callable[[], datetime],
     ) -> dict[str, Any]:
         hook = TelnyxHook(telnyx_conn_id=self.telnyx_conn_id)
         limiter = AdaptiveRateLimiter(self.requests_per_second)
@@ -857,7 +880,7 @@ class TelnyxCreateScheduledEventsOperator(BaseOperator):
         progress.reused = progress.done = len(existing)
 
         async def create(index: int) -> None:
-            request = self._request(context, items[index], index)
+            request = self._request(context, items[index], index, anchor)
             key = self._key(context, items[index], index)
             await limiter.acquire()
             try:

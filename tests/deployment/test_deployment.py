@@ -108,6 +108,15 @@ def test_user_marks_a_deferred_sensor_failed_and_the_call_is_cancelled(cluster: 
     before = cluster.sim("GET", "/stats").get("events_cancelled", 0)
     cluster.trigger(CALL_DAG, run_id)
     _wait(lambda: cluster.task_states(CALL_DAG, run_id).get("wait_for_call") == "deferred", "sensor deferred", 240)
+    event_id = cluster.api(
+        "GET", f"/dags/{CALL_DAG}/dagRuns/{run_id}/taskInstances/schedule_call/xcomEntries/scheduled_event_id"
+    )["value"].strip('"')
+
+    def trigger_running() -> bool:  # Airflow calls on_kill only for a trigger a triggerer is running
+        gets = [e for e in _journal(cluster) if e["route"] == "get" and e["event_id"] == event_id]
+        return len(gets) >= 2  # the sensor's own first check, then the trigger's first poll
+
+    _wait(trigger_running, "the triggerer is running the trigger", 120)
     cluster.api("PATCH", f"/dags/{CALL_DAG}/dagRuns/{run_id}/taskInstances/wait_for_call", json={"new_state": "failed"})
     seconds = _wait(
         lambda: cluster.sim("GET", "/stats").get("events_cancelled", 0) > before,

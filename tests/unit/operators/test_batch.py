@@ -169,3 +169,24 @@ def test_trigger_serializes_and_falls_back_to_gets_for_few_events(
     sensor = TelnyxScheduledEventsSensor(task_id="w", assistant_id=ASSISTANT, scheduled_event_ids=ids, timeout=60)
     assert run_sensor(sensor, "deferrable", clock).value["counts"]["completed"] == 2
     assert {e.route for e in telnyx_simulator.journal[mark:]} == {"get"}
+
+
+class CountingStore(DictStateStore):
+    def __init__(self) -> None:
+        super().__init__()
+        self.reads = 0
+
+    def get(self, key: str, default: Any = None) -> Any:
+        self.reads += 1
+        return super().get(key, default)
+
+
+def test_relative_schedule_reads_the_state_store_once(telnyx_simulator: Simulator) -> None:
+    # Each state-store access is a round trip to the API server: validating 1,000 items must not do 1,000 of them
+    # (they once made a 5-second schedule expire during validation).
+    store = CountingStore()
+    summary = batch(events=items(50), scheduled_at=timedelta(minutes=5)).execute(context(FakeTI(), store))
+    assert summary["created"] == 50
+    assert store.reads == 1
+    times = {e["scheduled_at_fixed_datetime"] for e in telnyx_simulator.events()}
+    assert len(times) == 1

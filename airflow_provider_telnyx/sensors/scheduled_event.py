@@ -14,6 +14,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
+from airflow.triggers.base import BaseTrigger
 
 from airflow_provider_telnyx.exceptions import TelnyxInvalidInputError
 from airflow_provider_telnyx.hooks.telnyx import TelnyxHook
@@ -35,7 +36,88 @@ if TYPE_CHECKING:
 __all__ = ["TelnyxScheduledEventSensor", "TelnyxScheduledEventsSensor", "event_id_list"]
 
 
-class TelnyxScheduledEventSensor(BaseSensorOperator):
+class _WaitSensor(BaseSensorOperator):
+    """What both sensors share: arguments, the hook, and one way through poke, reschedule and deferrable modes.
+
+    Subclasses say how to check once (:meth:`_check`), how to decide (:meth:`_resolve`) and which trigger waits
+    for them (:meth:`_trigger`).
+    """
+
+    ui_color = TELNYX_UI_COLOR
+
+    def __init__(
+        self,
+        *,
+        assistant_id: str,
+        fail_on_failure: bool = True,
+        deferrable: bool = default_deferrable(),
+        cancel_on_kill: bool = True,
+        max_transient_errors: int = DEFAULT_MAX_TRANSIENT_ERRORS,
+        telnyx_conn_id: str = TelnyxHook.default_conn_name,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.assistant_id = assistant_id
+        self.fail_on_failure = fail_on_failure
+        self.deferrable = deferrable
+        self.cancel_on_kill = cancel_on_kill
+        self.max_transient_errors = max_transient_errors
+        self.telnyx_conn_id = telnyx_conn_id
+
+    @cached_property
+    def hook(self) -> TelnyxHook:
+        """The hook for ``telnyx_conn_id``."""
+        return TelnyxHook(telnyx_conn_id=self.telnyx_conn_id)
+
+    def _check(self) -> Any:
+        """Check once; return the wait's payload when it is over, else ``None``."""
+        raise NotImplementedError
+
+    def _resolve(self, payload: Any) -> dict[str, Any]:
+        """Decide the outcome of a finished wait (the shared status rule)."""
+        raise NotImplementedError
+
+    def _trigger(self, end_time: float) -> BaseTrigger:
+        """The trigger that waits in the triggerer."""
+        raise NotImplementedError
+
+    def _defer_kwargs(self) -> dict[str, Any] | None:
+        return None
+
+    def poke(self, context: Context) -> bool | PokeReturnValue:
+        """Check once.
+
+        :param context: the task's context.
+        :return: ``False`` to keep waiting, or a done ``PokeReturnValue`` carrying the outcome.
+        """
+        payload = self._check()
+        if payload is None:
+            return False
+        return PokeReturnValue(is_done=True, xcom_value=self._resolve(payload))
+
+    def execute(self, context: Context) -> Any:
+        """Poke (or reschedule) as usual; when deferrable, check once, then wait in the triggerer.
+
+        Deferrable mode settles a first check that is already final through ``resume_execution``, the path
+        a resumed task takes, so its outcome matches a trigger-delivered one exactly.
+
+        :param context: the task's context.
+        :return: the outcome.
+        """
+        if not self.deferrable:
+            return super().execute(context)
+        payload = self._check()
+        if payload is not None:
+            return self.resume_execution("execute_complete", {"event": payload}, context)
+        self.defer(
+            trigger=self._trigger(time.time() + self.timeout),
+            method_name="execute_complete",
+            kwargs=self._defer_kwargs(),
+            timeout=timedelta(seconds=self.timeout),
+        )
+
+
+class TelnyxScheduledEventSensor(_WaitSensor):
     """Wait until a scheduled event is ``completed`` (success) or ``failed``.
 
     A ``failed`` event raises :class:`~airflow_provider_telnyx.exceptions.TelnyxScheduledEventFailedError`
@@ -60,33 +142,10 @@ class TelnyxScheduledEventSensor(BaseSensorOperator):
     """
 
     template_fields: Sequence[str] = ("assistant_id", "scheduled_event_id", "telnyx_conn_id")
-    ui_color = TELNYX_UI_COLOR
 
-    def __init__(
-        self,
-        *,
-        assistant_id: str,
-        scheduled_event_id: str,
-        fail_on_failure: bool = True,
-        deferrable: bool = default_deferrable(),
-        cancel_on_kill: bool = True,
-        max_transient_errors: int = DEFAULT_MAX_TRANSIENT_ERRORS,
-        telnyx_conn_id: str = TelnyxHook.default_conn_name,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(**kwargs)
-        self.assistant_id = assistant_id
+    def __init__(self, *, assistant_id: str, scheduled_event_id: str, **kwargs: Any) -> None:
+        super().__init__(assistant_id=assistant_id, **kwargs)
         self.scheduled_event_id = scheduled_event_id
-        self.fail_on_failure = fail_on_failure
-        self.deferrable = deferrable
-        self.cancel_on_kill = cancel_on_kill
-        self.max_transient_errors = max_transient_errors
-        self.telnyx_conn_id = telnyx_conn_id
-
-    @cached_property
-    def hook(self) -> TelnyxHook:
-        """The hook for ``telnyx_conn_id``."""
-        return TelnyxHook(telnyx_conn_id=self.telnyx_conn_id)
 
     @cached_property
     def _waiter(self) -> EventWaiter:
@@ -97,45 +156,24 @@ class TelnyxScheduledEventSensor(BaseSensorOperator):
             max_transient_errors=self.max_transient_errors,
         )
 
-    def poke(self, context: Context) -> bool | PokeReturnValue:
-        """Check the event once.
-
-        :param context: the task's context.
-        :return: ``False`` to keep waiting, or a done ``PokeReturnValue`` carrying the final event.
-        """
+    def _check(self) -> Any:
         payload = self._waiter.observe(poll(self.hook, self.assistant_id, self.scheduled_event_id))
         if payload is None:
             self.log.info("Scheduled event %s is not final yet", self.scheduled_event_id)
-            return False
-        return PokeReturnValue(is_done=True, xcom_value=resolve(payload, fail_on_failure=self.fail_on_failure))
+        return payload
 
-    def execute(self, context: Context) -> Any:
-        """Poke (or reschedule) as usual; when deferrable, check once, then wait in the triggerer.
+    def _resolve(self, payload: Any) -> dict[str, Any]:
+        return resolve(payload, fail_on_failure=self.fail_on_failure)
 
-        Deferrable mode settles a first check that is already final through ``resume_execution``, the path
-        a resumed task takes, so its outcome matches a trigger-delivered one exactly.
-
-        :param context: the task's context.
-        :return: the final event.
-        """
-        if not self.deferrable:
-            return super().execute(context)
-        payload = self._waiter.observe(poll(self.hook, self.assistant_id, self.scheduled_event_id))
-        if payload is not None:
-            # Already over: resume exactly as a deferred task would, so soft_fail and friends apply the same way.
-            return self.resume_execution("execute_complete", {"event": payload}, context)
-        self.defer(
-            trigger=TelnyxScheduledEventTrigger(
-                assistant_id=self.assistant_id,
-                scheduled_event_id=self.scheduled_event_id,
-                telnyx_conn_id=self.telnyx_conn_id,
-                poll_interval=self.poke_interval,
-                end_time=time.time() + self.timeout,
-                max_transient_errors=self.max_transient_errors,
-                cancel_on_kill=self.cancel_on_kill,
-            ),
-            method_name="execute_complete",
-            timeout=timedelta(seconds=self.timeout),
+    def _trigger(self, end_time: float) -> BaseTrigger:
+        return TelnyxScheduledEventTrigger(
+            assistant_id=self.assistant_id,
+            scheduled_event_id=self.scheduled_event_id,
+            telnyx_conn_id=self.telnyx_conn_id,
+            poll_interval=self.poke_interval,
+            end_time=end_time,
+            max_transient_errors=self.max_transient_errors,
+            cancel_on_kill=self.cancel_on_kill,
         )
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
@@ -145,7 +183,7 @@ class TelnyxScheduledEventSensor(BaseSensorOperator):
         :param event: the trigger's payload.
         :return: the final event.
         """
-        return resolve(event, fail_on_failure=self.fail_on_failure)
+        return self._resolve(event)
 
 
 def event_id_list(value: Any) -> list[str]:
@@ -169,7 +207,7 @@ def event_id_list(value: Any) -> list[str]:
     return list(value)
 
 
-class TelnyxScheduledEventsSensor(BaseSensorOperator):
+class TelnyxScheduledEventsSensor(_WaitSensor):
     """Wait until every one of many scheduled events is final, polling them together.
 
     Each poll lists the assistant's events 100 at a time, or fetches the pending ones one by one when that
@@ -189,33 +227,10 @@ class TelnyxScheduledEventsSensor(BaseSensorOperator):
     """
 
     template_fields: Sequence[str] = ("assistant_id", "scheduled_event_ids", "telnyx_conn_id")
-    ui_color = TELNYX_UI_COLOR
 
-    def __init__(
-        self,
-        *,
-        assistant_id: str,
-        scheduled_event_ids: Any,
-        fail_on_failure: bool = True,
-        deferrable: bool = default_deferrable(),
-        cancel_on_kill: bool = True,
-        max_transient_errors: int = DEFAULT_MAX_TRANSIENT_ERRORS,
-        telnyx_conn_id: str = TelnyxHook.default_conn_name,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(**kwargs)
-        self.assistant_id = assistant_id
+    def __init__(self, *, assistant_id: str, scheduled_event_ids: Any, **kwargs: Any) -> None:
+        super().__init__(assistant_id=assistant_id, **kwargs)
         self.scheduled_event_ids = scheduled_event_ids
-        self.fail_on_failure = fail_on_failure
-        self.deferrable = deferrable
-        self.cancel_on_kill = cancel_on_kill
-        self.max_transient_errors = max_transient_errors
-        self.telnyx_conn_id = telnyx_conn_id
-
-    @cached_property
-    def hook(self) -> TelnyxHook:
-        """The hook for ``telnyx_conn_id``."""
-        return TelnyxHook(telnyx_conn_id=self.telnyx_conn_id)
 
     @cached_property
     def _waiter(self) -> ManyEventsWaiter:
@@ -225,43 +240,29 @@ class TelnyxScheduledEventsSensor(BaseSensorOperator):
             max_transient_errors=self.max_transient_errors,
         )
 
-    def poke(self, context: Context) -> bool | PokeReturnValue:
-        """Poll every pending event once (coalesced).
-
-        :param context: the task's context.
-        :return: ``False`` to keep waiting, or a done ``PokeReturnValue`` with the outcome.
-        """
+    def _check(self) -> Any:
         payload = poll_many(self.hook, self.assistant_id, self._waiter)
         if payload is None:
             self.log.info("%d scheduled events still pending", len(self._waiter.pending))
-            return False
-        return PokeReturnValue(is_done=True, xcom_value=resolve_many(payload, fail_on_failure=self.fail_on_failure))
+        return payload
 
-    def execute(self, context: Context) -> Any:
-        """Poke (or reschedule) as usual; when deferrable, poll once, then wait in the triggerer.
+    def _resolve(self, payload: Any) -> dict[str, Any]:
+        return resolve_many(payload, fail_on_failure=self.fail_on_failure)
 
-        :param context: the task's context.
-        :return: the outcome.
-        """
-        if not self.deferrable:
-            return super().execute(context)
-        payload = poll_many(self.hook, self.assistant_id, self._waiter)
-        if payload is not None:
-            return self.resume_execution("execute_complete", {"event": payload}, context)
-        self.defer(
-            trigger=TelnyxScheduledEventsTrigger(
-                assistant_id=self.assistant_id,
-                scheduled_event_ids=list(self._waiter.pending),
-                telnyx_conn_id=self.telnyx_conn_id,
-                poll_interval=self.poke_interval,
-                end_time=time.time() + self.timeout,
-                max_transient_errors=self.max_transient_errors,
-                cancel_on_kill=self.cancel_on_kill,
-            ),
-            method_name="execute_complete",
-            kwargs={"already": {"completed": self._waiter.completed, "failed": self._waiter.failed}},
-            timeout=timedelta(seconds=self.timeout),
+    def _trigger(self, end_time: float) -> BaseTrigger:
+        return TelnyxScheduledEventsTrigger(
+            assistant_id=self.assistant_id,
+            scheduled_event_ids=list(self._waiter.pending),
+            telnyx_conn_id=self.telnyx_conn_id,
+            poll_interval=self.poke_interval,
+            end_time=end_time,
+            max_transient_errors=self.max_transient_errors,
+            cancel_on_kill=self.cancel_on_kill,
         )
+
+    def _defer_kwargs(self) -> dict[str, Any] | None:
+        # Events already final before deferring are not in the trigger's list: carry them to the resume.
+        return {"already": {"completed": self._waiter.completed, "failed": self._waiter.failed}}
 
     def execute_complete(
         self, context: Context, event: dict[str, Any], already: dict[str, Any] | None = None
@@ -279,4 +280,4 @@ class TelnyxScheduledEventsSensor(BaseSensorOperator):
                 "completed": [*already.get("completed", []), *event.get("completed", [])],
                 "failed": [*already.get("failed", []), *event.get("failed", [])],
             }
-        return resolve_many(event, fail_on_failure=self.fail_on_failure)
+        return self._resolve(event)

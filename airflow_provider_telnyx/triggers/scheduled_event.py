@@ -27,7 +27,52 @@ from airflow_provider_telnyx.waiting import (
 __all__ = ["TelnyxScheduledEventTrigger", "TelnyxScheduledEventsTrigger"]
 
 
-class TelnyxScheduledEventTrigger(BaseTrigger):
+class _PollingTrigger(BaseTrigger):
+    """What both triggers share: the connection, the polling cadence, the deadline, and JSON-only kwargs."""
+
+    #: Constructor arguments, serialized in this order (only JSON values, never the key).
+    serialized: tuple[str, ...] = (
+        "assistant_id",
+        "telnyx_conn_id",
+        "poll_interval",
+        "end_time",
+        "max_transient_errors",
+        "cancel_on_kill",
+    )
+
+    def __init__(
+        self,
+        *,
+        assistant_id: str,
+        telnyx_conn_id: str,
+        poll_interval: float,
+        end_time: float | None,
+        max_transient_errors: int,
+        cancel_on_kill: bool,
+    ) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]  # airflow-core's BaseTrigger is not annotated
+        self.assistant_id = assistant_id
+        self.telnyx_conn_id = telnyx_conn_id
+        self.poll_interval = float(poll_interval)
+        self.end_time = None if end_time is None else float(end_time)
+        self.max_transient_errors = int(max_transient_errors)
+        self.cancel_on_kill = bool(cancel_on_kill)
+        # Not serialized: replaced by tests to run without waiting.
+        self.sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+        self.clock: Callable[[], float] = time.time
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        """Return the class path and the JSON-safe kwargs that re-create this trigger.
+
+        :return: ``(classpath, kwargs)``.
+        """
+        return f"{type(self).__module__}.{type(self).__qualname__}", {n: getattr(self, n) for n in self.serialized}
+
+    def _hook(self) -> TelnyxHook:
+        return TelnyxHook(telnyx_conn_id=self.telnyx_conn_id, async_sleep=self.sleep)
+
+
+class TelnyxScheduledEventTrigger(_PollingTrigger):
     """Poll one scheduled event until it is ``completed`` or ``failed``, the deadline passes, or waiting fails.
 
     Yields exactly one event whose payload is a :class:`~airflow_provider_telnyx.waiting.WaitPayload`:
@@ -54,38 +99,17 @@ class TelnyxScheduledEventTrigger(BaseTrigger):
         max_transient_errors: int = DEFAULT_MAX_TRANSIENT_ERRORS,
         cancel_on_kill: bool = True,
     ) -> None:
-        super().__init__()  # type: ignore[no-untyped-call]  # airflow-core's BaseTrigger is not annotated
-        self.assistant_id = assistant_id
-        self.scheduled_event_id = scheduled_event_id
-        self.telnyx_conn_id = telnyx_conn_id
-        self.poll_interval = float(poll_interval)
-        self.end_time = None if end_time is None else float(end_time)
-        self.max_transient_errors = int(max_transient_errors)
-        self.cancel_on_kill = bool(cancel_on_kill)
-        # Not serialized: replaced by tests to run without waiting.
-        self.sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
-        self.clock: Callable[[], float] = time.time
-
-    def serialize(self) -> tuple[str, dict[str, Any]]:
-        """Return the class path and the JSON-safe kwargs that re-create this trigger.
-
-        :return: ``(classpath, kwargs)``.
-        """
-        return (
-            f"{type(self).__module__}.{type(self).__qualname__}",
-            {
-                "assistant_id": self.assistant_id,
-                "scheduled_event_id": self.scheduled_event_id,
-                "telnyx_conn_id": self.telnyx_conn_id,
-                "poll_interval": self.poll_interval,
-                "end_time": self.end_time,
-                "max_transient_errors": self.max_transient_errors,
-                "cancel_on_kill": self.cancel_on_kill,
-            },
+        super().__init__(
+            assistant_id=assistant_id,
+            telnyx_conn_id=telnyx_conn_id,
+            poll_interval=poll_interval,
+            end_time=end_time,
+            max_transient_errors=max_transient_errors,
+            cancel_on_kill=cancel_on_kill,
         )
+        self.scheduled_event_id = scheduled_event_id
 
-    def _hook(self) -> TelnyxHook:
-        return TelnyxHook(telnyx_conn_id=self.telnyx_conn_id, async_sleep=self.sleep)
+    serialized = ("scheduled_event_id", *_PollingTrigger.serialized)
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Poll until the wait is over and yield its single event.
@@ -123,7 +147,7 @@ class TelnyxScheduledEventTrigger(BaseTrigger):
             await hook.aclose()
 
 
-class TelnyxScheduledEventsTrigger(BaseTrigger):
+class TelnyxScheduledEventsTrigger(_PollingTrigger):
     """Wait for many scheduled events at once with as few requests as the API allows (see ``ManyEventsWaiter``).
 
     Yields one event whose payload is a :class:`~airflow_provider_telnyx.waiting.ManyPayload`; the task's
@@ -149,37 +173,17 @@ class TelnyxScheduledEventsTrigger(BaseTrigger):
         max_transient_errors: int = DEFAULT_MAX_TRANSIENT_ERRORS,
         cancel_on_kill: bool = True,
     ) -> None:
-        super().__init__()  # type: ignore[no-untyped-call]  # airflow-core's BaseTrigger is not annotated
-        self.assistant_id = assistant_id
-        self.scheduled_event_ids = [str(event_id) for event_id in scheduled_event_ids]
-        self.telnyx_conn_id = telnyx_conn_id
-        self.poll_interval = float(poll_interval)
-        self.end_time = None if end_time is None else float(end_time)
-        self.max_transient_errors = int(max_transient_errors)
-        self.cancel_on_kill = bool(cancel_on_kill)
-        self.sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
-        self.clock: Callable[[], float] = time.time
-
-    def serialize(self) -> tuple[str, dict[str, Any]]:
-        """Return the class path and the JSON-safe kwargs that re-create this trigger.
-
-        :return: ``(classpath, kwargs)``.
-        """
-        return (
-            f"{type(self).__module__}.{type(self).__qualname__}",
-            {
-                "assistant_id": self.assistant_id,
-                "scheduled_event_ids": list(self.scheduled_event_ids),
-                "telnyx_conn_id": self.telnyx_conn_id,
-                "poll_interval": self.poll_interval,
-                "end_time": self.end_time,
-                "max_transient_errors": self.max_transient_errors,
-                "cancel_on_kill": self.cancel_on_kill,
-            },
+        super().__init__(
+            assistant_id=assistant_id,
+            telnyx_conn_id=telnyx_conn_id,
+            poll_interval=poll_interval,
+            end_time=end_time,
+            max_transient_errors=max_transient_errors,
+            cancel_on_kill=cancel_on_kill,
         )
+        self.scheduled_event_ids = [str(event_id) for event_id in scheduled_event_ids]
 
-    def _hook(self) -> TelnyxHook:
-        return TelnyxHook(telnyx_conn_id=self.telnyx_conn_id, async_sleep=self.sleep)
+    serialized = ("scheduled_event_ids", *_PollingTrigger.serialized)
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Poll until every event is final (or the wait fails) and yield its single event.

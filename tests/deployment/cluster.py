@@ -162,9 +162,29 @@ def _wait_for(check: Any, what: str, timeout: float = 120) -> None:
     raise TimeoutError(f"{what} not ready after {timeout}s")
 
 
+def redis_server() -> str:
+    """The ``redis-server`` binary, installing Redis from the system's packages if needed."""
+    found = shutil.which("redis-server")
+    if found is None:
+        subprocess.run(["apt-get", "update", "-qq"], check=True)
+        subprocess.run(
+            ["apt-get", "install", "-y", "-qq", "redis-server"],
+            check=True,
+            env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
+        )
+        found = shutil.which("redis-server") or "/usr/bin/redis-server"
+    return found
+
+
 @contextlib.contextmanager
-def deployment(workdir: Path, dags_folder: Path, extra_env: dict[str, str] | None = None) -> Iterator[Cluster]:
-    """Bring the deployment up, yield it, and always take it down."""
+def deployment(
+    workdir: Path, dags_folder: Path, extra_env: dict[str, str] | None = None, executor: str = "LocalExecutor"
+) -> Iterator[Cluster]:
+    """Bring the deployment up, yield it, and always take it down.
+
+    With ``executor="CeleryExecutor"``: Redis (from the system's packages) as broker, PostgreSQL as result
+    backend, and two ``airflow celery worker`` processes.
+    """
     cluster = Cluster(workdir=workdir)
     try:
         pg_bin = postgres_bin()
@@ -207,7 +227,7 @@ def deployment(workdir: Path, dags_folder: Path, extra_env: dict[str, str] | Non
             **{k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW__", "AIRFLOW_CONN_"))},
             "AIRFLOW_HOME": str(home),
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"postgresql+psycopg2://airflow@127.0.0.1:{pg_port}/airflow",
-            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+            "AIRFLOW__CORE__EXECUTOR": executor,
             "AIRFLOW__CORE__PARALLELISM": "48",
             "AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG": "64",
             "AIRFLOW__CORE__MAX_ACTIVE_RUNS_PER_DAG": "32",
@@ -230,6 +250,23 @@ def deployment(workdir: Path, dags_folder: Path, extra_env: dict[str, str] | Non
             **(extra_env or {}),
         }
         airflow = str(BIN / "airflow")
+        if executor == "CeleryExecutor":
+            redis_port = free_port()
+            cluster.start(
+                "redis",
+                redis_server(),
+                "--port",
+                str(redis_port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            )
+            cluster.env["AIRFLOW__CELERY__BROKER_URL"] = f"redis://127.0.0.1:{redis_port}/0"
+            cluster.env["AIRFLOW__CELERY__RESULT_BACKEND"] = f"db+postgresql+psycopg2://airflow@127.0.0.1:{pg_port}/airflow"
+            cluster.env["AIRFLOW__CELERY__WORKER_CONCURRENCY"] = "16"
         migrate = subprocess.run(
             [airflow, "db", "migrate"], env=cluster.env, capture_output=True, text=True, timeout=600, check=False
         )
@@ -259,6 +296,19 @@ def deployment(workdir: Path, dags_folder: Path, extra_env: dict[str, str] | Non
         cluster.api_url = f"http://127.0.0.1:{api_port}"
         for name in ("scheduler", "triggerer", "dag-processor", "api-server"):
             cluster.start(name, airflow, name)
+        if executor == "CeleryExecutor":
+            for worker in ("celery-worker-1", "celery-worker-2"):
+                cluster.start(
+                    worker, airflow, "celery", "worker", "--celery-hostname", f"{worker}@%h", "--skip-serve-logs"
+                )
+
+            def workers_ready() -> bool:
+                logs = [
+                    cluster.processes[w].log.read_text(errors="replace") for w in ("celery-worker-1", "celery-worker-2")
+                ]
+                return all(" ready." in log for log in logs)
+
+            _wait_for(workers_ready, "two celery workers", 180)
         _wait_for(
             lambda: httpx.get(f"{cluster.api_url}/api/v2/monitor/health", timeout=5).status_code == 200,
             "api-server",

@@ -265,7 +265,9 @@ def deployment(
                 "no",
             )
             cluster.env["AIRFLOW__CELERY__BROKER_URL"] = f"redis://127.0.0.1:{redis_port}/0"
-            cluster.env["AIRFLOW__CELERY__RESULT_BACKEND"] = f"db+postgresql+psycopg2://airflow@127.0.0.1:{pg_port}/airflow"
+            cluster.env["AIRFLOW__CELERY__RESULT_BACKEND"] = (
+                f"db+postgresql+psycopg2://airflow@127.0.0.1:{pg_port}/airflow"
+            )
             cluster.env["AIRFLOW__CELERY__WORKER_CONCURRENCY"] = "16"
         migrate = subprocess.run(
             [airflow, "db", "migrate"], env=cluster.env, capture_output=True, text=True, timeout=600, check=False

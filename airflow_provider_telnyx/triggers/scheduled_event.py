@@ -71,6 +71,35 @@ class _PollingTrigger(BaseTrigger):
     def _hook(self) -> TelnyxHook:
         return TelnyxHook(telnyx_conn_id=self.telnyx_conn_id, async_sleep=self.sleep)
 
+    def _describe(self) -> str:
+        raise NotImplementedError
+
+    def _start(self) -> tuple[Callable[[TelnyxHook], Awaitable[Any]], Callable[[], float]]:
+        """A fresh wait: one polling cycle (returns the payload when the wait is over), and the next delay."""
+        raise NotImplementedError
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        """Poll until the wait is over and yield its single event (a :mod:`~airflow_provider_telnyx.waiting`
+        payload for ``execute_complete``).
+
+        :return: an async iterator yielding one :class:`TriggerEvent`.
+        """
+        poll_once, next_sleep = self._start()
+        hook = self._hook()
+        payload: dict[str, Any]
+        try:
+            while (result := await poll_once(hook)) is None:
+                self.log.debug("%s: not final yet", self._describe())
+                await self.sleep(next_sleep())
+            payload = dict(result)
+        except Exception as error:  # a trigger must never die silently: report, then let execute_complete fail
+            self.log.exception("Waiting for %s failed", self._describe())
+            payload = {"status": "error", "message": f"{error}"}
+        finally:
+            await hook.aclose()
+        self.log.info("%s: wait over (%s)", self._describe(), payload["status"])
+        yield TriggerEvent(payload)  # type: ignore[no-untyped-call]  # airflow-core is not annotated
+
 
 class TelnyxScheduledEventTrigger(_PollingTrigger):
     """Poll one scheduled event until it is ``completed`` or ``failed``, the deadline passes, or waiting fails.
@@ -111,11 +140,10 @@ class TelnyxScheduledEventTrigger(_PollingTrigger):
 
     serialized = ("scheduled_event_id", *_PollingTrigger.serialized)
 
-    async def run(self) -> AsyncIterator[TriggerEvent]:
-        """Poll until the wait is over and yield its single event.
+    def _describe(self) -> str:
+        return f"scheduled event {self.scheduled_event_id}"
 
-        :return: an async iterator yielding one :class:`TriggerEvent`.
-        """
+    def _start(self) -> tuple[Callable[[TelnyxHook], Awaitable[Any]], Callable[[], float]]:
         waiter = EventWaiter(
             event_id=self.scheduled_event_id,
             poll_interval=self.poll_interval,
@@ -123,18 +151,11 @@ class TelnyxScheduledEventTrigger(_PollingTrigger):
             max_transient_errors=self.max_transient_errors,
             clock=self.clock,
         )
-        hook = self._hook()
-        try:
-            while (payload := waiter.observe(await apoll(hook, self.assistant_id, self.scheduled_event_id))) is None:
-                self.log.debug("Scheduled event %s not final yet", self.scheduled_event_id)
-                await self.sleep(waiter.next_sleep())
-        except Exception as error:  # a trigger must never die silently: report, then let execute_complete fail
-            self.log.exception("Waiting for scheduled event %s failed", self.scheduled_event_id)
-            payload = {"status": "error", "event_id": self.scheduled_event_id, "message": f"{error}"}
-        finally:
-            await hook.aclose()
-        self.log.info("Scheduled event %s: wait over (%s)", self.scheduled_event_id, payload["status"])
-        yield TriggerEvent(payload)  # type: ignore[no-untyped-call]  # airflow-core is not annotated
+
+        async def poll_once(hook: TelnyxHook) -> Any:
+            return waiter.observe(await apoll(hook, self.assistant_id, self.scheduled_event_id))
+
+        return poll_once, waiter.next_sleep
 
     async def on_kill(self) -> None:
         """Cancel the event if it is still ``pending`` (a user killed the deferred task)."""
@@ -185,11 +206,10 @@ class TelnyxScheduledEventsTrigger(_PollingTrigger):
 
     serialized = ("scheduled_event_ids", *_PollingTrigger.serialized)
 
-    async def run(self) -> AsyncIterator[TriggerEvent]:
-        """Poll until every event is final (or the wait fails) and yield its single event.
+    def _describe(self) -> str:
+        return f"{len(self.scheduled_event_ids)} scheduled events"
 
-        :return: an async iterator yielding one :class:`TriggerEvent`.
-        """
+    def _start(self) -> tuple[Callable[[TelnyxHook], Awaitable[Any]], Callable[[], float]]:
         waiter = ManyEventsWaiter(
             event_ids=self.scheduled_event_ids,
             poll_interval=self.poll_interval,
@@ -197,22 +217,11 @@ class TelnyxScheduledEventsTrigger(_PollingTrigger):
             max_transient_errors=self.max_transient_errors,
             clock=self.clock,
         )
-        hook = self._hook()
-        payload: dict[str, Any]
-        try:
-            while (result := await apoll_many(hook, self.assistant_id, waiter)) is None:
-                self.log.info(
-                    "%d of %d scheduled events still pending", len(waiter.pending), len(self.scheduled_event_ids)
-                )
-                await self.sleep(waiter.next_sleep())
-            payload = dict(result)
-        except Exception as error:  # a trigger must never die silently
-            self.log.exception("Waiting for %d scheduled events failed", len(self.scheduled_event_ids))
-            payload = {"status": "error", "message": f"{error}"}
-        finally:
-            await hook.aclose()
-        self.log.info("Wait for %d scheduled events over (%s)", len(self.scheduled_event_ids), payload["status"])
-        yield TriggerEvent(payload)  # type: ignore[no-untyped-call]  # airflow-core is not annotated
+
+        async def poll_once(hook: TelnyxHook) -> Any:
+            return await apoll_many(hook, self.assistant_id, waiter)
+
+        return poll_once, waiter.next_sleep
 
     async def on_kill(self) -> None:
         """Cancel the events that are still ``pending`` (a user killed the deferred task)."""

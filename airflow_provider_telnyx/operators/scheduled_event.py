@@ -308,21 +308,7 @@ class TelnyxCreateScheduledEventOperator(ResumableJobMixin, BaseOperator):
     :param telnyx_conn_id: the Airflow connection to use. (templated)
     """
 
-    template_fields: Sequence[str] = (
-        "assistant_id",
-        "end_user_target",
-        "agent_target",
-        "scheduled_at",
-        "conversation_channel",
-        "text",
-        "conversation_metadata",
-        "dynamic_variables",
-        "max_retries_client_errors",
-        "retry_interval_secs",
-        "call_settings",
-        "idempotency_key",
-        "telnyx_conn_id",
-    )
+    template_fields: Sequence[str] = ("assistant_id", *REQUEST_PARAMETERS, "idempotency_key", "telnyx_conn_id")
     template_fields_renderers: ClassVar[dict[str, str]] = {
         "conversation_metadata": "json",
         "dynamic_variables": "json",

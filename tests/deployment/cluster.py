@@ -134,7 +134,7 @@ class Cluster:
             states = {run_id: self.run_state(dag_id, run_id) for run_id in run_ids}
             if all(state in ("success", "failed") for state in states.values()):
                 return states
-            time.sleep(2)
+            time.sleep(2)  # polling the deployment for a state, bounded by the deadline
         raise TimeoutError(f"runs not finished after {timeout}s: {states}")
 
     def sim(self, method: str, path: str, **kwargs: Any) -> Any:
@@ -148,7 +148,7 @@ class Cluster:
             if response.status_code == 200:
                 self.api("PATCH", f"/dags/{dag_id}", json={"is_paused": False})
                 return
-            time.sleep(2)
+            time.sleep(2)  # polling the deployment for a state, bounded by the deadline
         raise TimeoutError(f"DAG {dag_id} was never parsed")
 
 
@@ -158,7 +158,7 @@ def _wait_for(check: Any, what: str, timeout: float = 120) -> None:
         with contextlib.suppress(Exception):
             if check():
                 return
-        time.sleep(1)
+        time.sleep(1)  # polling a starting component, bounded by the deadline
     raise TimeoutError(f"{what} not ready after {timeout}s")
 
 

@@ -59,7 +59,7 @@ def _wait(predicate: Any, what: str, timeout: float = 300) -> float:
     while time.monotonic() - started < timeout:
         if predicate():
             return time.monotonic() - started
-        time.sleep(1)
+        time.sleep(1)  # polling the deployment for a state, bounded by the timeout
     raise TimeoutError(what)
 
 

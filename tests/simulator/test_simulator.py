@@ -449,7 +449,7 @@ def test_command_line_server(tmp_path: Path) -> None:
         while not port_file.exists() or not port_file.read_text():
             assert process.poll() is None
             assert time.monotonic() < deadline
-            time.sleep(0.05)
+            time.sleep(0.05)  # polling a child process for its port file, bounded by the deadline
         url = f"http://127.0.0.1:{port_file.read_text()}/v2"
         ok = httpx.get(f"{url}/ai/assistants", headers={"Authorization": "Bearer KEYcli"})
         assert ok.status_code == 200

@@ -6,9 +6,12 @@ Two families:
   failure. Each carries the HTTP status, Telnyx's error code, title and detail, parsed from either error
   shape the API uses (``{"errors": [...]}`` and FastAPI's ``{"detail": [...]}``), or a clear summary of a
   non-JSON body.
-* :class:`TelnyxInvalidInputError`: a bad argument caught before any request. It subclasses
-  ``AirflowFailException`` so that a task fails at once instead of burning its retries on something no
-  retry can fix.
+* :class:`TelnyxInvalidInputError`: a bad argument caught before any request.
+
+Errors no retry can fix (a bad argument; 400, 401, 403, 404 and 422 answers; an event whose time has passed under
+``late_policy="fail"``) subclass ``AirflowFailException``, so a task fails at once instead of burning its retries.
+Everything else (408, 409, 429, 5xx, connection errors, timeouts) stays a plain ``AirflowException`` that
+Airflow retries.
 
 No message built here ever includes request headers, so the API key cannot leak through an exception.
 """
@@ -27,10 +30,13 @@ __all__ = [
     "ApiErrorItem",
     "TelnyxApiError",
     "TelnyxAuthError",
+    "TelnyxBatchError",
+    "TelnyxBatchRejectedError",
     "TelnyxConflictError",
     "TelnyxConnectionError",
     "TelnyxInvalidInputError",
     "TelnyxInvalidResponseError",
+    "TelnyxLateEventError",
     "TelnyxNotFoundError",
     "TelnyxRateLimitError",
     "TelnyxRequestTimeoutError",
@@ -74,6 +80,7 @@ class TelnyxApiError(AirflowException):
     :param method: HTTP method of the failed request.
     :param path: path of the failed request, relative to the base URL.
     :param retry_after: seconds the API asked us to wait before trying again (``Retry-After``), if any.
+    :param conn_id: the Airflow connection the request used (named in the message).
     """
 
     #: Whether the hook's retry policy retries this error (subject to the idempotency rule for creates).
@@ -88,7 +95,10 @@ class TelnyxApiError(AirflowException):
         method: str | None = None,
         path: str | None = None,
         retry_after: float | None = None,
+        conn_id: str | None = None,
     ) -> None:
+        if conn_id and f"connection {conn_id!r}" not in message:
+            message = f"{message} [connection {conn_id!r}]"
         super().__init__(message)
         self.message = message
         self.http_status = http_status
@@ -96,6 +106,7 @@ class TelnyxApiError(AirflowException):
         self.method = method
         self.path = path
         self.retry_after = retry_after
+        self.conn_id = conn_id
 
     @property
     def code(self) -> str | None:
@@ -112,27 +123,52 @@ class TelnyxApiError(AirflowException):
         """Detail of the first error, if any."""
         return self.errors[0].detail if self.errors else None
 
+    def mentions(self, word: str) -> bool:
+        """Whether any error item names ``word`` in its field, code, title or detail (case-insensitive).
+
+        :param word: e.g. ``"idempotency"`` or ``"scheduled_at_fixed_datetime"``.
+        :return: ``True`` when one of the items mentions it.
+        """
+        word = word.lower()
+        return any(
+            word in (part or "").lower()
+            for item in self.errors
+            for part in (item.field, item.code, item.title, item.detail)
+        )
+
+    @property
+    def is_idempotency_reuse(self) -> bool:
+        """A 422 saying the ``Idempotency-Key`` was already used with a different body (the API's guide): an
+        earlier try created the event; it must be found, not created again under a new key."""
+        return self.http_status == 422 and self.mentions("idempotency")
+
+    @property
+    def is_time_in_past(self) -> bool:
+        """A 400/422 refusing ``scheduled_at_fixed_datetime`` (it has passed by the API's clock)."""
+        return self.http_status in (400, 422) and self.mentions("scheduled_at_fixed_datetime")
+
     def __reduce__(self) -> tuple[Any, ...]:
         # Keep the keyword-only state when pickled (Airflow ships exceptions between processes).
-        return (_rebuild, (type(self), self.message, self.__dict__))
+        return (_rebuild_with_state, (type(self), self.message, self.__dict__))
 
 
-def _rebuild(cls: type[TelnyxApiError], message: str, state: dict[str, Any]) -> TelnyxApiError:
+def _rebuild_with_state(cls: type[Exception], message: str, state: dict[str, Any]) -> Exception:
+    """Unpickle an exception whose constructor takes keyword-only state: the one helper every class here uses."""
     error = cls.__new__(cls)
     Exception.__init__(error, message)
     error.__dict__.update(state)
     return error
 
 
-class TelnyxAuthError(TelnyxApiError):
-    """401 or 403: the API key is wrong, revoked, or not allowed to do this."""
+class TelnyxAuthError(TelnyxApiError, AirflowFailException):
+    """401 or 403: the API key is wrong, revoked, or not allowed to do this (no task retry can fix it)."""
 
 
-class TelnyxNotFoundError(TelnyxApiError):
+class TelnyxNotFoundError(TelnyxApiError, AirflowFailException):
     """404: the assistant or the event does not exist (an event may have been deleted)."""
 
 
-class TelnyxValidationError(TelnyxApiError):
+class TelnyxValidationError(TelnyxApiError, AirflowFailException):
     """400 or 422: the API refused the request's content; :attr:`errors` names the fields."""
 
 
@@ -197,13 +233,7 @@ class TelnyxInvalidInputError(AirflowFailException, ValueError):
         return tuple(field for field, _ in self.problems)
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (_rebuild_input_error, (type(self), self.problems, self.subject))
-
-
-def _rebuild_input_error(
-    cls: type[TelnyxInvalidInputError], problems: tuple[tuple[str, str], ...], subject: str
-) -> TelnyxInvalidInputError:
-    return cls(problems, subject=subject)
+        return (_rebuild_with_state, (type(self), str(self), self.__dict__))
 
 
 class TelnyxScheduledEventFailedError(AirflowFailException):
@@ -226,13 +256,7 @@ class TelnyxScheduledEventFailedError(AirflowFailException):
         return list(self.event.get("errors") or [])
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (_rebuild_failed, (type(self), str(self), self.event))
-
-
-def _rebuild_failed(
-    cls: type[TelnyxScheduledEventFailedError], message: str, event: dict[str, Any]
-) -> TelnyxScheduledEventFailedError:
-    return cls(message, event=event)
+        return (_rebuild_with_state, (type(self), str(self), self.__dict__))
 
 
 class TelnyxScheduledEventWaitError(AirflowFailException):
@@ -242,6 +266,34 @@ class TelnyxScheduledEventWaitError(AirflowFailException):
 
 class TelnyxWaitTimeoutError(AirflowSensorTimeout):
     """The event was not final before the wait's deadline (``timeout`` / ``wait_timeout``)."""
+
+
+class TelnyxLateEventError(AirflowFailException):
+    """An event not yet created whose time has passed, refused by ``late_policy="fail"`` or because it is later
+    than ``max_lateness``: nobody is called late, and no task retry can make it on time."""
+
+
+class TelnyxBatchError(AirflowException):
+    """Some events of a batch could not be created; the summary (one entry per input row) is in XCom.
+
+    Every failure was retryable: a task retry sends only the items that are still missing (the others are found
+    again, nothing is duplicated). When some failures cannot be fixed by a retry, :class:`TelnyxBatchRejectedError`
+    is raised instead.
+
+    :param message: what failed, in one line.
+    :param summary: the batch summary.
+    """
+
+    def __init__(self, message: str, *, summary: Mapping[str, Any]) -> None:
+        super().__init__(message)
+        self.summary = dict(summary)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild_with_state, (type(self), str(self), self.__dict__))
+
+
+class TelnyxBatchRejectedError(TelnyxBatchError, AirflowFailException):
+    """Every failed item of a batch failed for a reason no retry can fix (400, 401, 403, 404, 422, late)."""
 
 
 _STATUS_CLASSES: dict[int, type[TelnyxApiError]] = {
@@ -265,6 +317,7 @@ def error_for_status(
     method: str,
     path: str,
     retry_after: float | None = None,
+    conn_id: str | None = None,
 ) -> TelnyxApiError:
     """Build the exception for an unsuccessful response.
 
@@ -275,6 +328,7 @@ def error_for_status(
     :param method: the request's method.
     :param path: the request's path relative to the base URL.
     :param retry_after: seconds the server asked us to wait (``Retry-After`` or ``x-ratelimit-reset``).
+    :param conn_id: the Airflow connection used.
     :return: the subclass that matches the status, with parsed error items.
     """
     cls = _STATUS_CLASSES.get(status_code) or (TelnyxServerError if status_code >= 500 else TelnyxApiError)
@@ -285,7 +339,15 @@ def error_for_status(
     message = f"{head}: {summary}" if summary else head
     if retry_after is not None:
         message += f" (retry after {retry_after:g}s)"
-    return cls(message, http_status=status_code, errors=items, method=method, path=path, retry_after=retry_after)
+    return cls(
+        message,
+        http_status=status_code,
+        errors=items,
+        method=method,
+        path=path,
+        retry_after=retry_after,
+        conn_id=conn_id,
+    )
 
 
 def parse_error_body(body: bytes, content_type: str) -> tuple[list[ApiErrorItem], str]:

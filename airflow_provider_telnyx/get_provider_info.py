@@ -8,8 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from airflow_provider_telnyx import __version__
-
-DEFAULT_BASE_URL = "https://api.telnyx.com/v2"
+from airflow_provider_telnyx._common import DEFAULT_BASE_URL
 
 
 def get_provider_info() -> dict[str, Any]:
@@ -37,7 +36,10 @@ def get_provider_info() -> dict[str, Any]:
         "operators": [
             {
                 "integration-name": "Telnyx",
-                "python-modules": ["airflow_provider_telnyx.operators.scheduled_event"],
+                "python-modules": [
+                    "airflow_provider_telnyx.operators.scheduled_event",
+                    "airflow_provider_telnyx.operators.batch",
+                ],
             },
         ],
         "sensors": [

@@ -28,6 +28,8 @@ from pydantic import (
     model_validator,
 )
 
+from airflow_provider_telnyx.exceptions import TelnyxInvalidInputError
+
 __all__ = [
     "CallAttempt",
     "CallSettings",
@@ -40,6 +42,7 @@ __all__ = [
     "ScheduledPhoneCallEvent",
     "ScheduledSmsEvent",
     "SipRegion",
+    "check_event_id",
     "field_errors",
     "is_valid_target",
     "parse_scheduled_event",
@@ -51,13 +54,36 @@ E164_PATTERN = re.compile(r"^\+[1-9]\d{1,14}$")
 SIP_URI_PATTERN = re.compile(
     r"^sips?:[A-Za-z0-9._~!$&'()*+,=%-]+@[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?(?::\d{1,5})?(?:;[^\s;]+)*$"
 )
-#: The ``Idempotency-Key`` header's pattern from the OpenAPI spec.
-IDEMPOTENCY_KEY_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,255}$")
+#: The ``Idempotency-Key`` pattern of the idempotency guide (the OpenAPI text says ``^[A-Za-z0-9_-]``; the guide also
+#: allows colons, and the API follows the guide: see docs/api-decisions.md).
+IDEMPOTENCY_KEY_PATTERN = re.compile(r"^[A-Za-z0-9_:-]{1,255}$")
 
 MAX_RETRIES_CLIENT_ERRORS = 10
 MIN_RETRY_INTERVAL_SECS = 60
 MAX_RETRY_INTERVAL_SECS = 86_400
 MAX_PAGE_SIZE = 100
+
+
+def check_event_id(value: Any, name: str = "scheduled_event_id") -> str:
+    """Refuse an event id that is missing, typically a mistyped ``xcom_pull`` rendered to ``None``.
+
+    :param value: the rendered argument.
+    :param name: the parameter name, for the error.
+    :return: the id, unchanged.
+    :raises TelnyxInvalidInputError: for ``None``, ``""``, ``"None"`` or ``"null"`` and non-strings.
+    """
+    if not isinstance(value, str) or value.strip().lower() in ("", "none", "null"):
+        raise TelnyxInvalidInputError(
+            [
+                (
+                    name,
+                    f"rendered to {value!r}, which is no event id; if it comes from ti.xcom_pull, check the "
+                    "upstream task_ids and key (the create operator pushes key='scheduled_event_id')",
+                )
+            ],
+            subject="operator argument",
+        )
+    return value
 
 
 class ConversationChannel(StrEnum):
@@ -140,7 +166,8 @@ class ScheduledEventRequest(_Request):
     the future; ``text`` is required for ``sms_chat``; retry fields are for ``phone_call`` only, with
     ``max_retries_client_errors`` in 0..10 and ``retry_interval_secs`` in 60..86400 and required when retries
     are asked for. Pass ``context={"now": <aware datetime>}`` to ``model_validate`` to check "in the future"
-    against another clock.
+    against another clock, or ``context={"check_future": False}`` to leave that rule to the caller (the
+    operators apply their ``late_policy`` at the moment of sending instead).
 
     :param telnyx_conversation_channel: ``phone_call`` or ``sms_chat``.
     :param telnyx_end_user_target: who is called or texted: E.164 number or SIP URI.
@@ -175,7 +202,10 @@ class ScheduledEventRequest(_Request):
     @field_validator("scheduled_at_fixed_datetime")
     @classmethod
     def _in_the_future(cls, value: datetime, info: ValidationInfo) -> datetime:
-        now = (info.context or {}).get("now") or datetime.now(UTC)
+        context = info.context or {}
+        if context.get("check_future") is False:  # the operators decide lateness at send time (late_policy)
+            return value
+        now = context.get("now") or datetime.now(UTC)
         if value <= now:
             raise ValueError(f"must be in the future (it is {value.isoformat()}, now is {now.isoformat()})")
         return value

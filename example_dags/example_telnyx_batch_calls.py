@@ -48,7 +48,7 @@ def example_telnyx_batch_calls() -> None:
         assistant_id=ASSISTANT_ID,
         events=read_contacts(),
         agent_target=AGENT_TARGET,
-        scheduled_at=timedelta(seconds=5),
+        scheduled_at=timedelta(seconds=10),
         dynamic_variables={"campaign": "delivery-update"},
         max_retries_client_errors=1,
         retry_interval_secs=300,

@@ -18,7 +18,7 @@ ASSISTANT_ID = os.environ.get("TELNYX_ASSISTANT_ID", "assistant-demo")
 AGENT_TARGET = os.environ.get("TELNYX_AGENT_TARGET", "+13125550199")
 # The simulator's "busy, then answered" number: the first attempt is busy, the API's retry answers.
 END_USER_TARGET = os.environ.get("TELNYX_END_USER_TARGET", "+13125550101")
-CALL_DELAY_SECONDS = int(os.environ.get("TELNYX_CALL_DELAY_SECONDS", "5"))
+CALL_DELAY_SECONDS = int(os.environ.get("TELNYX_CALL_DELAY_SECONDS", "10"))
 
 
 @dag(

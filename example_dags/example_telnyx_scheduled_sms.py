@@ -20,7 +20,7 @@ SMS_TARGET = os.environ.get("TELNYX_SMS_TARGET", "+13125550110")  # simulator: S
     start_date=datetime(2026, 1, 1),
     catchup=False,
     tags=["telnyx", "example"],
-    params={"customer_name": "Ada", "delay_seconds": 3},
+    params={"customer_name": "Ada", "delay_seconds": 15},
 )
 def example_telnyx_scheduled_sms() -> None:
     # [START howto_operator_telnyx_create_sms]
@@ -31,7 +31,8 @@ def example_telnyx_scheduled_sms() -> None:
         end_user_target=SMS_TARGET,
         agent_target=AGENT_TARGET,
         # Jinja renders an ISO 8601 string with a UTC offset; in production this is typically
-        # "{{ data_interval_end + macros.timedelta(hours=9) }}".
+        # "{{ data_interval_end + macros.timedelta(hours=9) }}". The 15 s margin covers a slow task start-up
+        # (a time that has passed when the event is sent follows late_policy, "send_now" by default).
         scheduled_at="{{ (ti.start_date + macros.timedelta(seconds=params.delay_seconds)).isoformat() }}",
         text="Hi {{ params.customer_name }}, your order has shipped.",
         dynamic_variables={"customer_name": "{{ params.customer_name }}"},

@@ -22,7 +22,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 HOME = ROOT / ".airflow-demo"
-DAG_ID = "example_telnyx_scheduled_call"
+#: ``python scripts/demo.py example_telnyx_scheduled_sms`` runs another example DAG the same way.
+DAG_ID = sys.argv[1] if len(sys.argv) > 1 else "example_telnyx_scheduled_call"
 BIN = Path(sys.executable).parent
 
 

@@ -35,6 +35,7 @@ from tenacity import (
 )
 
 from airflow_provider_telnyx import __version__
+from airflow_provider_telnyx._common import DEFAULT_BASE_URL
 from airflow_provider_telnyx.exceptions import (
     TelnyxApiError,
     TelnyxConnectionError,
@@ -44,7 +45,6 @@ from airflow_provider_telnyx.exceptions import (
     TelnyxRateLimitError,
     error_for_status,
 )
-from airflow_provider_telnyx.get_provider_info import DEFAULT_BASE_URL
 from airflow_provider_telnyx.models import (
     IDEMPOTENCY_KEY_PATTERN,
     MAX_PAGE_SIZE,
@@ -332,7 +332,7 @@ def _should_retry(call: _Call, error: BaseException) -> bool:
 
 
 @contextmanager
-def _transport_errors(call: _Call) -> Iterator[None]:
+def _transport_errors(call: _Call, conn_id: str) -> Iterator[None]:
     """Turn httpx's transport failures into :class:`TelnyxConnectionError` (works around sync and async sends)."""
     try:
         yield
@@ -345,6 +345,7 @@ def _transport_errors(call: _Call) -> Iterator[None]:
             request_sent=not not_sent,
             method=call.method,
             path=call.path,
+            conn_id=conn_id,
         ) from None
 
 
@@ -572,17 +573,18 @@ class TelnyxHook(BaseHook):
             method=call.method,
             path=call.path,
             retry_after=_retry_after(response.headers, time.time()),
+            conn_id=self.telnyx_conn_id,
         )
 
     def _send(self, call: _Call) -> Any:
         client = self.get_client()
-        with _transport_errors(call):
+        with _transport_errors(call, self.telnyx_conn_id):
             response = client.send(self._prepare(client, call))
         return self._check(call, response)
 
     async def _asend(self, call: _Call) -> Any:
         client = await self.aget_client()
-        with _transport_errors(call):
+        with _transport_errors(call, self.telnyx_conn_id):
             response = await client.send(self._prepare(client, call))
         return self._check(call, response)
 

@@ -16,9 +16,10 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 from airflow.triggers.base import BaseTrigger
 
+from airflow_provider_telnyx._common import TELNYX_UI_COLOR, default_deferrable
 from airflow_provider_telnyx.exceptions import TelnyxInvalidInputError
 from airflow_provider_telnyx.hooks.telnyx import TelnyxHook
-from airflow_provider_telnyx.operators.scheduled_event import TELNYX_UI_COLOR, default_deferrable
+from airflow_provider_telnyx.models import check_event_id
 from airflow_provider_telnyx.triggers.scheduled_event import TelnyxScheduledEventsTrigger, TelnyxScheduledEventTrigger
 from airflow_provider_telnyx.waiting import (
     DEFAULT_MAX_TRANSIENT_ERRORS,
@@ -84,6 +85,9 @@ class _WaitSensor(BaseSensorOperator):
     def _defer_kwargs(self) -> dict[str, Any] | None:
         return None
 
+    def _check_arguments(self) -> None:
+        """Refuse rendered arguments no request can succeed with (before any request)."""
+
     def poke(self, context: Context) -> bool | PokeReturnValue:
         """Check once.
 
@@ -104,6 +108,7 @@ class _WaitSensor(BaseSensorOperator):
         :param context: the task's context.
         :return: the outcome.
         """
+        self._check_arguments()
         if not self.deferrable:
             return super().execute(context)
         payload = self._check()
@@ -155,6 +160,9 @@ class TelnyxScheduledEventSensor(_WaitSensor):
             poll_interval=self.poke_interval,
             max_transient_errors=self.max_transient_errors,
         )
+
+    def _check_arguments(self) -> None:
+        check_event_id(self.scheduled_event_id)
 
     def _check(self) -> Any:
         payload = self._waiter.observe(poll(self.hook, self.assistant_id, self.scheduled_event_id))

@@ -33,6 +33,7 @@ class Outcome:
     :param call_duration: seconds an answered call lasts.
     :param dispatch_error: when set, the dispatch fails at once with this error and no call is placed.
     :param sms_error: when set, an SMS event fails with this error.
+    :param create_refusal: when set, the create itself is refused: ``(status, code, title, detail)``.
     :param description: one line for the outcome table.
     """
 
@@ -41,6 +42,7 @@ class Outcome:
     call_duration: int = 45
     dispatch_error: str | None = None
     sms_error: str | None = None
+    create_refusal: tuple[int, str, str, str] | None = None
     description: str = ""
 
 
@@ -67,6 +69,11 @@ OUTCOMES: dict[str, Outcome] = {
         "long-call",
         call_duration=1_200,
         description="answers, 20-minute conversation, completed",
+    ),
+    "+13125550105": Outcome(
+        "destination-refused",
+        create_refusal=(403, "D13", "Destination not allowed", "The destination country is not whitelisted."),
+        description="the create is refused: 403 D13, the destination country is not whitelisted (no event)",
     ),
     "+13125550110": Outcome("sms-delivered", description="SMS delivered: completed"),
     "+13125550111": Outcome(

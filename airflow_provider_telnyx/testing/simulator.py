@@ -40,7 +40,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from airflow_provider_telnyx.testing.lifecycle import OUTCOMES, Timeline, plan_timeline
+from airflow_provider_telnyx.testing.lifecycle import OUTCOMES, Timeline, outcome_for, plan_timeline
 
 __all__ = ["DEFAULT_API_KEY", "Exchange", "Faults", "JournalEntry", "Simulator", "main"]
 
@@ -67,6 +67,8 @@ class Faults:
         502, half a dropped connection.
     :param lose_next_creates: lose the responses of the next N creates (after committing them), answering 502;
         counts down as it is used (deterministic, unlike ``lose_create_rate``).
+    :param refuse_next_creates: answer the next N creates 503 before processing them (nothing is created);
+        counts down as it is used (deterministic: a try that fails before any event exists).
     :param hold_creates: commit creates, then hold their responses until :meth:`Simulator.release_held`.
     :param failing_assistants: assistant ids whose requests are always answered 503 (a broken tenant).
     """
@@ -79,6 +81,7 @@ class Faults:
     hang_seconds: float = 5.0
     lose_create_rate: float = 0.0
     lose_next_creates: int = 0
+    refuse_next_creates: int = 0
     hold_creates: bool = False
     failing_assistants: tuple[str, ...] = ()
 
@@ -508,6 +511,9 @@ class Simulator:
 
     async def _handle_create(self, request: Request, api_key: str) -> Response:
         assistant_id = request.path_params["assistant_id"]
+        refused = self._refuse_create()
+        if refused is not None:
+            return refused
         keys = request.headers.getlist("idempotency-key")
         if len(keys) > 1 or (keys and not IDEMPOTENCY_KEY.match(keys[0])):
             return _telnyx_error(
@@ -537,27 +543,39 @@ class Simulator:
                     self._idempotency.pop(record_key, None)
             return problem.response
         payload = self._render(event, now)
-        faults = self.faults
-        if faults.hold_creates:
+        if self.faults.hold_creates:
             self._counters["creates_held"] += 1
             await self._release.wait()
         if record_key:  # the request is complete: from now on the key replays this response
             with self._lock:
                 self._idempotency[record_key] = _IdempotencyRecord(fingerprint, 201, payload, in_flight=False)
-        response: Response = JSONResponse(payload, status_code=201)
-        if faults.lose_next_creates > 0:
-            faults.lose_next_creates -= 1
-            response = self._fault_response("http_502")
-            response.fault = "lost_response_502"  # type: ignore[attr-defined]
-        elif faults.lose_create_rate and self._random.random() < faults.lose_create_rate:
-            if self._random.random() < 0.5:
-                response = self._fault_response("http_502")
-                response.fault = "lost_response_502"  # type: ignore[attr-defined]
-            else:
-                response = _DroppedConnection()
-                response.fault = "lost_response_dropped"  # type: ignore[attr-defined]
+        response = self._maybe_lose(JSONResponse(payload, status_code=201))
         response.event_id = event.event_id  # type: ignore[attr-defined]
         return response
+
+    def _maybe_lose(self, response: Response) -> Response:
+        """The answer to a committed create, or what replaces it when a fault loses it (502 or a dropped line)."""
+        faults = self.faults
+        lost: Response | None = None
+        if faults.lose_next_creates > 0:
+            faults.lose_next_creates -= 1
+            lost = self._fault_response("http_502")
+        elif faults.lose_create_rate and self._random.random() < faults.lose_create_rate:
+            lost = self._fault_response("http_502") if self._random.random() < 0.5 else _DroppedConnection()
+        if lost is None:
+            return response
+        lost.fault = "lost_response_dropped" if isinstance(lost, _DroppedConnection) else "lost_response_502"  # type: ignore[attr-defined]
+        return lost
+
+    def _refuse_create(self) -> Response | None:
+        """Answer 503 before processing while ``refuse_next_creates`` lasts (nothing is created)."""
+        with self._lock:
+            if self.faults.refuse_next_creates <= 0:
+                return None
+            self.faults.refuse_next_creates -= 1
+        refused = self._fault_response("http_503")
+        refused.fault = "refused_create_503"  # type: ignore[attr-defined]
+        return refused
 
     def _claim_key(self, record_key: tuple[str, str], fingerprint: str) -> Response | None:
         with self._lock:
@@ -874,6 +892,10 @@ def _check_business_rules(assistant_id: str, body: Mapping[str, Any], scheduled_
         raise refuse("scheduled_at_fixed_datetime must be in the future.", "/scheduled_at_fixed_datetime")
     if assistant_id == NO_TELEPHONY_ASSISTANT:
         raise refuse("Assistant does not have telephony settings configured", "/assistant_id")
+    refusal = outcome_for(body["telnyx_end_user_target"]).create_refusal
+    if refusal is not None:
+        status, code, title, detail = refusal
+        raise _Problem(_telnyx_error(status, code, title, detail, "/telnyx_end_user_target"))
 
 
 def outcome_table_markdown() -> str:

@@ -26,6 +26,14 @@ GOOD = {
 }
 
 
+PAST_BODY = {
+    "telnyx_conversation_channel": "phone_call",
+    "telnyx_end_user_target": "+13125550100",
+    "telnyx_agent_target": "+13125550199",
+    "scheduled_at_fixed_datetime": "2020-01-01T00:00:00Z",
+}
+
+
 class Unserializable:
     def __repr__(self) -> str:
         return "<Unserializable>"
@@ -44,7 +52,6 @@ OPERATOR_CASES: list[tuple[str, dict[str, Any], str]] = [
     ("SIP URI without user", {"agent_target": "sip:example.com"}, "agent_target"),
     ("naive datetime", {"scheduled_at": datetime(2031, 1, 1)}, "scheduled_at"),
     ("naive ISO string", {"scheduled_at": "2031-01-01T10:00:00"}, "scheduled_at"),
-    ("past datetime", {"scheduled_at": datetime(2020, 1, 1, tzinfo=UTC)}, "scheduled_at"),
     ("unparsable string", {"scheduled_at": "tomorrow at ten"}, "scheduled_at"),
     ("SMS without text", {"conversation_channel": "sms_chat"}, "text"),
     (
@@ -71,6 +78,8 @@ CONSTRUCTOR_CASES: list[tuple[str, dict[str, Any], str]] = [
     ("negative poll interval", {"poll_interval": -5}, "poll_interval"),
     ("zero poll interval", {"poll_interval": 0}, "poll_interval"),
     ("negative wait timeout", {"wait_timeout": -1}, "wait_timeout"),
+    ("unknown late policy", {"late_policy": "later"}, "late_policy"),
+    ("zero max lateness", {"max_lateness": timedelta(0)}, "max_lateness"),
 ]
 
 CONNECTION_CASES: list[tuple[str, dict[str, Any], str]] = [
@@ -112,6 +121,11 @@ def test_bad_inputs_are_refused_before_any_request(
         ("hook: event id with ..", lambda: hook.get_scheduled_event("assistant-ok", "../x"), "event_id"),
         ("hook: empty event id", lambda: hook.delete_scheduled_event("assistant-ok", ""), "event_id"),
         ("hook: request not a mapping", lambda: hook.create_scheduled_event("assistant-ok", "body"), "request"),  # type: ignore[arg-type]
+        (
+            "hook: past datetime",
+            lambda: hook.create_scheduled_event("assistant-ok", {**PAST_BODY}),
+            "scheduled_at_fixed_datetime",
+        ),
         (
             "hook: page size over 100",
             lambda: list(hook.list_scheduled_events("assistant-ok", page_size=500)),

@@ -77,7 +77,7 @@ def test_every_outcome_in_the_table(telnyx_simulator: Simulator) -> None:
         "+13125550110": ("completed", []),
         "+13125550111": ("failed", []),
     }
-    assert set(expected) == set(OUTCOMES)
+    assert set(expected) | {"+13125550105"} == set(OUTCOMES)  # 0105's create is refused (tested below)
     ids = {}
     for target in expected:
         sms = OUTCOMES[target].name.startswith("sms")
@@ -169,6 +169,9 @@ def test_business_rules_and_schema_errors(telnyx_simulator: Simulator, clock: Ma
         assert where in response.text
     no_telephony = raw(telnyx_simulator, "POST", "/ai/assistants/assistant-no-telephony/scheduled_events", json=body())
     assert "telephony settings" in no_telephony.text
+    refused = raw(telnyx_simulator, "POST", path, json=body(target="+13125550105"))
+    assert refused.status_code == 403
+    assert refused.json()["errors"][0]["code"] == "D13"
     with pytest.raises(TelnyxValidationError, match="must be in the future"):
         hook().create_scheduled_event(ASSISTANT, body(at=START - timedelta(seconds=5)) | {"text": None})
     assert telnyx_simulator.stats().get("events_created", 0) == 0

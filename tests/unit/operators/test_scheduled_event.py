@@ -79,6 +79,8 @@ class TestConstruction:
             "retry_interval_secs",
             "call_settings",
             "idempotency_key",
+            "late_policy",
+            "max_lateness",
             "telnyx_conn_id",
         }
         assert op.template_fields_renderers["dynamic_variables"] == "json"
@@ -116,7 +118,6 @@ class TestValidation:
             ({"scheduled_at": datetime(2031, 6, 1, 10)}, "scheduled_at"),
             ({"scheduled_at": "next tuesday"}, "scheduled_at"),
             ({"scheduled_at": 12}, "scheduled_at"),
-            ({"scheduled_at": datetime(2001, 1, 1, tzinfo=UTC)}, "scheduled_at"),
             ({"conversation_channel": "fax"}, "conversation_channel"),
             ({"conversation_channel": "sms_chat"}, "text"),
             ({"max_retries_client_errors": 3}, "retry_interval_secs"),
@@ -124,6 +125,8 @@ class TestValidation:
             ({"conversation_metadata": {"n": [1]}}, "conversation_metadata.n"),
             ({"call_settings": {"sip_region": "Mars"}}, "call_settings.sip_region"),
             ({"idempotency_key": "has spaces"}, "idempotency_key"),
+            ({"late_policy": "{{ 'later' }}"}, "late_policy"),
+            ({"max_lateness": "{{ 'soon' }}"}, "max_lateness"),
         ],
     )
     def test_bad_values_fail_before_any_request_without_retrying(
@@ -154,7 +157,6 @@ class TestExactlyOnce:
         (create,) = telnyx_simulator.journal
         assert create.idempotency_key == default_idempotency_key(context(ti))
         assert ti.xcoms["scheduled_event_id"] == result["scheduled_event_id"]
-        assert ti.xcoms["telnyx_assistant_url"].endswith("/ai/assistants/edit/assistant-ops")
         assert result["conversation_metadata"] == {
             "airflow_dag_id": "dag_a",
             "airflow_run_id": ti.run_id,

@@ -1,0 +1,20 @@
+"""Constants and small helpers shared by every layer (the bottom of the import graph: it imports nothing of ours)."""
+
+from __future__ import annotations
+
+__all__ = ["DEFAULT_BASE_URL", "TELNYX_UI_COLOR", "default_deferrable"]
+
+#: The public API's root (``servers`` in the OpenAPI text).
+DEFAULT_BASE_URL = "https://api.telnyx.com/v2"
+#: Colour of our tasks in the Airflow UI (Telnyx green).
+TELNYX_UI_COLOR = "#00E3AA"
+
+
+def default_deferrable() -> bool:
+    """``[operators] default_deferrable`` from Airflow's configuration (``False`` when unset).
+
+    :return: the configured default.
+    """
+    from airflow.sdk import conf
+
+    return conf.getboolean("operators", "default_deferrable", fallback=False)

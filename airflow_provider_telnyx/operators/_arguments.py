@@ -1,0 +1,343 @@
+"""Operator arguments into API requests: the create operators' shared rules, without I/O.
+
+* :func:`build_request` turns operator-style fields (``end_user_target``, ``scheduled_at``, ...) into a
+  :class:`~airflow_provider_telnyx.models.ScheduledEventRequest`. It checks everything that does not depend on the
+  clock, so a retry can reattach to what an earlier try created before any time-dependent rule is applied.
+* :func:`send_time` is that time-dependent rule: called at the moment an event is about to be sent, it applies
+  the ``late_policy`` to an event whose time has passed.
+* :func:`task_instance_tags` and :func:`default_idempotency_key` identify a task instance's events across tries.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import math
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+from pydantic import ValidationError
+
+from airflow_provider_telnyx.exceptions import TelnyxInvalidInputError, TelnyxLateEventError
+from airflow_provider_telnyx.models import IDEMPOTENCY_KEY_PATTERN, ScheduledEventRequest, field_errors
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+__all__ = [
+    "DEFAULT_MAX_LATENESS",
+    "LATE_SEND_MARGIN",
+    "MIN_LEAD",
+    "REQUEST_PARAMETERS",
+    "LatePolicy",
+    "anchor_time",
+    "build_request",
+    "check_idempotency_key",
+    "check_late_arguments",
+    "check_seconds",
+    "default_idempotency_key",
+    "lazy_anchor",
+    "resolve_scheduled_at",
+    "send_time",
+    "task_instance_tags",
+]
+
+#: Operator parameters that make up one create body (the batch operator's item keys, less ``idempotency_key``).
+REQUEST_PARAMETERS = (
+    "end_user_target",
+    "agent_target",
+    "scheduled_at",
+    "conversation_channel",
+    "text",
+    "conversation_metadata",
+    "dynamic_variables",
+    "max_retries_client_errors",
+    "retry_interval_secs",
+    "call_settings",
+)
+#: Task-state-store key of the moment relative ``scheduled_at`` values count from.
+STATE_ANCHOR = "telnyx_anchor_time"
+
+#: Operator parameter for each API field, so that errors name what the user wrote.
+_PARAMETER_FOR_FIELD = {
+    "telnyx_conversation_channel": "conversation_channel",
+    "telnyx_end_user_target": "end_user_target",
+    "telnyx_agent_target": "agent_target",
+    "scheduled_at_fixed_datetime": "scheduled_at",
+}
+_INTEGER_FIELDS = ("max_retries_client_errors", "retry_interval_secs")
+
+
+class LatePolicy(StrEnum):
+    """What a create operator does with an event not yet created whose time has passed when it is about to be
+    sent (a retry after an outage, a batch that outlasts its lead time, a slow start)."""
+
+    #: Send it with ``scheduled_at`` = now + :data:`LATE_SEND_MARGIN` and log a WARNING (unless later than
+    #: ``max_lateness``, which fails it).
+    SEND_NOW = "send_now"
+    #: Do not send it: the single operator skips, the batch reports the item ``skipped``.
+    SKIP = "skip"
+    #: Do not send it: a non-retryable :class:`~airflow_provider_telnyx.exceptions.TelnyxLateEventError`.
+    FAIL = "fail"
+
+
+#: An event due in less than this is late: the request and the API's clock need a moment.
+MIN_LEAD = timedelta(seconds=2)
+#: A late event sent under ``send_now`` is scheduled this long after the moment it is sent.
+LATE_SEND_MARGIN = timedelta(seconds=10)
+#: Default ``max_lateness``: later than this, ``send_now`` fails the event instead of calling hours late.
+DEFAULT_MAX_LATENESS = timedelta(hours=1)
+
+
+def task_instance_tags(context: Context) -> dict[str, str | int]:
+    """The ``conversation_metadata`` tags that identify a task instance (dag, run, task, map index).
+
+    :param context: the task's context.
+    :return: the tags.
+    """
+    ti = context["ti"]
+    return {
+        "airflow_dag_id": ti.dag_id,
+        "airflow_run_id": ti.run_id,
+        "airflow_task_id": ti.task_id,
+        "airflow_map_index": ti.map_index if ti.map_index is not None else -1,
+    }
+
+
+def default_idempotency_key(context: Context, salt: str = "") -> str:
+    """A key that is stable across the tries of one task instance and unique between task instances.
+
+    :param context: the task's context.
+    :param salt: distinguishes several events created by one task instance (the batch operator's items).
+    :return: ``airflow-`` and 56 hex digits of a SHA-256, within the API's ``^[A-Za-z0-9_:-]{1,255}$``.
+    """
+    tags = task_instance_tags(context)
+    material = "\x1f".join(str(tags[name]) for name in sorted(tags)) + f"\x1f{salt}"
+    return "airflow-" + hashlib.sha256(material.encode()).hexdigest()[:56]
+
+
+def anchor_time(context: Context, clock: Callable[[], datetime]) -> datetime:
+    """The moment relative ``scheduled_at`` values count from: the first try's start, kept across retries.
+
+    Keeping it makes a retry send the very same body, so the API replays rather than refuses the create.
+
+    :param context: the task's context.
+    :param clock: the wall clock (timezone-aware).
+    :return: the anchor (UTC).
+    """
+    store = context.get("task_state_store")
+    kept = store.get(STATE_ANCHOR) if store is not None else None
+    if isinstance(kept, str):
+        return datetime.fromisoformat(kept)
+    now = clock()
+    if store is not None:
+        store.set(STATE_ANCHOR, now.isoformat())
+    return now
+
+
+def lazy_anchor(context: Context, clock: Callable[[], datetime]) -> Callable[[], datetime]:
+    """:func:`anchor_time`, read (or stored) at most once: a batch validates thousands of items against it, and
+    each task-state-store access is a round trip to the API server.
+
+    :param context: the task's context.
+    :param clock: the wall clock.
+    :return: a function returning the anchor.
+    """
+    kept: list[datetime] = []
+
+    def anchor() -> datetime:
+        if not kept:
+            kept.append(anchor_time(context, clock))
+        return kept[0]
+
+    return anchor
+
+
+def resolve_scheduled_at(value: Any, anchor: Callable[[], datetime]) -> datetime:
+    """Turn a ``scheduled_at`` argument into an aware datetime.
+
+    :param value: an aware datetime, an ISO 8601 string with offset, or a ``timedelta`` after ``anchor()``.
+    :param anchor: returns the moment a ``timedelta`` counts from.
+    :return: the time.
+    :raises ValueError: naming what is wrong with the value.
+    """
+    if isinstance(value, timedelta):
+        return anchor() + value
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value.strip())
+        except ValueError:
+            raise ValueError(f"{value!r} is not an ISO 8601 date-time") from None
+    if not isinstance(value, datetime):
+        raise ValueError("must be a datetime, an ISO 8601 string or a timedelta")
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError("must carry a UTC offset (a naive time is never assumed to be UTC)")
+    return value
+
+
+def build_request(
+    fields: Mapping[str, Any],
+    *,
+    anchor: Callable[[], datetime],
+    tags: Mapping[str, str | int] | None,
+    subject: str,
+    prefix: str = "",
+) -> ScheduledEventRequest:
+    """Validate operator-style fields (``end_user_target``, ``scheduled_at``, ...) into a create body.
+
+    Every rule is checked except "``scheduled_at`` is in the future": that one depends on the clock, and a retry
+    must first look for what an earlier try created; :func:`send_time` applies it when the event is sent.
+
+    :param fields: the operator parameters of one event.
+    :param anchor: returns the moment a relative ``scheduled_at`` counts from.
+    :param tags: task-instance tags merged under ``conversation_metadata`` (the user's keys win), or ``None``.
+    :param subject: what is validated, for the error message.
+    :param prefix: prepended to every field name in errors (``events[3].``).
+    :return: the request, carrying the intended time.
+    :raises TelnyxInvalidInputError: naming every bad field.
+    """
+    try:
+        scheduled_at: datetime | None = resolve_scheduled_at(fields.get("scheduled_at"), anchor)
+    except ValueError as error:
+        raise TelnyxInvalidInputError([(f"{prefix}scheduled_at", str(error))], subject=subject) from None
+    metadata = fields.get("conversation_metadata")
+    if tags is not None:
+        if metadata is not None and not isinstance(metadata, Mapping):
+            raise TelnyxInvalidInputError([(f"{prefix}conversation_metadata", "must be a mapping")], subject=subject)
+        metadata = {**tags, **(metadata or {})}
+    data: dict[str, Any] = {
+        "telnyx_conversation_channel": fields.get("conversation_channel") or "phone_call",
+        "telnyx_end_user_target": fields.get("end_user_target"),
+        "telnyx_agent_target": fields.get("agent_target"),
+        "scheduled_at_fixed_datetime": scheduled_at,
+        "text": fields.get("text"),
+        "conversation_metadata": metadata,
+        "dynamic_variables": fields.get("dynamic_variables"),
+        "max_retries_client_errors": fields.get("max_retries_client_errors"),
+        "retry_interval_secs": fields.get("retry_interval_secs"),
+        "call_settings": fields.get("call_settings"),
+    }
+    for name in _INTEGER_FIELDS:  # a Jinja-rendered number arrives as a string
+        if isinstance(data[name], str) and data[name].strip().isdigit():
+            data[name] = int(data[name])
+    try:
+        return ScheduledEventRequest.model_validate(
+            {k: v for k, v in data.items() if v is not None}, context={"check_future": False}
+        )
+    except ValidationError as error:
+        problems = [(prefix + _parameter_name(name), message) for name, message in field_errors(error)]
+        raise TelnyxInvalidInputError(problems, subject=subject) from None
+
+
+def _parameter_name(field: str) -> str:
+    head, dot, rest = field.partition(".")
+    return _PARAMETER_FOR_FIELD.get(head, head) + dot + rest
+
+
+def check_idempotency_key(value: Any, *, field: str, subject: str) -> str:
+    """Check a user-given ``Idempotency-Key`` against the API's pattern.
+
+    :param value: the key.
+    :param field: the parameter name for the error (``events[3].idempotency_key``).
+    :param subject: what is validated.
+    :return: the key.
+    :raises TelnyxInvalidInputError: when it does not match ``^[A-Za-z0-9_:-]{1,255}$``.
+    """
+    if not isinstance(value, str) or not IDEMPOTENCY_KEY_PATTERN.match(value):
+        raise TelnyxInvalidInputError([(field, "must be 1 to 255 letters, digits, '-', '_' or ':'")], subject=subject)
+    return value
+
+
+def check_seconds(name: str, value: Any, *, allow_none: bool = False, allow_zero: bool = False) -> None:
+    """Check a duration argument in seconds: a finite number, positive (or zero / ``None`` where allowed).
+
+    :param name: the parameter, for the error.
+    :param value: its value.
+    :param allow_none: accept ``None``.
+    :param allow_zero: accept ``0``.
+    :raises TelnyxInvalidInputError: naming the parameter.
+    """
+    if value is None and allow_none:
+        return
+    ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    if not ok or value < 0 or (value == 0 and not allow_zero):
+        raise TelnyxInvalidInputError(
+            [(name, "must be a finite, positive number of seconds" + (" or None" if allow_none else ""))],
+            subject="operator argument",
+        )
+
+
+def check_late_arguments(late_policy: Any, max_lateness: Any) -> tuple[LatePolicy, timedelta | None]:
+    """Validate ``late_policy`` and ``max_lateness`` (as rendered), before any request.
+
+    :param late_policy: ``"send_now"``, ``"skip"`` or ``"fail"``.
+    :param max_lateness: a positive ``timedelta``, a number of seconds (or its string), or ``None`` for no limit.
+    :return: the policy and the limit.
+    :raises TelnyxInvalidInputError: naming the bad parameter.
+    """
+    problems: list[tuple[str, str]] = []
+    try:
+        policy = LatePolicy(late_policy)
+    except ValueError:
+        problems.append(("late_policy", "must be 'send_now', 'skip' or 'fail'"))
+        policy = LatePolicy.SEND_NOW
+    limit: timedelta | None = None
+    if isinstance(max_lateness, str) and max_lateness.strip():
+        with contextlib.suppress(ValueError):  # a rendered number of seconds; anything else is refused below
+            max_lateness = float(max_lateness)
+    if isinstance(max_lateness, timedelta):
+        limit = max_lateness
+    elif isinstance(max_lateness, int | float) and not isinstance(max_lateness, bool) and math.isfinite(max_lateness):
+        limit = timedelta(seconds=max_lateness)
+    elif max_lateness is not None:
+        problems.append(("max_lateness", "must be a timedelta, a number of seconds or None"))
+    if limit is not None and limit <= timedelta(0):
+        problems.append(("max_lateness", "must be positive (None: no limit)"))
+    if problems:
+        raise TelnyxInvalidInputError(problems, subject="operator argument")
+    return policy, limit
+
+
+def send_time(
+    intended: datetime,
+    now: datetime,
+    *,
+    policy: LatePolicy,
+    max_lateness: timedelta | None,
+    subject: str,
+) -> datetime | None:
+    """Decide when an event not yet created is sent, at the moment it is about to be sent.
+
+    :param intended: its ``scheduled_at``.
+    :param now: the current time.
+    :param policy: what to do when it is late (due in less than :data:`MIN_LEAD`).
+    :param max_lateness: how late ``send_now`` may still send; ``None`` never refuses.
+    :param subject: names the event in errors (``"scheduled_at"``, ``"events[17]"``).
+    :return: the time to send (``intended`` when not late, now + :data:`LATE_SEND_MARGIN` under ``send_now``),
+        or ``None`` to skip it.
+    :raises TelnyxLateEventError: under ``fail``, or when later than ``max_lateness``.
+    """
+    if intended - now >= MIN_LEAD:
+        return intended
+    lateness = max(now - intended, timedelta(0))
+    what = f"{subject} was due at {intended.astimezone(UTC).isoformat()} ({_duration(lateness)} before now)"
+    if policy is LatePolicy.FAIL:
+        raise TelnyxLateEventError(f"{what} and late_policy='fail': not sent")
+    if policy is LatePolicy.SKIP:
+        return None
+    if max_lateness is not None and lateness > max_lateness:
+        raise TelnyxLateEventError(
+            f"{what}, later than max_lateness ({_duration(max_lateness)}): not sent, nobody is called this late"
+        )
+    return now + LATE_SEND_MARGIN
+
+
+def _duration(value: timedelta) -> str:
+    seconds = value.total_seconds()
+    if seconds < 120:
+        return f"{seconds:.1f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.1f} h"

@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
-__all__ = ["DEFAULT_BASE_URL", "TELNYX_UI_COLOR", "default_deferrable"]
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "DEFAULT_MAX_RETRIES",
+    "DEFAULT_TIMEOUT",
+    "TELNYX_UI_COLOR",
+    "default_deferrable",
+]
 
 #: The public API's root (``servers`` in the OpenAPI text).
 DEFAULT_BASE_URL = "https://api.telnyx.com/v2"
+#: Seconds one request may take in all (connect, send, and read of the whole answer); connection extra ``timeout``.
+DEFAULT_TIMEOUT = 60.0
+#: Retries of a retryable failure within one hook call; connection extra ``max_retries``.
+DEFAULT_MAX_RETRIES = 3
 #: Colour of our tasks in the Airflow UI (Telnyx green).
 TELNYX_UI_COLOR = "#00E3AA"
 

@@ -18,8 +18,6 @@ No message built here ever includes request headers, so the API key cannot leak 
 
 from __future__ import annotations
 
-import json
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -45,10 +43,7 @@ __all__ = [
     "TelnyxServerError",
     "TelnyxValidationError",
     "TelnyxWaitTimeoutError",
-    "error_for_status",
 ]
-
-_MAX_BODY_EXCERPT = 200
 
 
 @dataclass(frozen=True)
@@ -81,6 +76,7 @@ class TelnyxApiError(AirflowException):
     :param path: path of the failed request, relative to the base URL.
     :param retry_after: seconds the API asked us to wait before trying again (``Retry-After``), if any.
     :param conn_id: the Airflow connection the request used (named in the message).
+    :param should_retry: the API's ``x-should-retry`` hint, when it sent one.
     """
 
     #: Whether the hook's retry policy retries this error (subject to the idempotency rule for creates).
@@ -96,6 +92,7 @@ class TelnyxApiError(AirflowException):
         path: str | None = None,
         retry_after: float | None = None,
         conn_id: str | None = None,
+        should_retry: bool | None = None,
     ) -> None:
         if conn_id and f"connection {conn_id!r}" not in message:
             message = f"{message} [connection {conn_id!r}]"
@@ -107,6 +104,7 @@ class TelnyxApiError(AirflowException):
         self.path = path
         self.retry_after = retry_after
         self.conn_id = conn_id
+        self.should_retry = should_retry
 
     @property
     def code(self) -> str | None:
@@ -296,152 +294,10 @@ class TelnyxBatchRejectedError(TelnyxBatchError, AirflowFailException):
     """Every failed item of a batch failed for a reason no retry can fix (400, 401, 403, 404, 422, late)."""
 
 
-_STATUS_CLASSES: dict[int, type[TelnyxApiError]] = {
-    400: TelnyxValidationError,
-    401: TelnyxAuthError,
-    403: TelnyxAuthError,
-    404: TelnyxNotFoundError,
-    408: TelnyxRequestTimeoutError,
-    409: TelnyxConflictError,
-    422: TelnyxValidationError,
-    429: TelnyxRateLimitError,
-}
+def __getattr__(name: str) -> Any:
+    # Error-body decoding moved beside the transport (hooks/_http.py); the old import path keeps working.
+    if name in ("error_for_status", "parse_error_body"):
+        from airflow_provider_telnyx.hooks import _http
 
-
-def error_for_status(
-    status_code: int,
-    *,
-    reason: str,
-    body: bytes,
-    content_type: str,
-    method: str,
-    path: str,
-    retry_after: float | None = None,
-    conn_id: str | None = None,
-) -> TelnyxApiError:
-    """Build the exception for an unsuccessful response.
-
-    :param status_code: the HTTP status (>= 400).
-    :param reason: the HTTP reason phrase (``"Bad Gateway"``).
-    :param body: the raw response body.
-    :param content_type: the response's ``Content-Type``.
-    :param method: the request's method.
-    :param path: the request's path relative to the base URL.
-    :param retry_after: seconds the server asked us to wait (``Retry-After`` or ``x-ratelimit-reset``).
-    :param conn_id: the Airflow connection used.
-    :return: the subclass that matches the status, with parsed error items.
-    """
-    cls = _STATUS_CLASSES.get(status_code) or (TelnyxServerError if status_code >= 500 else TelnyxApiError)
-    items, summary = parse_error_body(body, content_type)
-    head = f"Telnyx API {method} {path} answered {status_code}"
-    if reason:
-        head += f" {reason}"
-    message = f"{head}: {summary}" if summary else head
-    if retry_after is not None:
-        message += f" (retry after {retry_after:g}s)"
-    return cls(
-        message,
-        http_status=status_code,
-        errors=items,
-        method=method,
-        path=path,
-        retry_after=retry_after,
-        conn_id=conn_id,
-    )
-
-
-def parse_error_body(body: bytes, content_type: str) -> tuple[list[ApiErrorItem], str]:
-    """Parse an error body in either of the API's two shapes, or summarise a non-JSON one.
-
-    :param body: the raw body.
-    :param content_type: the response's ``Content-Type``.
-    :return: the error items and a one-line summary.
-    """
-    try:
-        payload = json.loads(body) if body.strip() else None
-    except ValueError:
-        return [], _non_json_summary(body, content_type)
-    items = _items_from_payload(payload)
-    if items:
-        return items, "; ".join(_describe(item) for item in items)
-    if payload is None:
-        return [], "empty body"
-    return [], f"unrecognised error body {_excerpt(json.dumps(payload))}"
-
-
-def _describe(item: ApiErrorItem) -> str:
-    text = str(item)
-    return f"{text} (code {item.code})" if item.code and item.code not in text else text
-
-
-def _items_from_payload(payload: Any) -> list[ApiErrorItem]:
-    if not isinstance(payload, dict):
-        return []
-    errors = payload.get("errors")
-    if isinstance(errors, list) and errors:
-        # Telnyx gateway shape: {"errors": [{"code", "title", "detail", "source": {"pointer"|"parameter"}}]}
-        return [_from_telnyx_error(error) for error in errors]
-    detail = payload.get("detail")
-    if isinstance(detail, list):
-        # FastAPI shape: {"detail": [{"loc": [...], "msg": ..., "type": ...}]}
-        return [_from_fastapi_error(error) for error in detail]
-    if isinstance(detail, dict):
-        return [_from_telnyx_error(detail)]
-    if isinstance(detail, str):
-        return [ApiErrorItem(code=None, title=None, detail=detail)]
-    return []
-
-
-def _text(value: Any) -> str | None:
-    return None if value is None else str(value)
-
-
-def _from_telnyx_error(error: Any) -> ApiErrorItem:
-    if not isinstance(error, dict):
-        return ApiErrorItem(code=None, title=None, detail=_text(error))
-    source = error.get("source")
-    if not isinstance(source, dict):
-        source = {}
-    field = source.get("pointer") or source.get("parameter")
-    if isinstance(field, str):
-        field = field.lstrip("/").replace("/", ".") or None
-    return ApiErrorItem(
-        code=_text(error.get("code")),
-        title=_text(error.get("title")),
-        detail=_text(error.get("detail") or error.get("description")),
-        field=field if isinstance(field, str) else None,
-    )
-
-
-def _from_fastapi_error(error: Any) -> ApiErrorItem:
-    if not isinstance(error, dict):
-        return ApiErrorItem(code=None, title=None, detail=_text(error))
-    loc = error.get("loc")
-    parts = [str(part) for part in loc if part != "body"] if isinstance(loc, list) else []
-    return ApiErrorItem(
-        code=_text(error.get("type")),
-        title=None,
-        detail=_text(error.get("msg")),
-        field=".".join(parts) or None,
-    )
-
-
-_TITLE = re.compile(r"<title>\s*(.*?)\s*</title>", re.IGNORECASE | re.DOTALL)
-_TAGS = re.compile(r"<[^>]+>")
-_SPACES = re.compile(r"\s+")
-
-
-def _non_json_summary(body: bytes, content_type: str) -> str:
-    text = body.decode("utf-8", errors="replace")
-    kind = content_type.split(";", maxsplit=1)[0].strip() or "unknown content type"
-    title = _TITLE.search(text)
-    if title:
-        return f"non-JSON body ({kind}) titled {title.group(1)!r}"
-    return f"non-JSON body ({kind}) {_excerpt(_TAGS.sub(' ', text))}"
-
-
-def _excerpt(text: str) -> str:
-    flat = _SPACES.sub(" ", text).strip()
-    if len(flat) > _MAX_BODY_EXCERPT:
-        flat = flat[:_MAX_BODY_EXCERPT] + "..."
-    return repr(flat)
+        return getattr(_http, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

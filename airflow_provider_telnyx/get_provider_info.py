@@ -61,20 +61,24 @@ def get_provider_info() -> dict[str, Any]:
                 "connection-type": "telnyx",
                 "hook-name": "Telnyx",
                 "ui-field-behaviour": {
-                    "hidden-fields": ["login", "schema", "port"],
-                    "relabeling": {"password": "API key", "host": "Base URL"},
+                    "hidden-fields": ["login"],
+                    "relabeling": {"password": "API key", "host": "Base URL", "schema": "Scheme (http or https)"},
                     "placeholders": {
                         "host": DEFAULT_BASE_URL,
+                        "schema": "https",
+                        "port": "443",
                         "password": "KEY0123456789ABCDEF_...",
                         "timeout": "60",
                         "max_retries": "3",
+                        "idempotency_namespace": "production",
                     },
                 },
                 "conn-fields": {
                     "timeout": {
                         "label": "Timeout (seconds)",
-                        "description": "Total time allowed for one HTTP request, in seconds.",
-                        "schema": {"type": ["number", "null"], "exclusiveMinimum": 0},
+                        "description": "Total time allowed for one request (connect, send, read the whole "
+                        "answer), in seconds.",
+                        "schema": {"type": ["number", "null"], "exclusiveMinimum": 0, "maximum": 3600},
                     },
                     "max_retries": {
                         "label": "Max retries",
@@ -85,6 +89,13 @@ def get_provider_info() -> dict[str, Any]:
                         "label": "Proxy URL",
                         "description": "Optional HTTP(S) proxy, e.g. http://proxy.internal:3128",
                         "schema": {"type": ["string", "null"]},
+                    },
+                    "idempotency_namespace": {
+                        "label": "Idempotency namespace",
+                        "description": "Names this Airflow deployment in idempotency keys and tags when Airflow has "
+                        "no task state store (before 3.3); set a different one per deployment sharing a Telnyx "
+                        "organization.",
+                        "schema": {"type": ["string", "null"], "pattern": "^[A-Za-z0-9_.-]{1,64}$"},
                     },
                 },
             }

@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -48,6 +49,8 @@ __all__ = [
     "wait_blocking",
 ]
 
+log = logging.getLogger(__name__)
+
 #: Consecutive failed polls (each after the hook's own retries) tolerated before the wait gives up.
 DEFAULT_MAX_TRANSIENT_ERRORS = 5
 
@@ -62,6 +65,22 @@ class WaitPayload(TypedDict, total=False):
     message: str
     event_id: str
     event: dict[str, Any]
+
+
+def warn_unknown_status(event: ScheduledEvent, warned: set[str]) -> None:
+    """Log one WARNING per event whose status is missing or new to us (waiting goes on; nothing is guessed).
+
+    :param event: the event just read.
+    :param warned: ids already warned about (updated).
+    """
+    if event.known_status is None and event.event_id not in warned:
+        warned.add(event.event_id)
+        log.warning(
+            "Scheduled event %s has status %r, which this provider does not know: it is not treated as final; "
+            "waiting goes on until the event is completed or failed, or the wait's deadline",
+            event.event_id,
+            event.status_text,
+        )
 
 
 def failure_summary(event: ScheduledEvent) -> str:
@@ -99,8 +118,8 @@ def resolve(payload: Any, *, fail_on_failure: bool = True) -> dict[str, Any]:
         event = parse_scheduled_event(payload.get("event"))
     except ValidationError as error:
         raise TelnyxScheduledEventWaitError(f"The trigger sent an event that cannot be read: {error}") from None
-    if not event.status.is_terminal:
-        raise TelnyxScheduledEventWaitError(f"Scheduled event {event.event_id} is not final ({event.status})")
+    if not event.is_final:
+        raise TelnyxScheduledEventWaitError(f"Scheduled event {event.event_id} is not final ({event.status_text})")
     if event.status is EventStatus.FAILED and fail_on_failure:
         raise TelnyxScheduledEventFailedError(failure_summary(event), event=event.to_json_dict())
     return event.to_json_dict()
@@ -124,6 +143,7 @@ class EventWaiter:
     clock: Callable[[], float] = time.time
     transient_errors: int = field(default=0, init=False)
     polls: int = field(default=0, init=False)
+    _warned: set[str] = field(default_factory=set, init=False, repr=False)
 
     def observe(self, result: ScheduledEvent | TelnyxApiError) -> WaitPayload | None:
         """Feed one poll's result.
@@ -138,11 +158,12 @@ class EventWaiter:
                 return payload
         else:
             self.transient_errors = 0
-            if result.status.is_terminal:
+            warn_unknown_status(result, self._warned)
+            if result.is_final:
                 return {
                     "status": "final",
                     "event_id": self.event_id,
-                    "message": f"Scheduled event {self.event_id} is {result.status.value}",
+                    "message": f"Scheduled event {self.event_id} is {result.status_text}",
                     "event": result.to_json_dict(),
                 }
         if self.deadline is not None and self.clock() >= self.deadline:
@@ -153,6 +174,18 @@ class EventWaiter:
                 f"before the deadline",
             }
         return None
+
+    def expire(self) -> WaitPayload:
+        """The deadline passed while a check was still waiting for its answer: the wait is over.
+
+        :return: the timeout payload.
+        """
+        return {
+            "status": "timeout",
+            "event_id": self.event_id,
+            "message": f"Scheduled event {self.event_id} was not final after {self.polls} poll(s) before the deadline "
+            "(the last check had no answer by then)",
+        }
 
     def _observe_error(self, error: TelnyxApiError) -> WaitPayload | None:
         if error.http_status == 404:
@@ -266,6 +299,7 @@ class ManyEventsWaiter:
     transient_errors: int = field(default=0, init=False)
     requests: int = field(default=0, init=False)
     cycles: int = field(default=0, init=False)
+    _warned: set[str] = field(default_factory=set, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.pending = dict.fromkeys(dict.fromkeys(self.event_ids))
@@ -322,7 +356,8 @@ class ManyEventsWaiter:
         """
         if event.event_id not in self.pending:
             return
-        if not event.status.is_terminal:
+        warn_unknown_status(event, self._warned)
+        if not event.is_final:
             self.pending[event.event_id] = event.scheduled_at_fixed_datetime
             return
         del self.pending[event.event_id]
@@ -354,6 +389,13 @@ class ManyEventsWaiter:
         if self.deadline is not None and self.clock() >= self.deadline:
             return self._payload("timeout", f"{len(self.pending)} scheduled events were not final before the deadline")
         return None
+
+    def expire(self) -> ManyPayload:
+        """The deadline passed while a cycle was still waiting for answers: the wait is over.
+
+        :return: the timeout payload.
+        """
+        return self._payload("timeout", f"{len(self.pending)} scheduled events were not final before the deadline")
 
     def missing(self, error: TelnyxApiError, event_id: str) -> ManyPayload:
         """A pending event no longer exists (404): the wait cannot go on.

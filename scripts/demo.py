@@ -45,6 +45,8 @@ def start_simulator(env: dict[str, str]) -> tuple[subprocess.Popen[bytes], str]:
             str(port_file),
             "--api-key",
             key,
+            "--assistant",
+            env.get("TELNYX_ASSISTANT_ID", "assistant-demo"),
             "--time-scale",
             "60",
         ],

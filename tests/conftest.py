@@ -39,12 +39,40 @@ import pytest  # noqa: E402
 
 from airflow_provider_telnyx.testing.simulator import Simulator  # noqa: E402
 
+#: Every assistant id the tests use: the simulator answers 404 for any other, as the API does.
+TEST_ASSISTANTS = (
+    "assistant-1",
+    "assistant-ok",
+    "assistant-secrets",
+    "assistant-late",
+    "assistant-mapped",
+    "assistant-broken",
+    "assistant-echo",
+    "assistant-hostile",
+    "assistant-trig",
+    "assistant-storm",
+    "assistant-restart",
+    "assistant-parity",
+    "assistant-ops",
+    "assistant-once",
+    "assistant-e2e",
+    "assistant-bench",
+    "assistant-batch",
+    "assistant-7f3c",
+    "assistant-x",
+    "assistant-other",
+    "assistant-ada",
+    "assistant-9",
+)
+
 
 @pytest.fixture
 def telnyx_simulator(telnyx_simulator: Simulator) -> Iterator[Simulator]:
-    """The plugin's fixture, plus a contract check: every answer it gave must conform to the OpenAPI spec."""
+    """The plugin's fixture with the tests' assistants, plus a contract check: every answer it gave must conform
+    to the OpenAPI spec."""
     from tests.contract.openapi import violations
 
+    telnyx_simulator.add_assistants(*TEST_ASSISTANTS)
     telnyx_simulator.record_exchanges = True
     yield telnyx_simulator
     problems = violations(telnyx_simulator.exchanges)

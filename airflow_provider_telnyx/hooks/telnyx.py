@@ -1,251 +1,185 @@
-"""``TelnyxHook``: authentication, HTTP, retries and error mapping for the scheduled-events API.
+"""``TelnyxHook``: the Telnyx API's endpoints over one request path, sync and ``a``-prefixed async twins.
 
-One request path serves both sides. A request is first described as a :class:`_Call` (method, encoded path,
-query, body, headers, and whether an ambiguous failure may be retried); the retry policy, the response check
-and the error mapping are built once from it; only the final ``send`` differs between the sync methods
-(``httpx.Client``) and their ``a``-prefixed async twins (``httpx.AsyncClient``). Both clients are created
-once per hook and reused, so connections are pooled.
+Each endpoint is a request description (:class:`~airflow_provider_telnyx.hooks._http.ApiRequest`) and a parse
+function; the transport, the limits, the retry policy and the error mapping live in
+:mod:`airflow_provider_telnyx.hooks._http` and are the same for both sides. Conversations of several requests
+(cancel-if-pending, the waiters' polling cycles) are written once as steps (``run`` / ``arun``).
 """
 
 from __future__ import annotations
 
 import asyncio
-import email.utils
-import logging
+import math
 import platform
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
-from contextlib import contextmanager, suppress
-from dataclasses import dataclass, field
 from datetime import datetime
-from functools import cached_property, partial
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
-from urllib.parse import quote, urlsplit
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar
 
 import httpx
 from airflow.sdk import BaseHook
 from pydantic import ValidationError
-from tenacity import (
-    AsyncRetrying,
-    RetryCallState,
-    Retrying,
-    retry_if_exception,
-    stop_after_attempt,
-    wait_random_exponential,
-)
+from tenacity import AsyncRetrying, Retrying
 
 from airflow_provider_telnyx import __version__
-from airflow_provider_telnyx._common import DEFAULT_BASE_URL
 from airflow_provider_telnyx.exceptions import (
     TelnyxApiError,
     TelnyxConnectionError,
     TelnyxInvalidInputError,
     TelnyxInvalidResponseError,
     TelnyxNotFoundError,
-    TelnyxRateLimitError,
-    error_for_status,
+    TelnyxRequestTimeoutError,
+    TelnyxServerError,
+)
+from airflow_provider_telnyx.hooks._http import (
+    Answer,
+    ApiRequest,
+    RateLimitObservation,
+    RetryPolicy,
+    Steps,
+    Transport,
+    adecode,
+    arun_steps,
+    decode,
+    run_steps,
 )
 from airflow_provider_telnyx.models import (
-    IDEMPOTENCY_KEY_PATTERN,
     MAX_PAGE_SIZE,
+    Assistant,
     ConversationChannel,
     EventStatus,
+    ListFilter,
     ScheduledEvent,
     ScheduledEventPage,
     ScheduledEventRequest,
+    TelnyxClientConfig,
+    check_idempotency_key,
     field_errors,
     parse_scheduled_event,
+    path_id,
 )
 
 if TYPE_CHECKING:
     from airflow.sdk import Connection
 
-__all__ = ["RateLimitObservation", "TelnyxClientConfig", "TelnyxHook"]
+# TelnyxClientConfig, RateLimitObservation and MAX_RETRY_AFTER stay importable from here (their old home).
+__all__ = ["MAX_PAGES", "Pager", "TelnyxHook"]
+from airflow_provider_telnyx.hooks._http import MAX_RETRY_AFTER  # noqa: F401
 
-log = logging.getLogger(__name__)
-
-DEFAULT_TIMEOUT = 60.0
-DEFAULT_CONNECT_TIMEOUT = 10.0
-DEFAULT_MAX_RETRIES = 3
-#: Full-jitter exponential backoff: the n-th wait is uniform in [0, min(BACKOFF_MAX, BACKOFF_BASE * 2**n)].
-BACKOFF_BASE = 0.5
-BACKOFF_MAX = 30.0
-#: Longest wait we accept from ``Retry-After``/``x-ratelimit-reset`` before trying again anyway.
-MAX_RETRY_AFTER = 60.0
+#: Most pages one listing follows: a server that keeps announcing one more page is stopped here.
+MAX_PAGES = 10_000
 
 _T = TypeVar("_T")
+_Item = TypeVar("_Item")
 
 
-@dataclass(frozen=True)
-class TelnyxClientConfig:
-    """Settings read from an Airflow connection of type ``telnyx``.
+class _Page(Protocol[_Item]):
+    @property
+    def items(self) -> list[_Item]: ...  # pragma: no cover - protocol
 
-    :param api_key: the API key (the connection's password); never shown by ``repr``.
-    :param base_url: API root, e.g. ``https://api.telnyx.com/v2`` (the connection's host).
-    :param timeout: seconds allowed for each HTTP operation (extra ``timeout``).
-    :param max_retries: retries after a retryable failure (extra ``max_retries``).
-    :param proxy: optional proxy URL (extra ``proxy``).
+    @property
+    def page_number(self) -> int | None: ...  # pragma: no cover - protocol
+
+    @property
+    def is_last(self) -> bool: ...  # pragma: no cover - protocol
+
+
+class _EventsPage:
+    """A :class:`ScheduledEventPage` seen through the pager's protocol."""
+
+    def __init__(self, page: ScheduledEventPage) -> None:
+        self.items = page.data
+        self.page_number = page.meta.page_number
+        self.is_last = page.is_last
+
+
+class Pager:
+    """The pages of one listing, bounded, without I/O (the sync and async iterators share it).
+
+    It stops after the last page (``page_number >= total_pages``) or an empty one, and raises
+    :class:`~airflow_provider_telnyx.exceptions.TelnyxInvalidResponseError` when the server misbehaves: it answers
+    another page than asked, repeats the previous page, or announces more than ``max_pages`` pages.
+
+    :param request_for: the request for a page number.
+    :param parse: reads a page's JSON.
+    :param identity: what tells two items apart (a repeated page is recognised by it).
+    :param max_pages: the ceiling.
     """
 
-    api_key: str = field(repr=False)
-    base_url: str = DEFAULT_BASE_URL
-    timeout: float = DEFAULT_TIMEOUT
-    max_retries: int = DEFAULT_MAX_RETRIES
-    proxy: str | None = None
+    def __init__(
+        self,
+        request_for: Callable[[int], ApiRequest],
+        parse: Callable[[ApiRequest, Any], _Page[Any]],
+        identity: Callable[[Any], object],
+        max_pages: int = MAX_PAGES,
+    ) -> None:
+        self._request_for = request_for
+        self._parse = parse
+        self._identity = identity
+        self.max_pages = max_pages
+        self.number = 1
+        self._previous: list[object] | None = None
 
-    @classmethod
-    def from_connection_fields(
-        cls, *, password: str | None, host: str | None, extra: Mapping[str, Any]
-    ) -> TelnyxClientConfig:
-        """Validate a connection's fields and build the config.
+    def request(self) -> ApiRequest:
+        """The request for the next page.
 
-        :param password: the connection's password (the API key).
-        :param host: the connection's host (the base URL); empty means the public API.
-        :param extra: the connection's extra fields.
-        :return: the validated config.
-        :raises TelnyxInvalidInputError: naming every bad field.
+        :return: the request.
         """
-        problems: list[tuple[str, str]] = []
-        api_key = (password or "").strip()
-        if not api_key:
-            problems.append(("password", "the API key is missing: put it in the connection's password field"))
-        base_url = _base_url(host, problems)
-        timeout = _number(extra, "timeout", DEFAULT_TIMEOUT, float, problems, minimum=0.001)
-        max_retries = _number(extra, "max_retries", DEFAULT_MAX_RETRIES, int, problems, minimum=0)
-        proxy = _extra(extra, "proxy") or None
-        if proxy is not None and (not isinstance(proxy, str) or urlsplit(proxy).scheme not in _PROXY_SCHEMES):
-            problems.append(("extra.proxy", "must be an http://, https:// or socks5:// URL"))
-        if problems:
-            raise TelnyxInvalidInputError(problems, subject="telnyx connection")
-        return cls(api_key=api_key, base_url=base_url, timeout=timeout, max_retries=max_retries, proxy=proxy)
+        return self._request_for(self.number)
+
+    def read(self, request: ApiRequest, payload: Any) -> tuple[list[Any], bool]:
+        """Read one page's answer.
+
+        :param request: the request that was sent.
+        :param payload: its JSON.
+        :return: the page's items, and whether the listing is over.
+        :raises TelnyxInvalidResponseError: when the server misbehaves.
+        """
+        page = self._parse(request, payload)
+
+        def invalid(what: str) -> TelnyxInvalidResponseError:
+            return TelnyxInvalidResponseError(
+                f"Telnyx API {request.method} {request.path} {what}", method=request.method, path=request.path
+            )
+
+        if page.items and page.page_number is not None and page.page_number != self.number:
+            raise invalid(f"answered page {page.page_number} when page {self.number} was asked for")
+        identities = [self._identity(item) for item in page.items]
+        if identities and identities == self._previous:
+            raise invalid(f"answered page {self.number} with the same items as page {self.number - 1}")
+        self._previous = identities
+        if page.is_last:
+            return page.items, True
+        if self.number >= self.max_pages:
+            raise invalid(f"announced more than {self.max_pages} pages; stopped there")
+        self.number += 1
+        return page.items, False
 
 
-_PROXY_SCHEMES = {"http", "https", "socks5", "socks5h"}
+def _invalid(request: ApiRequest, error: ValidationError) -> TelnyxInvalidResponseError:
+    problems = "; ".join(f"{name}: {message}" for name, message in field_errors(error)[:5])
+    return TelnyxInvalidResponseError(
+        f"Telnyx API {request.method} {request.path} answered with a body that does not match the documented "
+        f"schema: {problems}",
+        method=request.method,
+        path=request.path,
+    )
 
 
-def _base_url(host: str | None, problems: list[tuple[str, str]]) -> str:
-    raw = (host or "").strip()
-    if not raw:
-        return DEFAULT_BASE_URL
-    if "://" not in raw:
-        raw = f"https://{raw}"
-    parts = urlsplit(raw)
-    if parts.scheme not in {"http", "https"} or not parts.hostname:
-        problems.append(("host", f"the base URL must be an http(s) URL such as {DEFAULT_BASE_URL}"))
-        return DEFAULT_BASE_URL
-    if parts.query or parts.fragment or parts.username or parts.password:
-        problems.append(("host", "the base URL must not carry credentials, a query or a fragment"))
-    path = parts.path.rstrip("/") or "/v2"
-    return f"{parts.scheme}://{parts.netloc.rsplit('@', 1)[-1]}{path}"
-
-
-def _extra(extra: Mapping[str, Any], name: str) -> Any:
-    # The UI may store declarative fields with Airflow 2's prefixed key; accept both spellings.
-    value = extra.get(name)
-    return extra.get(f"extra__telnyx__{name}") if value in (None, "") else value
-
-
-def _number(
-    extra: Mapping[str, Any],
-    name: str,
-    default: _T,
-    kind: Callable[[Any], _T],
-    problems: list[tuple[str, str]],
-    *,
-    minimum: float,
-) -> _T:
-    value = _extra(extra, name)
-    if value in (None, ""):
-        return default
+def _parsed(request: ApiRequest, payload: Any, parse: Callable[[Any], _T]) -> _T:
     try:
-        if isinstance(value, bool):
-            raise TypeError(name)
-        number = kind(value)
-        if kind is int and float(value) != number:
-            raise ValueError(name)
-    except (TypeError, ValueError):
-        problems.append((f"extra.{name}", f"must be a number, got {type(value).__name__}"))
-        return default
-    if number < minimum:  # type: ignore[operator]
-        problems.append((f"extra.{name}", f"must be at least {minimum:g}"))
-        return default
-    return number
-
-
-@dataclass
-class RateLimitObservation:
-    """What the API's ``x-ratelimit-*`` headers and 429 answers said so far (read by the batch operator).
-
-    :param limit: ``x-ratelimit-limit`` of the latest answer that carried it.
-    :param remaining: ``x-ratelimit-remaining`` of that answer.
-    :param reset: ``x-ratelimit-reset`` (seconds) of that answer.
-    :param throttled: how many 429 answers this hook has received.
-    :param responses: how many answers this hook has received.
-    """
-
-    limit: int | None = None
-    remaining: int | None = None
-    reset: float | None = None
-    throttled: int = 0
-    responses: int = 0
-
-    def observe(self, status_code: int, headers: httpx.Headers) -> None:
-        """Record one answer.
-
-        :param status_code: its status.
-        :param headers: its headers.
-        """
-        self.responses += 1
-        if status_code == 429:
-            self.throttled += 1
-        for attribute, header, kind in (
-            ("limit", "x-ratelimit-limit", int),
-            ("remaining", "x-ratelimit-remaining", int),
-            ("reset", "x-ratelimit-reset", float),
-        ):
-            raw = headers.get(header)
-            if raw is not None:
-                with suppress(ValueError):
-                    setattr(self, attribute, kind(raw))
-
-
-@dataclass(frozen=True)
-class _Call:
-    """A request described without I/O: what both the sync and the async side send."""
-
-    method: str
-    path: str
-    params: dict[str, str] | None = None
-    body: dict[str, Any] | None = None
-    headers: dict[str, str] = field(default_factory=dict)
-    #: Whether an ambiguous failure (the request may have been processed) may be retried.
-    idempotent: bool = True
-    #: Status codes that count as success.
-    ok: tuple[int, ...] = (200,)
-
-
-def _path_id(name: str, value: object) -> str:
-    """Validate and URL-encode one path parameter (an assistant or event id)."""
-    problem = None
-    if not isinstance(value, str) or not value.strip():
-        problem = "must be a non-empty string"
-    elif value != value.strip() or any(ch.isspace() for ch in value):
-        problem = "must not contain whitespace"
-    elif any(ch in value for ch in "/\\?#%") or ".." in value or not value.isprintable():
-        problem = "must not contain '/', '\\', '?', '#', '%', '..' or control characters"
-    if problem:
-        raise TelnyxInvalidInputError([(name, problem)], subject="path parameter")
-    return quote(str(value), safe="")
+        return parse(payload)
+    except ValidationError as error:
+        raise _invalid(request, error) from None
 
 
 def _events_path(assistant_id: str, event_id: str | None = None) -> str:
-    path = f"/ai/assistants/{_path_id('assistant_id', assistant_id)}/scheduled_events"
-    if event_id is not None:
-        path += f"/{_path_id('event_id', event_id)}"
-    return path
+    path = f"/ai/assistants/{path_id('assistant_id', assistant_id)}/scheduled_events"
+    return path if event_id is None else f"{path}/{path_id('event_id', event_id)}"
 
 
-def _validated_request(request: ScheduledEventRequest | Mapping[str, Any]) -> ScheduledEventRequest:
+def _create_body(request: ScheduledEventRequest | Mapping[str, Any]) -> ScheduledEventRequest:
     if isinstance(request, ScheduledEventRequest):
         return request
     if not isinstance(request, Mapping):
@@ -259,106 +193,99 @@ def _validated_request(request: ScheduledEventRequest | Mapping[str, Any]) -> Sc
         raise TelnyxInvalidInputError(field_errors(error), subject="scheduled event request") from None
 
 
-def _validated_key(idempotency_key: str | None) -> str | None:
-    if idempotency_key is None:
-        return None
-    if not isinstance(idempotency_key, str) or not IDEMPOTENCY_KEY_PATTERN.match(idempotency_key):
-        raise TelnyxInvalidInputError(
-            [("idempotency_key", "must be 1 to 255 letters, digits, '-' or '_'")],
-            subject="idempotency key",
+class _Create:
+    """One create: its request, and the check of its answer (the created event must be the one we asked for)."""
+
+    def __init__(
+        self, assistant_id: str, body: ScheduledEventRequest | Mapping[str, Any], idempotency_key: str | None
+    ) -> None:
+        self.body = _create_body(body)
+        key = None if idempotency_key is None else check_idempotency_key(idempotency_key)
+        self.request = ApiRequest(
+            "POST",
+            _events_path(assistant_id),
+            body=self.body.to_api(),
+            headers={"Idempotency-Key": key} if key else {},
+            idempotent=key is not None,
+            ok=(200, 201),
         )
-    return idempotency_key
+
+    def event(self, payload: Any, headers: httpx.Headers) -> ScheduledEvent:
+        event = _parsed(self.request, payload, parse_scheduled_event)
+        what = f"Telnyx API POST {self.request.path} answered"
+        if not event.event_id:
+            raise TelnyxInvalidResponseError(
+                f"{what} a created event without scheduled_event_id (a task retry finds it by its tags)",
+                method="POST",
+                path=self.request.path,
+            )
+        if event.telnyx_end_user_target != self.body.telnyx_end_user_target:
+            raise TelnyxInvalidResponseError(
+                f"{what} event {event.event_id} for another end-user target than the one sent",
+                method="POST",
+                path=self.request.path,
+            )
+        event._replayed = headers.get("idempotent-replayed", "").strip().lower() == "true"
+        return event
 
 
-def _list_params(
-    *,
-    conversation_channel: ConversationChannel | str | None,
-    from_date: datetime | None,
-    to_date: datetime | None,
-    page_size: int,
-) -> dict[str, str]:
-    problems: list[tuple[str, str]] = []
-    params: dict[str, str] = {}
-    if isinstance(page_size, bool) or not isinstance(page_size, int) or not 1 <= page_size <= MAX_PAGE_SIZE:
-        problems.append(("page_size", f"must be an integer from 1 to {MAX_PAGE_SIZE}"))
-    else:
-        params["page[size]"] = str(page_size)
-    if conversation_channel is not None:
-        try:
-            params["conversation_channel"] = ConversationChannel(conversation_channel).value
-        except ValueError:
-            problems.append(("conversation_channel", "must be 'phone_call' or 'sms_chat'"))
-    for name, value in (("from_date", from_date), ("to_date", to_date)):
-        if value is None:
-            continue
-        if not isinstance(value, datetime) or value.tzinfo is None or value.utcoffset() is None:
-            problems.append((name, "must be a timezone-aware datetime"))
-        else:
-            params[name] = value.isoformat()
-    if problems:
-        raise TelnyxInvalidInputError(problems, subject="list filter")
-    return params
+def _fetched(request: ApiRequest, payload: Any, event_id: str) -> ScheduledEvent:
+    event = _parsed(request, payload, parse_scheduled_event)
+    if not event.scheduled_event_id:
+        event.scheduled_event_id = event_id
+    elif event.scheduled_event_id != event_id:
+        raise TelnyxInvalidResponseError(
+            f"Telnyx API GET {request.path} answered another event ({event.scheduled_event_id})",
+            method="GET",
+            path=request.path,
+        )
+    return event
 
 
-def _retry_after(headers: httpx.Headers, now: float) -> float | None:
-    """Seconds to wait before retrying, from ``Retry-After`` (seconds or HTTP date) or ``x-ratelimit-reset``."""
-    for name in ("retry-after-ms", "retry-after", "x-ratelimit-reset"):
-        raw = headers.get(name)
-        if raw is None:
-            continue
-        try:
-            seconds = float(raw)
-        except ValueError:
-            parsed = email.utils.parsedate_to_datetime(raw) if name == "retry-after" else None
-            if parsed is None:
-                continue
-            seconds = parsed.timestamp() - now
-        if name == "retry-after-ms":
-            seconds /= 1000
-        return max(seconds, 0.0)
-    return None
+def _events_page(request: ApiRequest, payload: Any) -> _Page[ScheduledEvent]:
+    return _EventsPage(_parsed(request, payload, ScheduledEventPage.model_validate))
 
 
-def _should_retry(call: _Call, error: BaseException) -> bool:
-    if not isinstance(error, TelnyxApiError) or not error.retryable:
-        return False
-    if call.idempotent:
-        return True
-    # A create without an Idempotency-Key: retry only failures that prove the API did not act on it,
-    # otherwise an ambiguous failure could schedule a second call to a real person.
-    if isinstance(error, TelnyxRateLimitError):
-        return True
-    return isinstance(error, TelnyxConnectionError) and not error.request_sent
+class _Attempts:
+    """The attempts of one call: every answer is observed, and an error is read knowing what earlier attempts saw.
 
+    A request whose earlier attempt may have been processed (a 5xx, a timeout, a dropped connection) and that now
+    answers 404 was done by that attempt, when the request says so (a delete): the call succeeds.
+    """
 
-@contextmanager
-def _transport_errors(call: _Call, conn_id: str) -> Iterator[None]:
-    """Turn httpx's transport failures into :class:`TelnyxConnectionError` (works around sync and async sends)."""
-    try:
-        yield
-    except httpx.TransportError as error:
-        not_sent = isinstance(error, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
-        reason = type(error).__name__
-        detail = str(error) or reason
-        raise TelnyxConnectionError(
-            f"Telnyx API {call.method} {call.path} failed: {reason}: {detail}",
-            request_sent=not not_sent,
-            method=call.method,
-            path=call.path,
-            conn_id=conn_id,
-        ) from None
+    def __init__(self, hook: TelnyxHook, request: ApiRequest) -> None:
+        self._hook = hook
+        self._request = request
+        self._maybe_processed = False
+
+    def answered(self, answer: Answer) -> Answer:
+        self._hook.rate_limit.observe(answer.status, answer.headers, answer.latency)
+        self._hook.log.debug("Telnyx %s %s -> %s", self._request.method, self._request.path, answer.status)
+        return answer
+
+    def settle(self, error: TelnyxApiError) -> tuple[Any, httpx.Headers]:
+        if isinstance(error, TelnyxNotFoundError) and self._request.done_if_gone and self._maybe_processed:
+            self._hook.log.info("Telnyx %s %s: done by an earlier attempt", self._request.method, self._request.path)
+            return None, httpx.Headers()
+        if isinstance(error, TelnyxServerError | TelnyxRequestTimeoutError) or (
+            isinstance(error, TelnyxConnectionError) and error.request_sent
+        ):
+            self._maybe_processed = True
+        raise error
 
 
 class TelnyxHook(BaseHook):
-    """Talks to the Telnyx scheduled-events API using an Airflow connection of type ``telnyx``.
+    """Talks to the Telnyx API using an Airflow connection of type ``telnyx``.
 
-    The connection's password is the API key, its host the base URL (default ``https://api.telnyx.com/v2``);
-    extras ``timeout`` (seconds), ``max_retries`` and ``proxy`` are optional. Nothing is read or opened until
-    the first request. Every method has an async twin prefixed with ``a`` that never blocks the event loop.
+    The connection's password is the API key; host, port and schema make the base URL (default
+    ``https://api.telnyx.com/v2``); extras ``timeout`` (seconds per request, in all), ``max_retries``, ``proxy`` and
+    ``idempotency_namespace`` are optional. Nothing is read or opened until the first request. Every method has an
+    async twin prefixed with ``a`` that never blocks the event loop.
 
     Connection errors, timeouts, 408, 409, 429 and 5xx answers are retried with full-jitter exponential backoff,
-    honouring ``Retry-After`` and ``x-ratelimit-reset``; other 4xx answers are raised at once. A create is
-    retried after an ambiguous failure only when it carries an ``Idempotency-Key``.
+    honouring ``Retry-After`` (429, 503), ``x-ratelimit-reset`` (429) and ``x-should-retry``; other 4xx answers
+    are raised at once. A create is retried after an ambiguous failure only when it carries an
+    ``Idempotency-Key``. Every request has an overall deadline and a size limit (see ``docs/security.md``).
 
     :param telnyx_conn_id: the Airflow connection to use.
     :param max_retries: override the connection's ``max_retries``.
@@ -367,6 +294,7 @@ class TelnyxHook(BaseHook):
     :param async_transport: an ``httpx`` transport for the async client.
     :param sleep: how the sync side waits between retries (default ``time.sleep``).
     :param async_sleep: how the async side waits between retries (default ``asyncio.sleep``).
+    :param pace: awaited before every async attempt, retries included (the batch operator's rate limiter).
     """
 
     conn_name_attr = "telnyx_conn_id"
@@ -386,6 +314,7 @@ class TelnyxHook(BaseHook):
         async_transport: httpx.AsyncBaseTransport | None = None,
         sleep: Callable[[float], None] = time.sleep,
         async_sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        pace: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         super().__init__()
         self.telnyx_conn_id = telnyx_conn_id
@@ -395,9 +324,9 @@ class TelnyxHook(BaseHook):
         self._async_transport = async_transport
         self._sleep = sleep
         self._async_sleep = async_sleep
+        self._pace = pace
         self._config: TelnyxClientConfig | None = None
-        self._client: httpx.Client | None = None
-        self._aclient: httpx.AsyncClient | None = None
+        self._http: Transport | None = None
         #: Rate-limit headers and 429s seen by this hook.
         self.rate_limit = RateLimitObservation()
 
@@ -406,16 +335,27 @@ class TelnyxHook(BaseHook):
 
     # -- configuration -------------------------------------------------------------------------------------
 
-    def _config_from(self, conn: Connection, extra: Mapping[str, Any]) -> TelnyxClientConfig:
-        config = TelnyxClientConfig.from_connection_fields(password=conn.password, host=conn.host, extra=extra)
+    def _configure(self, conn: Connection, extra: Mapping[str, Any]) -> TelnyxClientConfig:
+        from airflow.sdk import conf
+
+        config = TelnyxClientConfig.from_connection_fields(
+            password=conn.password,
+            host=conn.host,
+            port=conn.port,
+            schema=conn.schema,
+            extra=extra,
+            min_secret_length=conf.getint("logging", "min_length_masked_secret", fallback=5),
+        )
         overrides: dict[str, Any] = {}
         if self._max_retries is not None:
             overrides["max_retries"] = self._max_retries
         if self._timeout is not None:
-            overrides["timeout"] = self._timeout
-        if overrides:
-            config = TelnyxClientConfig(**{**config.__dict__, **overrides})
-        return config
+            if isinstance(self._timeout, bool) or not math.isfinite(self._timeout) or self._timeout <= 0:
+                raise TelnyxInvalidInputError([("timeout", "must be a finite, positive number")], subject="hook")
+            overrides["timeout"] = float(self._timeout)
+        if config.insecure:
+            self.log.warning("The telnyx connection %s sends the API key over plain http://", self.telnyx_conn_id)
+        return config.model_copy(update=overrides) if overrides else config
 
     def get_config(self) -> TelnyxClientConfig:
         """Read and validate the connection (once per hook) and mask the API key in Airflow's logs.
@@ -429,7 +369,7 @@ class TelnyxHook(BaseHook):
             conn = self.get_connection(self.telnyx_conn_id)
             if conn.password:
                 mask_secret(conn.password)
-            self._config = self._config_from(conn, conn.extra_dejson)
+            self._config = self._configure(conn, conn.extra_dejson)
         return self._config
 
     async def aget_config(self) -> TelnyxClientConfig:
@@ -444,7 +384,7 @@ class TelnyxHook(BaseHook):
             conn = await self.aget_connection(self.telnyx_conn_id)
             if conn.password:
                 await amask_secret(conn.password)
-            self._config = self._config_from(conn, await conn.aextra_dejson())
+            self._config = self._configure(conn, await conn.aextra_dejson())
         return self._config
 
     @cached_property
@@ -460,188 +400,127 @@ class TelnyxHook(BaseHook):
             "Accept": "application/json",
         }
 
-    def _client_kwargs(self, config: TelnyxClientConfig) -> dict[str, Any]:
-        return {
-            "base_url": config.base_url,
-            "headers": {**self._client_headers, "Authorization": f"Bearer {config.api_key}"},
-            "timeout": httpx.Timeout(config.timeout, connect=min(config.timeout, DEFAULT_CONNECT_TIMEOUT)),
-            "proxy": config.proxy,
-            "follow_redirects": False,
-        }
+    def _transport_for(self, config: TelnyxClientConfig) -> Transport:
+        if self._http is None:
+            self._http = Transport(
+                headers={**self._client_headers, "Authorization": f"Bearer {config.api_key}"},
+                base_url=config.base_url,
+                timeout=config.timeout,
+                proxy=config.proxy,
+                transport=self._transport,
+                async_transport=self._async_transport,
+                secrets=(config.api_key,),
+            )
+        return self._http
 
     def get_client(self) -> httpx.Client:
         """The hook's pooled sync client (created on first use).
 
         :return: the client.
         """
-        if self._client is None:
-            self._client = httpx.Client(transport=self._transport, **self._client_kwargs(self.get_config()))
-        return self._client
+        return self._transport_for(self.get_config()).client
 
     async def aget_client(self) -> httpx.AsyncClient:
         """The hook's pooled async client (created on first use, bound to the running event loop).
 
         :return: the client.
         """
-        if self._aclient is None:
-            config = await self.aget_config()
-            self._aclient = httpx.AsyncClient(transport=self._async_transport, **self._client_kwargs(config))
-        return self._aclient
+        return self._transport_for(await self.aget_config()).aclient
 
     def close(self) -> None:
         """Close the sync client's pooled connections."""
-        if self._client is not None:
-            self._client.close()
-            self._client = None
+        if self._http is not None:
+            self._http.close()
 
     async def aclose(self) -> None:
         """Close the async client's pooled connections."""
-        if self._aclient is not None:
-            await self._aclient.aclose()
-            self._aclient = None
+        if self._http is not None:
+            await self._http.aclose()
 
     # -- the one request path ------------------------------------------------------------------------------
 
-    def _retry_options(self, call: _Call, config: TelnyxClientConfig) -> dict[str, Any]:
-        return {
-            "stop": stop_after_attempt(config.max_retries + 1),
-            "wait": self._wait,
-            "retry": retry_if_exception(partial(_should_retry, call)),
-            "before_sleep": partial(self._log_retry, call, config.max_retries),
-            "reraise": True,
-        }
+    def _exchange(self, request: ApiRequest) -> tuple[Any, httpx.Headers]:
+        config = self.get_config()
+        transport = self._transport_for(config)
+        attempts = _Attempts(self, request)
 
-    _backoff = wait_random_exponential(multiplier=BACKOFF_BASE, max=BACKOFF_MAX)
-
-    def _wait(self, state: RetryCallState) -> float:
-        """Seconds to wait before the next attempt: the API's own hint when it gave one, else full jitter."""
-        error = state.outcome.exception() if state.outcome else None
-        hinted = getattr(error, "retry_after", None)
-        if hinted is not None:
-            return float(min(hinted, MAX_RETRY_AFTER))
-        return float(self._backoff(state))
-
-    def _log_retry(self, call: _Call, max_retries: int, state: RetryCallState) -> None:
-        error = state.outcome.exception() if state.outcome else None
-        wait = state.next_action.sleep if state.next_action else 0.0
-        if isinstance(error, TelnyxApiError) and error.http_status is not None:
-            cause = f"HTTP {error.http_status}" + (f" code {error.code}" if error.code else "")
-        else:
-            cause = type(error).__name__
-        self.log.warning(
-            "Telnyx %s %s failed (%s); retry %d/%d in %.2fs",
-            call.method,
-            call.path,
-            cause,
-            state.attempt_number,
-            max_retries,
-            wait,
-        )
-
-    def _prepare(self, client: httpx.Client | httpx.AsyncClient, call: _Call) -> httpx.Request:
-        return client.build_request(call.method, call.path, params=call.params, json=call.body, headers=call.headers)
-
-    def _check(self, call: _Call, response: httpx.Response) -> Any:
-        """Return the decoded JSON body of a successful response, or raise the mapped error."""
-        self.log.debug("Telnyx %s %s -> %s", call.method, call.path, response.status_code)
-        self.rate_limit.observe(response.status_code, response.headers)
-        if response.status_code in call.ok:
-            if not response.content.strip():
-                return None
+        def attempt() -> tuple[Any, httpx.Headers]:
             try:
-                return response.json()
-            except ValueError:
-                raise TelnyxInvalidResponseError(
-                    f"Telnyx API {call.method} {call.path} answered {response.status_code} with a body "
-                    f"that is not JSON ({response.headers.get('content-type', 'no content type')})",
-                    http_status=response.status_code,
-                    method=call.method,
-                    path=call.path,
-                ) from None
-        if 200 <= response.status_code < 300 or 300 <= response.status_code < 400:
-            raise TelnyxInvalidResponseError(
-                f"Telnyx API {call.method} {call.path} answered an unexpected {response.status_code}",
-                http_status=response.status_code,
-                method=call.method,
-                path=call.path,
-            )
-        raise error_for_status(
-            response.status_code,
-            reason=response.reason_phrase,
-            body=response.content,
-            content_type=response.headers.get("content-type", ""),
-            method=call.method,
-            path=call.path,
-            retry_after=_retry_after(response.headers, time.time()),
-            conn_id=self.telnyx_conn_id,
-        )
+                answer = attempts.answered(transport.send(request, self.telnyx_conn_id))
+                return decode(request, answer, conn_id=self.telnyx_conn_id, now=time.time()), answer.headers
+            except TelnyxApiError as error:
+                return attempts.settle(error)
 
-    def _send(self, call: _Call) -> Any:
-        client = self.get_client()
-        with _transport_errors(call, self.telnyx_conn_id):
-            response = client.send(self._prepare(client, call))
-        return self._check(call, response)
+        return Retrying(sleep=self._sleep, **RetryPolicy(config.max_retries, self.log).options(request))(attempt)
 
-    async def _asend(self, call: _Call) -> Any:
-        client = await self.aget_client()
-        with _transport_errors(call, self.telnyx_conn_id):
-            response = await client.send(self._prepare(client, call))
-        return self._check(call, response)
-
-    def _request(self, call: _Call) -> Any:
-        retrying = Retrying(sleep=self._sleep, **self._retry_options(call, self.get_config()))
-        return retrying(self._send, call)
-
-    async def _arequest(self, call: _Call) -> Any:
+    async def _aexchange(self, request: ApiRequest) -> tuple[Any, httpx.Headers]:
         config = await self.aget_config()
-        retrying = AsyncRetrying(sleep=self._async_sleep, **self._retry_options(call, config))
-        return await retrying(self._asend, call)
+        transport = self._transport_for(config)
+        attempts = _Attempts(self, request)
 
-    # -- calls: described once, sent by either side ---------------------------------------------------------
+        async def attempt() -> tuple[Any, httpx.Headers]:
+            if self._pace is not None:
+                await self._pace()
+            try:
+                answer = attempts.answered(await transport.asend(request, self.telnyx_conn_id))
+                return await adecode(request, answer, conn_id=self.telnyx_conn_id, now=time.time()), answer.headers
+            except TelnyxApiError as error:
+                return attempts.settle(error)
 
-    @staticmethod
-    def _create_call(
-        assistant_id: str, request: ScheduledEventRequest | Mapping[str, Any], idempotency_key: str | None
-    ) -> _Call:
-        path = _events_path(assistant_id)
-        body = _validated_request(request).to_api()
-        key = _validated_key(idempotency_key)
-        return _Call(
-            "POST",
-            path,
-            body=body,
-            headers={"Idempotency-Key": key} if key else {},
-            idempotent=key is not None,
-            ok=(200, 201),
-        )
+        policy = RetryPolicy(config.max_retries, self.log).options(request)
+        return await AsyncRetrying(sleep=self._async_sleep, **policy)(attempt)
 
-    @staticmethod
-    def _parse_event(call: _Call, payload: Any) -> ScheduledEvent:
-        try:
-            return parse_scheduled_event(payload)
-        except ValidationError as error:
-            raise _invalid_response(call, error) from None
+    def call(self, request: ApiRequest) -> Any:
+        """Send one request (with retries) and return its decoded JSON.
 
-    @staticmethod
-    def _parse_page(call: _Call, payload: Any, page_number: int) -> ScheduledEventPage:
-        try:
-            page = ScheduledEventPage.model_validate(payload)
-        except ValidationError as error:
-            raise _invalid_response(call, error) from None
-        if page.data and page.meta.page_number != page_number:
-            raise TelnyxInvalidResponseError(
-                f"Telnyx API {call.method} {call.path} answered page {page.meta.page_number} "
-                f"when page {page_number} was asked for",
-                method=call.method,
-                path=call.path,
-            )
-        return page
+        :param request: the request.
+        :return: the JSON body (``None`` when empty).
+        :raises TelnyxApiError: the mapped error.
+        """
+        return self._exchange(request)[0]
 
-    @staticmethod
-    def _page_call(assistant_id: str, params: dict[str, str], page_number: int) -> _Call:
-        return _Call("GET", _events_path(assistant_id), params={**params, "page[number]": str(page_number)})
+    async def acall(self, request: ApiRequest) -> Any:
+        """Async twin of :meth:`call`.
 
-    # -- public API: sync ----------------------------------------------------------------------------------
+        :param request: the request.
+        :return: the JSON body.
+        """
+        return (await self._aexchange(request))[0]
+
+    def run(self, steps: Steps[_T]) -> _T:
+        """Drive a conversation of several requests written as steps (see :mod:`~.hooks._http`).
+
+        :param steps: the conversation.
+        :return: its result.
+        """
+        return run_steps(steps, self.call)
+
+    async def arun(self, steps: Steps[_T]) -> _T:
+        """Async twin of :meth:`run`: a list of requests in one step is sent concurrently.
+
+        :param steps: the conversation.
+        :return: its result.
+        """
+        return await arun_steps(steps, self.acall)
+
+    def _pages(self, pager: Pager) -> Iterator[Any]:
+        while True:
+            request = pager.request()
+            items, done = pager.read(request, self.call(request))
+            yield from items
+            if done:
+                return
+
+    async def _apages(self, pager: Pager) -> AsyncIterator[Any]:
+        while True:
+            request = pager.request()
+            items, done = pager.read(request, await self.acall(request))
+            for item in items:
+                yield item
+            if done:
+                return
+
+    # -- scheduled events ----------------------------------------------------------------------------------
 
     def create_scheduled_event(
         self,
@@ -654,114 +533,15 @@ class TelnyxHook(BaseHook):
 
         :param assistant_id: the AI assistant that will call or text.
         :param request: a :class:`~airflow_provider_telnyx.models.ScheduledEventRequest` or a mapping with the
-            API's field names (validated the same way).
+            API's field names (validated the same way, "in the future" included).
         :param idempotency_key: sent as ``Idempotency-Key``; with it, ambiguous failures are retried safely and
-            the API replays the first response instead of creating a second event.
-        :return: the created event.
+            the API replays the first response instead of creating a second event (``event.replayed``).
+        :return: the created event, checked: it has an id and the end-user target sent.
         :raises TelnyxInvalidInputError: for bad arguments, before any request.
         :raises TelnyxApiError: when the API refuses or cannot be reached within the retry budget.
         """
-        call = self._create_call(assistant_id, request, idempotency_key)
-        return self._parse_event(call, self._request(call))
-
-    def get_scheduled_event(self, assistant_id: str, event_id: str) -> ScheduledEvent:
-        """Fetch one event (``GET .../scheduled_events/{event_id}``).
-
-        :param assistant_id: the assistant that owns the event.
-        :param event_id: the event's ``scheduled_event_id``.
-        :return: the event, as the phone-call or SMS variant.
-        :raises TelnyxNotFoundError: when the event (or assistant) does not exist.
-        :raises TelnyxApiError: for other failures.
-        """
-        call = _Call("GET", _events_path(assistant_id, event_id))
-        return self._parse_event(call, self._request(call))
-
-    def list_scheduled_events(
-        self,
-        assistant_id: str,
-        *,
-        conversation_channel: ConversationChannel | str | None = None,
-        from_date: datetime | None = None,
-        to_date: datetime | None = None,
-        page_size: int = MAX_PAGE_SIZE,
-    ) -> Iterator[ScheduledEvent]:
-        """Iterate over an assistant's events, following every page (``GET .../scheduled_events``).
-
-        :param assistant_id: the assistant.
-        :param conversation_channel: only ``phone_call`` or only ``sms_chat`` events.
-        :param from_date: start of the date range (inclusive, timezone-aware).
-        :param to_date: end of the date range (inclusive, timezone-aware).
-        :param page_size: events per request, 1 to 100.
-        :return: an iterator; pages are fetched as it is consumed.
-        :raises TelnyxInvalidInputError: for bad filters, before any request.
-        :raises TelnyxApiError: for API failures.
-        """
-        params = _list_params(
-            conversation_channel=conversation_channel,
-            from_date=from_date,
-            to_date=to_date,
-            page_size=page_size,
-        )
-        _events_path(assistant_id)  # validate before the iterator is first consumed
-        return self._iter_pages(assistant_id, params)
-
-    def _iter_pages(self, assistant_id: str, params: dict[str, str]) -> Iterator[ScheduledEvent]:
-        page_number = 1
-        while True:
-            call = self._page_call(assistant_id, params, page_number)
-            page = self._parse_page(call, self._request(call), page_number)
-            yield from page.data
-            if page.is_last:
-                return
-            page_number += 1
-
-    def delete_scheduled_event(self, assistant_id: str, event_id: str) -> None:
-        """Cancel a pending event, or remove the record of a finished one (``DELETE .../{event_id}``).
-
-        :param assistant_id: the assistant that owns the event.
-        :param event_id: the event's id.
-        :raises TelnyxNotFoundError: when the event does not exist (already deleted).
-        :raises TelnyxApiError: for other failures.
-        """
-        self._request(self._delete_call(assistant_id, event_id))
-
-    @staticmethod
-    def _delete_call(assistant_id: str, event_id: str) -> _Call:
-        return _Call("DELETE", _events_path(assistant_id, event_id), headers={"Accept": "*/*"}, ok=(200, 204))
-
-    def cancel_scheduled_event_if_pending(self, assistant_id: str, event_id: str) -> bool:
-        """Cancel an event only while it is still ``pending`` (used by ``on_kill``).
-
-        An event that already dispatched is left alone: deleting it would only remove its record.
-
-        :param assistant_id: the assistant that owns the event.
-        :param event_id: the event's id.
-        :return: whether the event was cancelled.
-        """
-        try:
-            event = self.get_scheduled_event(assistant_id, event_id)
-            if event.status is not EventStatus.PENDING:
-                self.log.info("Scheduled event %s is %s: not cancelled", event_id, event.status.value)
-                return False
-            self.delete_scheduled_event(assistant_id, event_id)
-        except TelnyxNotFoundError:
-            self.log.info("Scheduled event %s is already gone", event_id)
-            return False
-        self.log.info("Cancelled pending scheduled event %s", event_id)
-        return True
-
-    def test_connection(self) -> tuple[bool, str]:
-        """Check the key and URL with a read-only request (``GET /ai/assistants``), for the UI's Test button.
-
-        :return: ``(True, message)`` when the API accepted the key, else ``(False, reason)``.
-        """
-        try:
-            self._request(_Call("GET", "/ai/assistants"))
-        except (TelnyxApiError, TelnyxInvalidInputError) as error:
-            return False, str(error)
-        return True, f"Connected to the Telnyx API at {self.get_config().base_url}"
-
-    # -- public API: async ---------------------------------------------------------------------------------
+        create = _Create(assistant_id, request, idempotency_key)
+        return create.event(*self._exchange(create.request))
 
     async def acreate_scheduled_event(
         self,
@@ -776,11 +556,24 @@ class TelnyxHook(BaseHook):
         :param request: the create body, as a model or a mapping of API fields.
         :param idempotency_key: sent as ``Idempotency-Key``.
         :return: the created event.
-        :raises TelnyxInvalidInputError: for bad arguments, before any request.
-        :raises TelnyxApiError: when the API refuses or cannot be reached within the retry budget.
         """
-        call = self._create_call(assistant_id, request, idempotency_key)
-        return self._parse_event(call, await self._arequest(call))
+        create = _Create(assistant_id, request, idempotency_key)
+        return create.event(*await self._aexchange(create.request))
+
+    @staticmethod
+    def _get_request(assistant_id: str, event_id: str) -> ApiRequest:
+        return ApiRequest("GET", _events_path(assistant_id, event_id))
+
+    def get_scheduled_event(self, assistant_id: str, event_id: str) -> ScheduledEvent:
+        """Fetch one event (``GET .../scheduled_events/{event_id}``).
+
+        :param assistant_id: the assistant that owns the event.
+        :param event_id: the event's ``scheduled_event_id``; the answer must be that event.
+        :return: the event, as the phone-call or SMS variant.
+        :raises TelnyxNotFoundError: when the event (or assistant) does not exist.
+        """
+        request = self._get_request(assistant_id, event_id)
+        return _fetched(request, self.call(request), event_id)
 
     async def aget_scheduled_event(self, assistant_id: str, event_id: str) -> ScheduledEvent:
         """Async twin of :meth:`get_scheduled_event`.
@@ -788,10 +581,57 @@ class TelnyxHook(BaseHook):
         :param assistant_id: the assistant that owns the event.
         :param event_id: the event's id.
         :return: the event.
-        :raises TelnyxApiError: for API failures (``TelnyxNotFoundError`` for a missing event).
         """
-        call = _Call("GET", _events_path(assistant_id, event_id))
-        return self._parse_event(call, await self._arequest(call))
+        request = self._get_request(assistant_id, event_id)
+        return _fetched(request, await self.acall(request), event_id)
+
+    @staticmethod
+    def events_pager(assistant_id: str, **filters: Any) -> Pager:
+        """The pager of an assistant's events (validated before any request).
+
+        :param assistant_id: the assistant.
+        :param filters: ``conversation_channel``, ``from_date``, ``to_date``, ``page_size`` (1..100).
+        :return: the pager.
+        :raises TelnyxInvalidInputError: for bad filters.
+        """
+        path = _events_path(assistant_id)
+        params = ListFilter.of(**filters).params()
+        return Pager(
+            lambda number: ApiRequest("GET", path, params={**params, "page[number]": str(number)}),
+            _events_page,
+            lambda event: event.event_id,
+            max_pages=MAX_PAGES,
+        )
+
+    def list_scheduled_events(
+        self,
+        assistant_id: str,
+        *,
+        conversation_channel: ConversationChannel | str | None = None,
+        from_date: datetime | None = None,
+        to_date: datetime | None = None,
+        page_size: int = MAX_PAGE_SIZE,
+    ) -> Iterator[ScheduledEvent]:
+        """Iterate over an assistant's events, following every page (``GET .../scheduled_events``), at most
+        :data:`MAX_PAGES` pages.
+
+        :param assistant_id: the assistant.
+        :param conversation_channel: only ``phone_call`` or only ``sms_chat`` events.
+        :param from_date: start of the date range (inclusive, timezone-aware).
+        :param to_date: end of the date range (inclusive, timezone-aware).
+        :param page_size: events per request, 1 to 100.
+        :return: an iterator; pages are fetched as it is consumed.
+        :raises TelnyxInvalidInputError: for bad filters, before any request.
+        :raises TelnyxInvalidResponseError: when the server's paging misbehaves.
+        """
+        pager = self.events_pager(
+            assistant_id,
+            conversation_channel=conversation_channel,
+            from_date=from_date,
+            to_date=to_date,
+            page_size=page_size,
+        )
+        return self._pages(pager)
 
     def alist_scheduled_events(
         self,
@@ -810,27 +650,68 @@ class TelnyxHook(BaseHook):
         :param to_date: end of the date range (inclusive, timezone-aware).
         :param page_size: events per request, 1 to 100.
         :return: an async iterator.
-        :raises TelnyxInvalidInputError: for bad filters, before any request.
         """
-        params = _list_params(
+        pager = self.events_pager(
+            assistant_id,
             conversation_channel=conversation_channel,
             from_date=from_date,
             to_date=to_date,
             page_size=page_size,
         )
-        _events_path(assistant_id)
-        return self._aiter_pages(assistant_id, params)
+        return self._apages(pager)
 
-    async def _aiter_pages(self, assistant_id: str, params: dict[str, str]) -> AsyncIterator[ScheduledEvent]:
-        page_number = 1
-        while True:
-            call = self._page_call(assistant_id, params, page_number)
-            page = self._parse_page(call, await self._arequest(call), page_number)
-            for event in page.data:
-                yield event
-            if page.is_last:
-                return
-            page_number += 1
+    @staticmethod
+    def _delete_request(assistant_id: str, event_id: str) -> ApiRequest:
+        path = _events_path(assistant_id, event_id)
+        return ApiRequest("DELETE", path, headers={"Accept": "*/*"}, ok=(200, 204), done_if_gone=True)
+
+    def delete_scheduled_event(self, assistant_id: str, event_id: str) -> None:
+        """Cancel a pending event, or remove the record of a finished one (``DELETE .../{event_id}``).
+
+        :param assistant_id: the assistant that owns the event.
+        :param event_id: the event's id.
+        :raises TelnyxNotFoundError: when the event does not exist (already deleted).
+        """
+        self.call(self._delete_request(assistant_id, event_id))
+
+    async def adelete_scheduled_event(self, assistant_id: str, event_id: str) -> None:
+        """Async twin of :meth:`delete_scheduled_event`.
+
+        :param assistant_id: the assistant that owns the event.
+        :param event_id: the event's id.
+        """
+        await self.acall(self._delete_request(assistant_id, event_id))
+
+    def cancel_if_pending_steps(self, assistant_id: str, event_id: str) -> Steps[bool]:
+        """Cancel an event only while it is still ``pending``, as steps (``run`` or ``arun`` them).
+
+        An event that already dispatched is left alone: deleting it would only remove its record.
+
+        :param assistant_id: the assistant that owns the event.
+        :param event_id: the event's id.
+        :return: the steps, returning whether the event was cancelled.
+        """
+        request = self._get_request(assistant_id, event_id)
+        try:
+            event = _fetched(request, (yield request), event_id)
+            if event.status is not EventStatus.PENDING:
+                self.log.info("Scheduled event %s is %s: not cancelled", event_id, event.status_text)
+                return False
+            yield self._delete_request(assistant_id, event_id)
+        except TelnyxNotFoundError:
+            self.log.info("Scheduled event %s is already gone", event_id)
+            return False
+        self.log.info("Cancelled pending scheduled event %s", event_id)
+        return True
+
+    def cancel_scheduled_event_if_pending(self, assistant_id: str, event_id: str) -> bool:
+        """Cancel an event only while it is still ``pending`` (used by ``on_kill``).
+
+        :param assistant_id: the assistant that owns the event.
+        :param event_id: the event's id.
+        :return: whether the event was cancelled.
+        """
+        return self.run(self.cancel_if_pending_steps(assistant_id, event_id))
 
     async def acancel_scheduled_event_if_pending(self, assistant_id: str, event_id: str) -> bool:
         """Async twin of :meth:`cancel_scheduled_event_if_pending`.
@@ -839,33 +720,64 @@ class TelnyxHook(BaseHook):
         :param event_id: the event's id.
         :return: whether the event was cancelled.
         """
-        try:
-            event = await self.aget_scheduled_event(assistant_id, event_id)
-            if event.status is not EventStatus.PENDING:
-                self.log.info("Scheduled event %s is %s: not cancelled", event_id, event.status.value)
-                return False
-            await self.adelete_scheduled_event(assistant_id, event_id)
-        except TelnyxNotFoundError:
-            self.log.info("Scheduled event %s is already gone", event_id)
-            return False
-        self.log.info("Cancelled pending scheduled event %s", event_id)
-        return True
+        return await self.arun(self.cancel_if_pending_steps(assistant_id, event_id))
 
-    async def adelete_scheduled_event(self, assistant_id: str, event_id: str) -> None:
-        """Async twin of :meth:`delete_scheduled_event`.
+    # -- assistants ----------------------------------------------------------------------------------------
 
-        :param assistant_id: the assistant that owns the event.
-        :param event_id: the event's id.
-        :raises TelnyxApiError: for API failures (``TelnyxNotFoundError`` for a missing event).
+    @staticmethod
+    def _assistant_request(assistant_id: str) -> ApiRequest:
+        return ApiRequest("GET", f"/ai/assistants/{path_id('assistant_id', assistant_id)}")
+
+    def get_assistant(self, assistant_id: str) -> Assistant:
+        """Fetch an AI assistant (``GET /ai/assistants/{assistant_id}``), e.g. to check it can place calls.
+
+        :param assistant_id: the assistant.
+        :return: the assistant.
+        :raises TelnyxNotFoundError: when it does not exist.
         """
-        await self._arequest(self._delete_call(assistant_id, event_id))
+        request = self._assistant_request(assistant_id)
+        return _parsed(request, self.call(request), Assistant.model_validate)
 
+    async def aget_assistant(self, assistant_id: str) -> Assistant:
+        """Async twin of :meth:`get_assistant`.
 
-def _invalid_response(call: _Call, error: ValidationError) -> TelnyxInvalidResponseError:
-    problems = "; ".join(f"{name}: {message}" for name, message in field_errors(error)[:5])
-    return TelnyxInvalidResponseError(
-        f"Telnyx API {call.method} {call.path} answered with a body that does not match the documented "
-        f"schema: {problems}",
-        method=call.method,
-        path=call.path,
-    )
+        :param assistant_id: the assistant.
+        :return: the assistant.
+        """
+        request = self._assistant_request(assistant_id)
+        return _parsed(request, await self.acall(request), Assistant.model_validate)
+
+    def check_assistant(self, assistant_id: str, *, phone_calls: bool) -> Assistant:
+        """A create's pre-flight: the assistant exists and, for phone calls, has telephony settings.
+
+        :param assistant_id: the assistant.
+        :param phone_calls: whether phone-call events will be created (they need telephony settings).
+        :return: the assistant.
+        :raises TelnyxNotFoundError: it does not exist (the API's 404).
+        :raises TelnyxInvalidInputError: phone calls are asked of an assistant without telephony settings.
+        """
+        assistant = self.get_assistant(assistant_id)
+        if phone_calls and not assistant.can_call:
+            raise TelnyxInvalidInputError(
+                [
+                    (
+                        "assistant_id",
+                        f"assistant {assistant_id} has no telephony settings (telephony_settings."
+                        "default_texml_app_id): it cannot place phone calls",
+                    )
+                ],
+                subject="pre-flight check",
+            )
+        self.log.info("Pre-flight: assistant %s exists%s", assistant_id, " and can call" if phone_calls else "")
+        return assistant
+
+    def test_connection(self) -> tuple[bool, str]:
+        """Check the key and URL with a read-only request (``GET /ai/assistants``), for the UI's Test button.
+
+        :return: ``(True, message)`` when the API accepted the key, else ``(False, reason)``.
+        """
+        try:
+            self.call(ApiRequest("GET", "/ai/assistants"))
+        except (TelnyxApiError, TelnyxInvalidInputError) as error:
+            return False, str(error)
+        return True, f"Connected to the Telnyx API at {self.get_config().base_url}"

@@ -13,7 +13,9 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import math
+import secrets
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
@@ -21,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ValidationError
 
 from airflow_provider_telnyx.exceptions import TelnyxInvalidInputError, TelnyxLateEventError
-from airflow_provider_telnyx.models import IDEMPOTENCY_KEY_PATTERN, ScheduledEventRequest, field_errors
+from airflow_provider_telnyx.models import ScheduledEventRequest, field_errors
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -32,13 +34,10 @@ __all__ = [
     "MIN_LEAD",
     "REQUEST_PARAMETERS",
     "LatePolicy",
-    "anchor_time",
+    "TaskIdentity",
     "build_request",
-    "check_idempotency_key",
     "check_late_arguments",
-    "check_seconds",
     "default_idempotency_key",
-    "lazy_anchor",
     "resolve_scheduled_at",
     "send_time",
     "task_instance_tags",
@@ -57,8 +56,8 @@ REQUEST_PARAMETERS = (
     "retry_interval_secs",
     "call_settings",
 )
-#: Task-state-store key of the moment relative ``scheduled_at`` values count from.
-STATE_ANCHOR = "telnyx_anchor_time"
+#: Task-state-store key of the :class:`TaskIdentity` (a random scope and the first try's start).
+STATE_IDENTITY = "telnyx_task_identity"
 
 #: Operator parameter for each API field, so that errors name what the user wrote.
 _PARAMETER_FOR_FIELD = {
@@ -91,80 +90,114 @@ LATE_SEND_MARGIN = timedelta(seconds=10)
 DEFAULT_MAX_LATENESS = timedelta(hours=1)
 
 
-def task_instance_tags(context: Context) -> dict[str, str | int]:
-    """The ``conversation_metadata`` tags that identify a task instance (dag, run, task, map index).
+def task_instance_tags(context: Context, scope: str | None = None) -> dict[str, str | int]:
+    """The ``conversation_metadata`` tags that identify a task instance (dag, run, task, map index, scope).
 
     :param context: the task's context.
+    :param scope: what tells this deployment's task instance apart from another deployment's with the same ids
+        (see :class:`TaskIdentity`); tagged as ``airflow_scope`` when set.
     :return: the tags.
     """
     ti = context["ti"]
-    return {
+    tags: dict[str, str | int] = {
         "airflow_dag_id": ti.dag_id,
         "airflow_run_id": ti.run_id,
         "airflow_task_id": ti.task_id,
         "airflow_map_index": ti.map_index if ti.map_index is not None else -1,
     }
+    if scope:
+        tags["airflow_scope"] = scope
+    return tags
 
 
-def default_idempotency_key(context: Context, salt: str = "") -> str:
+def default_idempotency_key(context: Context, salt: str = "", scope: str | None = None) -> str:
     """A key that is stable across the tries of one task instance and unique between task instances.
 
     :param context: the task's context.
     :param salt: distinguishes several events created by one task instance (the batch operator's items).
+    :param scope: distinguishes deployments (see :class:`TaskIdentity`).
     :return: ``airflow-`` and 56 hex digits of a SHA-256, within the API's ``^[A-Za-z0-9_:-]{1,255}$``.
     """
-    tags = task_instance_tags(context)
+    tags = task_instance_tags(context, scope)
     material = "\x1f".join(str(tags[name]) for name in sorted(tags)) + f"\x1f{salt}"
     return "airflow-" + hashlib.sha256(material.encode()).hexdigest()[:56]
 
 
-def anchor_time(context: Context, clock: Callable[[], datetime]) -> datetime:
-    """The moment relative ``scheduled_at`` values count from: the first try's start, kept across retries.
+@dataclass(frozen=True)
+class TaskIdentity:
+    """What identifies one task instance's events on every try: its tags, its idempotency keys and the moment its
+    relative times count from.
 
-    Keeping it makes a retry send the very same body, so the API replays rather than refuses the create.
-
-    :param context: the task's context.
-    :param clock: the wall clock (timezone-aware).
-    :return: the anchor (UTC).
-    """
-    store = context.get("task_state_store")
-    kept = store.get(STATE_ANCHOR) if store is not None else None
-    if isinstance(kept, str):
-        return datetime.fromisoformat(kept)
-    now = clock()
-    if store is not None:
-        store.set(STATE_ANCHOR, now.isoformat())
-    return now
-
-
-def lazy_anchor(context: Context, clock: Callable[[], datetime]) -> Callable[[], datetime]:
-    """:func:`anchor_time`, read (or stored) at most once: a batch validates thousands of items against it, and
-    each task-state-store access is a round trip to the API server.
+    The Telnyx API keeps idempotency records per organization (not per API key): two Airflow deployments sharing an
+    organization and running the same DAG would produce the same ``scheduled__...`` run ids, so dag, run, task and
+    map index alone could collide. On its first try a task instance therefore stores a random ``scope`` in the task
+    state store (with the anchor), and every try reuses it: keys and tags differ between deployments and stay the
+    same between tries. Without a task state store (Airflow before 3.3), the connection's ``idempotency_namespace``
+    extra is the scope; without either, keys are derived from the ids alone (and the operator says so).
 
     :param context: the task's context.
-    :param clock: the wall clock.
-    :return: a function returning the anchor.
+    :param scope: the random value and/or the namespace; ``None`` when there is neither.
+    :param anchor: the first try's start (relative ``scheduled_at`` values count from it).
     """
-    kept: list[datetime] = []
 
-    def anchor() -> datetime:
-        if not kept:
-            kept.append(anchor_time(context, clock))
-        return kept[0]
+    context: Context
+    scope: str | None
+    anchor: datetime
 
-    return anchor
+    @classmethod
+    def of(
+        cls, context: Context, *, clock: Callable[[], datetime], namespace: Callable[[], str | None]
+    ) -> TaskIdentity:
+        """Read (or, on the first try, create and store) the identity: one task-state-store round trip.
+
+        :param context: the task's context.
+        :param clock: the wall clock.
+        :param namespace: returns the connection's ``idempotency_namespace`` (read only without a state store).
+        :return: the identity.
+        """
+        store = context.get("task_state_store")
+        kept = store.get(STATE_IDENTITY) if store is not None else None
+        nonce: str | None = None
+        kept_anchor = kept.get("anchor") if isinstance(kept, dict) else None
+        if isinstance(kept, dict) and isinstance(kept_anchor, str):
+            kept_nonce = kept.get("nonce")
+            nonce = kept_nonce if isinstance(kept_nonce, str) else None
+            anchor = datetime.fromisoformat(kept_anchor)
+        else:
+            anchor = clock()
+            if store is not None:
+                nonce = secrets.token_hex(8)
+                store.set(STATE_IDENTITY, {"nonce": nonce, "anchor": anchor.isoformat()})
+        scope = nonce if store is not None else namespace()
+        return cls(context, scope or None, anchor)
+
+    def tags(self, **more: str | int) -> dict[str, str | int]:
+        """The ``conversation_metadata`` tags of this task instance.
+
+        :param more: further tags (the batch operator's ``airflow_item``).
+        :return: the tags.
+        """
+        return {**task_instance_tags(self.context, self.scope), **more}
+
+    def idempotency_key(self, salt: str = "") -> str:
+        """The default ``Idempotency-Key`` of one of this task instance's events.
+
+        :param salt: distinguishes several events of one task instance.
+        :return: the key.
+        """
+        return default_idempotency_key(self.context, salt, self.scope)
 
 
-def resolve_scheduled_at(value: Any, anchor: Callable[[], datetime]) -> datetime:
+def resolve_scheduled_at(value: Any, anchor: datetime) -> datetime:
     """Turn a ``scheduled_at`` argument into an aware datetime.
 
-    :param value: an aware datetime, an ISO 8601 string with offset, or a ``timedelta`` after ``anchor()``.
-    :param anchor: returns the moment a ``timedelta`` counts from.
+    :param value: an aware datetime, an ISO 8601 string with offset, or a ``timedelta`` after ``anchor``.
+    :param anchor: the moment a ``timedelta`` counts from.
     :return: the time.
     :raises ValueError: naming what is wrong with the value.
     """
     if isinstance(value, timedelta):
-        return anchor() + value
+        return anchor + value
     if isinstance(value, str):
         try:
             value = datetime.fromisoformat(value.strip())
@@ -180,7 +213,7 @@ def resolve_scheduled_at(value: Any, anchor: Callable[[], datetime]) -> datetime
 def build_request(
     fields: Mapping[str, Any],
     *,
-    anchor: Callable[[], datetime],
+    anchor: datetime,
     tags: Mapping[str, str | int] | None,
     subject: str,
     prefix: str = "",
@@ -191,7 +224,7 @@ def build_request(
     must first look for what an earlier try created; :func:`send_time` applies it when the event is sent.
 
     :param fields: the operator parameters of one event.
-    :param anchor: returns the moment a relative ``scheduled_at`` counts from.
+    :param anchor: the moment a relative ``scheduled_at`` counts from.
     :param tags: task-instance tags merged under ``conversation_metadata`` (the user's keys win), or ``None``.
     :param subject: what is validated, for the error message.
     :param prefix: prepended to every field name in errors (``events[3].``).
@@ -234,39 +267,6 @@ def build_request(
 def _parameter_name(field: str) -> str:
     head, dot, rest = field.partition(".")
     return _PARAMETER_FOR_FIELD.get(head, head) + dot + rest
-
-
-def check_idempotency_key(value: Any, *, field: str, subject: str) -> str:
-    """Check a user-given ``Idempotency-Key`` against the API's pattern.
-
-    :param value: the key.
-    :param field: the parameter name for the error (``events[3].idempotency_key``).
-    :param subject: what is validated.
-    :return: the key.
-    :raises TelnyxInvalidInputError: when it does not match ``^[A-Za-z0-9_:-]{1,255}$``.
-    """
-    if not isinstance(value, str) or not IDEMPOTENCY_KEY_PATTERN.match(value):
-        raise TelnyxInvalidInputError([(field, "must be 1 to 255 letters, digits, '-', '_' or ':'")], subject=subject)
-    return value
-
-
-def check_seconds(name: str, value: Any, *, allow_none: bool = False, allow_zero: bool = False) -> None:
-    """Check a duration argument in seconds: a finite number, positive (or zero / ``None`` where allowed).
-
-    :param name: the parameter, for the error.
-    :param value: its value.
-    :param allow_none: accept ``None``.
-    :param allow_zero: accept ``0``.
-    :raises TelnyxInvalidInputError: naming the parameter.
-    """
-    if value is None and allow_none:
-        return
-    ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-    if not ok or value < 0 or (value == 0 and not allow_zero):
-        raise TelnyxInvalidInputError(
-            [(name, "must be a finite, positive number of seconds" + (" or None" if allow_none else ""))],
-            subject="operator argument",
-        )
 
 
 def check_late_arguments(late_policy: Any, max_lateness: Any) -> tuple[LatePolicy, timedelta | None]:

@@ -20,7 +20,6 @@ from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException
 
 from airflow_provider_telnyx._common import TELNYX_UI_COLOR, default_deferrable
-from airflow_provider_telnyx.batch import INITIAL_RATE, AdaptiveRateLimiter, Progress, run_pool
 from airflow_provider_telnyx.exceptions import (
     TelnyxApiError,
     TelnyxBatchError,
@@ -28,28 +27,31 @@ from airflow_provider_telnyx.exceptions import (
     TelnyxInvalidInputError,
 )
 from airflow_provider_telnyx.hooks.telnyx import TelnyxHook
-from airflow_provider_telnyx.models import ScheduledEventRequest
+from airflow_provider_telnyx.models import (
+    ConversationChannel,
+    ScheduledEventRequest,
+    check_idempotency_key,
+    check_seconds,
+)
 from airflow_provider_telnyx.operators._arguments import (
     DEFAULT_MAX_LATENESS,
     REQUEST_PARAMETERS,
     LatePolicy,
+    TaskIdentity,
     build_request,
-    check_idempotency_key,
     check_late_arguments,
-    check_seconds,
-    default_idempotency_key,
-    lazy_anchor,
     send_time,
-    task_instance_tags,
 )
 from airflow_provider_telnyx.triggers.scheduled_event import TelnyxScheduledEventsTrigger
+from airflow_provider_telnyx.utils.pool import Progress, run_pool
+from airflow_provider_telnyx.utils.rate_limit import INITIAL_RATE, AdaptiveRateLimiter, Answer
 from airflow_provider_telnyx.waiting import ManyEventsWaiter, poll_many, resolve_many
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
     from pydantic import JsonValue
 
-__all__ = ["BatchItem", "ItemResult", "TelnyxBatchError", "TelnyxCreateScheduledEventsOperator"]
+__all__ = ["BatchItem", "ItemResult", "TelnyxCreateScheduledEventsOperator", "summary_line"]
 
 #: Task-state-store key of the items an earlier try of this clear refused for good (not re-sent by a retry).
 STATE_REJECTED = "telnyx_batch_rejected"
@@ -165,7 +167,10 @@ class TelnyxCreateScheduledEventsOperator(BaseOperator):
         ``failed``, not retried). (templated)
     :param max_lateness: how late ``"send_now"`` may still send an item (``timedelta`` or seconds); later items
         fail. Default one hour; ``None``: no limit. (templated)
-    :param max_concurrency: requests in flight at once.
+    :param check_assistant: before sending, check with one ``GET /ai/assistants/{id}`` that the assistant exists
+        and, when any item is a phone call, has telephony settings; fail clearly (without retrying) when not.
+    :param max_concurrency: the most requests in flight at once; below it, the rate limiter sizes concurrency from
+        the rate and the latency it observes.
     :param requests_per_second: a fixed client-side rate; ``None`` adapts to the API's answers.
     :param fail_on_item_error: fail the task (after trying every item) when an item failed; otherwise report it in
         the summary and succeed.
@@ -214,7 +219,8 @@ class TelnyxCreateScheduledEventsOperator(BaseOperator):
         call_settings: dict[str, Any] | None = None,
         late_policy: str = LatePolicy.SEND_NOW,
         max_lateness: timedelta | float | None = DEFAULT_MAX_LATENESS,
-        max_concurrency: int = 20,
+        check_assistant: bool = False,
+        max_concurrency: int = 256,
         requests_per_second: float | None = None,
         fail_on_item_error: bool = True,
         wait_for_completion: bool = False,
@@ -251,6 +257,7 @@ class TelnyxCreateScheduledEventsOperator(BaseOperator):
         self.call_settings = call_settings
         self.late_policy = late_policy
         self.max_lateness = max_lateness
+        self.check_assistant = check_assistant
         self.max_concurrency = max_concurrency
         self.requests_per_second = requests_per_second
         self.fail_on_item_error = fail_on_item_error
@@ -262,6 +269,9 @@ class TelnyxCreateScheduledEventsOperator(BaseOperator):
         self.tag_metadata = tag_metadata
         self.progress_interval = progress_interval
         self.telnyx_conn_id = telnyx_conn_id
+
+    def _namespace(self) -> str | None:
+        return self.hook.get_config().idempotency_namespace
 
     @cached_property
     def hook(self) -> TelnyxHook:
@@ -288,25 +298,26 @@ class TelnyxCreateScheduledEventsOperator(BaseOperator):
             fields[name] = {**default, **value} if both_dicts else value  # type: ignore[dict-item]
         return fields
 
-    def _item(self, context: Context, item: Any, index: int, anchor: Callable[[], datetime]) -> BatchItem:
+    def _item(self, identity: TaskIdentity, item: Any, index: int) -> BatchItem:
         fields = self._fields(item, index)
-        tags = {**task_instance_tags(context), "airflow_item": index} if self.tag_metadata else None
-        request = build_request(fields, anchor=anchor, tags=tags, subject="batch item", prefix=f"events[{index}].")
+        tags = identity.tags(airflow_item=index) if self.tag_metadata else None
+        request = build_request(
+            fields, anchor=identity.anchor, tags=tags, subject="batch item", prefix=f"events[{index}]."
+        )
         key = item.get("idempotency_key")
         if key is None:
-            key = default_idempotency_key(context, salt=f"item-{index}")
+            key = identity.idempotency_key(salt=f"item-{index}")
         else:
             key = check_idempotency_key(key, field=f"events[{index}].idempotency_key", subject="batch item")
         return BatchItem(index, request, key)
 
-    def validate(self, context: Context, anchor: Callable[[], datetime]) -> list[BatchItem]:
+    def validate(self, identity: TaskIdentity) -> list[BatchItem]:
         """Validate every item once, before anything is sent; report every bad item at once.
 
         Whether an item's time has passed is not checked here: that is decided when it is sent (``late_policy``),
         after the events an earlier try created were found.
 
-        :param context: the task's context.
-        :param anchor: returns the moment relative ``scheduled_at`` values count from.
+        :param identity: the task instance's tags, keys and anchor.
         :return: the items, ready to send.
         :raises TelnyxInvalidInputError: listing every bad item by index and field.
         """
@@ -316,7 +327,7 @@ class TelnyxCreateScheduledEventsOperator(BaseOperator):
         prepared: list[BatchItem] = []
         for index, item in enumerate(self.events):
             try:
-                prepared.append(self._item(context, item, index, anchor))
+                prepared.append(self._item(identity, item, index))
             except TelnyxInvalidInputError as error:
                 problems.extend(error.problems)
         if problems:
@@ -326,11 +337,11 @@ class TelnyxCreateScheduledEventsOperator(BaseOperator):
 
     # -- what earlier tries did ----------------------------------------------------------------------------
 
-    def _existing(self, context: Context, total: int) -> dict[int, str]:
+    def _existing(self, context: Context, identity: TaskIdentity, total: int) -> dict[int, str]:
         """Events an earlier try of this task instance created, by item index (found through their tags)."""
         if not self.tag_metadata or (context["ti"].try_number or 1) <= 1:
             return {}
-        tags = task_instance_tags(context)
+        tags = identity.tags()
         found: dict[int, str] = {}
         for event in self.hook.list_scheduled_events(self.assistant_id):
             metadata = event.conversation_metadata or {}
@@ -378,8 +389,9 @@ class TelnyxCreateScheduledEventsOperator(BaseOperator):
         :return: the batch summary (and the outcome, when it waited).
         """
         late = check_late_arguments(self.late_policy, self.max_lateness)
-        prepared = self.validate(context, lazy_anchor(context, self.clock))
-        existing = self._existing(context, len(prepared))
+        identity = TaskIdentity.of(context, clock=self.clock, namespace=self._namespace)
+        prepared = self.validate(identity)
+        existing = self._existing(context, identity, len(prepared))
         rejected = self._rejected_before(context)
         results: list[ItemResult | None] = [None] * len(prepared)
         for index, event_id in existing.items():
@@ -391,6 +403,9 @@ class TelnyxCreateScheduledEventsOperator(BaseOperator):
                     index, "failed", error_class=earlier.get("error_class"), error=_bounded(error), retryable=False
                 )
         to_send = [item for item in prepared if results[item.index] is None]
+        if self.check_assistant and to_send:
+            phone = any(i.request.telnyx_conversation_channel is ConversationChannel.PHONE_CALL for i in to_send)
+            self.hook.check_assistant(self.assistant_id, phone_calls=phone)
         self._warn_if_slow(to_send)
         started = time.monotonic()
         sent, requests, throttled = asyncio.run(self._send_all(to_send, late, len(prepared)))
@@ -430,21 +445,26 @@ class TelnyxCreateScheduledEventsOperator(BaseOperator):
     async def _send_all(
         self, to_send: list[BatchItem], late: tuple[LatePolicy, timedelta | None], total: int
     ) -> tuple[list[ItemResult], int, int]:
-        hook = TelnyxHook(telnyx_conn_id=self.telnyx_conn_id)
-        limiter = AdaptiveRateLimiter(self.requests_per_second)
+        limiter = AdaptiveRateLimiter(self.requests_per_second, max_in_flight=self.max_concurrency)
+        hook = TelnyxHook(telnyx_conn_id=self.telnyx_conn_id, pace=limiter.pace)
+        if self.hook.rate_limit.limit:  # announced to the lookups of this try already
+            limiter.observe(Answer(200, limit=self.hook.rate_limit.limit))
+        hook.rate_limit.listeners.append(
+            lambda status, limit, retry_after, latency: limiter.observe(Answer(status, limit, retry_after, latency))
+        )
         progress = Progress(total=total)
         progress.reused = progress.done = total - len(to_send)
         results: list[ItemResult] = []
 
         async def send(item: BatchItem) -> None:
-            await limiter.acquire()
+            await limiter.enter()
             try:
                 result = await self._send_one(hook, item, late)
             except Exception as error:  # any failure of one item is that item's failure; the others go on
                 result = ItemResult.failure(item.index, error)
             finally:
+                limiter.leave()
                 progress.done += 1
-                limiter.update(hook.rate_limit)
             progress.created += result.outcome == "created"
             progress.errors += result.outcome == "failed"
             results.append(result)

@@ -28,24 +28,27 @@ from airflow.sdk.exceptions import AirflowSkipException
 from airflow_provider_telnyx._common import TELNYX_UI_COLOR, default_deferrable
 from airflow_provider_telnyx.exceptions import (
     TelnyxApiError,
-    TelnyxBatchError,
     TelnyxNotFoundError,
     TelnyxScheduledEventWaitError,
 )
 from airflow_provider_telnyx.hooks.telnyx import TelnyxHook
-from airflow_provider_telnyx.models import EventStatus, ScheduledEvent, ScheduledEventRequest, check_event_id
+from airflow_provider_telnyx.models import (
+    ConversationChannel,
+    EventStatus,
+    ScheduledEvent,
+    ScheduledEventRequest,
+    check_event_id,
+    check_idempotency_key,
+    check_seconds,
+)
 from airflow_provider_telnyx.operators._arguments import (
     DEFAULT_MAX_LATENESS,
     REQUEST_PARAMETERS,
     LatePolicy,
+    TaskIdentity,
     build_request,
-    check_idempotency_key,
     check_late_arguments,
-    check_seconds,
-    default_idempotency_key,
-    lazy_anchor,
     send_time,
-    task_instance_tags,
 )
 from airflow_provider_telnyx.triggers.scheduled_event import TelnyxScheduledEventTrigger
 from airflow_provider_telnyx.waiting import DEFAULT_MAX_TRANSIENT_ERRORS, EventWaiter, resolve, wait_blocking
@@ -55,14 +58,9 @@ if TYPE_CHECKING:
     from airflow.sdk.types import TaskInstanceKey
     from pydantic import JsonValue
 
-__all__ = [
-    "TelnyxBatchError",
-    "TelnyxCreateScheduledEventOperator",
-    "TelnyxCreateScheduledEventsOperator",
-    "TelnyxDeleteScheduledEventOperator",
-    "TelnyxScheduledEventLink",
-    "default_idempotency_key",
-]
+# TelnyxCreateScheduledEventsOperator, TelnyxBatchError and default_idempotency_key stay importable from here
+# (their old home); they are documented where they live now.
+__all__ = ["TelnyxCreateScheduledEventOperator", "TelnyxDeleteScheduledEventOperator", "TelnyxScheduledEventLink"]
 
 PORTAL_ASSISTANT_URL = "https://portal.telnyx.com/#/ai/assistants/edit/{assistant_id}"
 XCOM_EVENT_ID = "scheduled_event_id"
@@ -131,6 +129,8 @@ class TelnyxCreateScheduledEventOperator(ResumableJobMixin, BaseOperator):
         never affected. (templated)
     :param max_lateness: how late ``"send_now"`` may still send (a ``timedelta`` or seconds); later, the task
         fails instead of calling someone hours late. Default one hour; ``None``: no limit. (templated)
+    :param check_assistant: before creating, check with one ``GET /ai/assistants/{id}`` that the assistant exists
+        and, for a phone call, has telephony settings; fail clearly (without retrying) when not.
     :param wait_for_completion: wait until the event is ``completed`` or ``failed``.
     :param deferrable: wait in the triggerer instead of holding a worker slot
         (default ``[operators] default_deferrable``).
@@ -181,6 +181,7 @@ class TelnyxCreateScheduledEventOperator(ResumableJobMixin, BaseOperator):
         idempotency_key: str | None = None,
         late_policy: str = LatePolicy.SEND_NOW,
         max_lateness: timedelta | float | None = DEFAULT_MAX_LATENESS,
+        check_assistant: bool = False,
         wait_for_completion: bool = False,
         deferrable: bool = default_deferrable(),
         poll_interval: float = 60,
@@ -211,6 +212,7 @@ class TelnyxCreateScheduledEventOperator(ResumableJobMixin, BaseOperator):
         self.idempotency_key = idempotency_key
         self.late_policy = late_policy
         self.max_lateness = max_lateness
+        self.check_assistant = check_assistant
         self.wait_for_completion = wait_for_completion
         self.deferrable = deferrable
         self.poll_interval = poll_interval
@@ -225,6 +227,10 @@ class TelnyxCreateScheduledEventOperator(ResumableJobMixin, BaseOperator):
         self._prepared: ScheduledEventRequest | None = None
         self._key: str | None = None
         self._late: tuple[LatePolicy, timedelta | None] = (LatePolicy.SEND_NOW, DEFAULT_MAX_LATENESS)
+        self._task_identity: TaskIdentity | None = None
+
+    def _namespace(self) -> str | None:
+        return self.hook.get_config().idempotency_namespace
 
     @cached_property
     def hook(self) -> TelnyxHook:
@@ -241,15 +247,19 @@ class TelnyxCreateScheduledEventOperator(ResumableJobMixin, BaseOperator):
         :return: the request, with the intended time.
         :raises TelnyxInvalidInputError: naming every bad parameter (the task fails without retrying).
         """
+        identity = self._identity(context)
         fields = {name: getattr(self, name) for name in REQUEST_PARAMETERS}
-        tags = task_instance_tags(context) if self.tag_metadata else None
-        return build_request(
-            fields, anchor=lazy_anchor(context, self.clock), tags=tags, subject=f"arguments of task {self.task_id}"
-        )
+        tags = identity.tags() if self.tag_metadata else None
+        return build_request(fields, anchor=identity.anchor, tags=tags, subject=f"arguments of task {self.task_id}")
+
+    def _identity(self, context: Context) -> TaskIdentity:
+        if self._task_identity is None:
+            self._task_identity = TaskIdentity.of(context, clock=self.clock, namespace=self._namespace)
+        return self._task_identity
 
     def _idempotency_key(self, context: Context) -> str:
         if self.idempotency_key is None:
-            return default_idempotency_key(context)
+            return self._identity(context).idempotency_key()
         return check_idempotency_key(self.idempotency_key, field="idempotency_key", subject="operator argument")
 
     # -- execution -----------------------------------------------------------------------------------------
@@ -283,6 +293,9 @@ class TelnyxCreateScheduledEventOperator(ResumableJobMixin, BaseOperator):
 
     def _create(self, context: Context) -> ScheduledEvent:
         assert self._prepared is not None
+        if self.check_assistant:
+            phone = self._prepared.telnyx_conversation_channel is ConversationChannel.PHONE_CALL
+            self.hook.check_assistant(self.assistant_id, phone_calls=phone)
         request = self._timed(self._prepared, now=self.clock())
         channel = request.telnyx_conversation_channel.value
         self.log.info("Scheduling a %s event for assistant %s", channel, self.assistant_id)
@@ -301,7 +314,7 @@ class TelnyxCreateScheduledEventOperator(ResumableJobMixin, BaseOperator):
             intended = self._prepared.scheduled_at_fixed_datetime
             request = self._timed(self._prepared, now=max(self.clock(), intended))
             event = self.hook.create_scheduled_event(self.assistant_id, request, idempotency_key=self._key)
-        self.log.info("Created scheduled event %s (%s)", event.event_id, event.status.value)
+        self.log.info("Created scheduled event %s (%s)", event.event_id, event.status_text)
         return event
 
     def _timed(self, request: ScheduledEventRequest, *, now: datetime) -> ScheduledEventRequest:
@@ -327,7 +340,7 @@ class TelnyxCreateScheduledEventOperator(ResumableJobMixin, BaseOperator):
         """The event an earlier try of this task instance created, found by its tags (``None`` without tags)."""
         if not self.tag_metadata or self._prepared is None:
             return None
-        tags = task_instance_tags(context)
+        tags = self._identity(context).tags()
         channel = self._prepared.telnyx_conversation_channel
         for event in self.hook.list_scheduled_events(self.assistant_id, conversation_channel=channel):
             metadata = event.conversation_metadata or {}
@@ -351,26 +364,26 @@ class TelnyxCreateScheduledEventOperator(ResumableJobMixin, BaseOperator):
                 f"Scheduled event {external_id}, created by an earlier try of this task, was deleted; not creating "
                 f"it again. Set a new idempotency_key to schedule another event."
             ) from None
-        self.log.info("Reattaching to scheduled event %s (%s)", external_id, self._event.status.value)
-        return self._event.status.value
+        self.log.info("Reattaching to scheduled event %s (%s)", external_id, self._event.status_text)
+        return self._event.status_text
 
     def is_job_active(self, status: str) -> bool:
         """Whether the event may still change.
 
-        :param status: an :class:`EventStatus` value.
-        :return: ``True`` for ``pending`` and ``in_progress``.
+        :param status: the status as the API sent it.
+        :return: ``True`` unless ``completed`` or ``failed`` (an unknown status is not final).
         """
-        return not EventStatus(status).is_terminal
+        return not self.is_job_succeeded(status)
 
     def is_job_succeeded(self, status: str) -> bool:
         """Whether scheduling is over: the event exists and is final (``completed`` or ``failed``).
 
         A ``failed`` event is never scheduled again by a task retry: that would call the person twice.
 
-        :param status: an :class:`EventStatus` value.
+        :param status: the status as the API sent it.
         :return: ``True`` for final events.
         """
-        return EventStatus(status).is_terminal
+        return status in (EventStatus.COMPLETED.value, EventStatus.FAILED.value)
 
     def poll_until_complete(self, external_id: JsonValue, context: Context) -> None:
         """Push the event id, then wait if asked (deferring when ``deferrable``).
@@ -385,7 +398,7 @@ class TelnyxCreateScheduledEventOperator(ResumableJobMixin, BaseOperator):
         if not self.wait_for_completion:
             self._result = event.to_json_dict()
             return
-        if event.status.is_terminal:  # nothing to wait for
+        if event.is_final:  # nothing to wait for
             self._result = resolve(
                 {"status": "final", "event_id": event_id, "event": event.to_json_dict()},
                 fail_on_failure=self.fail_on_failure,
@@ -499,5 +512,7 @@ class TelnyxDeleteScheduledEventOperator(BaseOperator):
         return True
 
 
-# Old import paths keep working: the batch operator moved to its own module.
-from airflow_provider_telnyx.operators.batch import TelnyxCreateScheduledEventsOperator  # noqa: E402
+# Old import paths keep working: the batch operator, its error and the key helper moved to their own modules.
+from airflow_provider_telnyx.exceptions import TelnyxBatchError  # noqa: E402, F401
+from airflow_provider_telnyx.operators._arguments import default_idempotency_key  # noqa: E402, F401
+from airflow_provider_telnyx.operators.batch import TelnyxCreateScheduledEventsOperator  # noqa: E402, F401

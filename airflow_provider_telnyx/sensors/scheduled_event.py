@@ -11,7 +11,7 @@ import time
 from collections.abc import Sequence
 from datetime import timedelta
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 from airflow.triggers.base import BaseTrigger
@@ -19,7 +19,7 @@ from airflow.triggers.base import BaseTrigger
 from airflow_provider_telnyx._common import TELNYX_UI_COLOR, default_deferrable
 from airflow_provider_telnyx.exceptions import TelnyxInvalidInputError
 from airflow_provider_telnyx.hooks.telnyx import TelnyxHook
-from airflow_provider_telnyx.models import check_event_id
+from airflow_provider_telnyx.models import check_event_id, check_seconds
 from airflow_provider_telnyx.triggers.scheduled_event import TelnyxScheduledEventsTrigger, TelnyxScheduledEventTrigger
 from airflow_provider_telnyx.waiting import (
     DEFAULT_MAX_TRANSIENT_ERRORS,
@@ -36,8 +36,14 @@ if TYPE_CHECKING:
 
 __all__ = ["TelnyxScheduledEventSensor", "TelnyxScheduledEventsSensor", "event_id_list"]
 
+#: Task-state-store key of the consecutive failed checks, kept across reschedules.
+STATE_TRANSIENT_ERRORS = "telnyx_wait_transient_errors"
 
-class _WaitSensor(BaseSensorOperator):
+
+_W = TypeVar("_W", EventWaiter, ManyEventsWaiter)
+
+
+class _WaitSensor(BaseSensorOperator, Generic[_W]):
     """What both sensors share: arguments, the hook, and one way through poke, reschedule and deferrable modes.
 
     Subclasses say how to check once (:meth:`_check`), how to decide (:meth:`_resolve`) and which trigger waits
@@ -58,6 +64,16 @@ class _WaitSensor(BaseSensorOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        check_seconds("poke_interval", self.poke_interval)
+        check_seconds("timeout", self.timeout, allow_zero=True)
+        if (
+            isinstance(max_transient_errors, bool)
+            or not isinstance(max_transient_errors, int)
+            or max_transient_errors < 0
+        ):
+            raise TelnyxInvalidInputError(
+                [("max_transient_errors", "must be a non-negative integer")], subject="sensor argument"
+            )
         self.assistant_id = assistant_id
         self.fail_on_failure = fail_on_failure
         self.deferrable = deferrable
@@ -88,13 +104,29 @@ class _WaitSensor(BaseSensorOperator):
     def _check_arguments(self) -> None:
         """Refuse rendered arguments no request can succeed with (before any request)."""
 
+    @cached_property
+    def _waiter(self) -> _W:
+        """The wait's state (for reschedule mode, its count of consecutive failed checks)."""
+        raise NotImplementedError
+
     def poke(self, context: Context) -> bool | PokeReturnValue:
         """Check once.
+
+        In reschedule mode every poke is a new process: the count of consecutive failed checks is kept in the task
+        state store between them (Airflow 3.3), so ``max_transient_errors`` holds across reschedules.
 
         :param context: the task's context.
         :return: ``False`` to keep waiting, or a done ``PokeReturnValue`` carrying the outcome.
         """
+        store = context.get("task_state_store") if self.reschedule else None
+        waiter = self._waiter
+        if store is not None:
+            kept = store.get(STATE_TRANSIENT_ERRORS)
+            waiter.transient_errors = kept if isinstance(kept, int) else 0
+        before = waiter.transient_errors
         payload = self._check()
+        if store is not None and waiter.transient_errors != before:
+            store.set(STATE_TRANSIENT_ERRORS, waiter.transient_errors)
         if payload is None:
             return False
         return PokeReturnValue(is_done=True, xcom_value=self._resolve(payload))
@@ -122,7 +154,7 @@ class _WaitSensor(BaseSensorOperator):
         )
 
 
-class TelnyxScheduledEventSensor(_WaitSensor):
+class TelnyxScheduledEventSensor(_WaitSensor[EventWaiter]):
     """Wait until a scheduled event is ``completed`` (success) or ``failed``.
 
     A ``failed`` event raises :class:`~airflow_provider_telnyx.exceptions.TelnyxScheduledEventFailedError`
@@ -215,7 +247,7 @@ def event_id_list(value: Any) -> list[str]:
     return list(value)
 
 
-class TelnyxScheduledEventsSensor(_WaitSensor):
+class TelnyxScheduledEventsSensor(_WaitSensor[ManyEventsWaiter]):
     """Wait until every one of many scheduled events is final, polling them together.
 
     Each poll lists the assistant's events 100 at a time, or fetches the pending ones one by one when that

@@ -11,7 +11,9 @@ journal::
         assert telnyx_simulator.stats()["events_created"] == 1
 
 Options come from the ``telnyx_simulator`` marker, e.g.
-``@pytest.mark.telnyx_simulator(time_scale=600, seed=7, faults=Faults(rate_limit=50))``.
+``@pytest.mark.telnyx_simulator(assistants=["assistant-123"], time_scale=600, seed=7, faults=Faults(rate_limit=50))``.
+Like the API, the simulator answers 404 for an assistant it does not know: register the ids your DAGs use
+(``assistants=...`` or ``telnyx_simulator.add_assistants(...)``); ``assistant-demo`` is always there.
 By default the event clock runs 60 times faster after dispatch (``time_scale=60``), so a call finishes within
 about a second of its scheduled time.
 """
@@ -19,10 +21,12 @@ about a second of its scheduled time.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import pytest
 
-from airflow_provider_telnyx.testing.simulator import Simulator
+if TYPE_CHECKING:
+    from airflow_provider_telnyx.testing.simulator import Simulator
 
 DEFAULT_TIME_SCALE = 60.0
 
@@ -45,10 +49,15 @@ def telnyx_simulator(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyP
     :param monkeypatch: used to set ``AIRFLOW_CONN_TELNYX_DEFAULT``.
     :return: the simulator.
     """
+    # Imported here, not at module level: pytest loads this plugin into every run of every project that has the
+    # provider installed, and most never use the fixture.
+    from airflow_provider_telnyx.testing.simulator import DEFAULT_ASSISTANTS, Simulator
+
     marker = request.node.get_closest_marker("telnyx_simulator")
     options = dict(marker.kwargs) if marker else {}
     options.setdefault("time_scale", DEFAULT_TIME_SCALE)
     options.setdefault("seed", 0)
+    options["assistants"] = (*DEFAULT_ASSISTANTS, *options.get("assistants", ()))
     simulator = Simulator(**options)
     with simulator.serve_in_thread():
         monkeypatch.setenv("AIRFLOW_CONN_TELNYX_DEFAULT", simulator.connection_json())

@@ -1,13 +1,14 @@
-"""An embedded simulator of the Telnyx scheduled-events API, for demos, our tests and our users' tests.
+"""An embedded simulator of the Telnyx API, for demos, our tests and our users' tests.
 
-Serves the four scheduled-events operations under ``/v2`` (so a connection with host
-``http://127.0.0.1:8765/v2`` works unchanged), plus ``GET /v2/ai/assistants`` for ``test_connection``,
-following ``shared/telnyx-api``: bare-object create/retrieve responses, the ``{data, meta}`` list envelope,
-FastAPI-style 422s for schema violations, Telnyx-style ``{"errors": [...]}`` bodies for 400/401/404/409/429,
-bearer auth and ``Idempotency-Key`` replay. Events follow the lifecycle engine in :mod:`.lifecycle`.
+Serves, under ``/v2``, the four scheduled-events operations, ``GET /ai/assistants`` and
+``GET /ai/assistants/{assistant_id}``, following ``shared/telnyx-api``: bare-object create/retrieve answers, the
+``{data, meta}`` list envelope, FastAPI-style 422s for schema violations, Telnyx-style ``{"errors": [...]}`` bodies
+for 400/401/404/409/429, bearer auth, and ``Idempotency-Key`` records scoped as the guide says (organization,
+method and path, 24 hours). API keys belong to organizations (by default all to one); assistants must be
+registered (an unknown id answers 404, as the API does). Events follow the lifecycle engine in :mod:`.lifecycle`;
+the rules live in :mod:`._rules`, faults and rate-limit models in :mod:`._limits`.
 
-Fault injection (latency, a per-key rate limit, random 5xx, hangs, and "commit then lose the response" for
-creates), a request journal and counters are available in-process (:class:`Simulator`) and over HTTP under
+Fault injection, a request journal and counters are available in-process (:class:`Simulator`) and over HTTP under
 ``/_sim`` for out-of-process use.
 
 Run it with ``python -m airflow_provider_telnyx.testing.simulator --port 8765`` or ``telnyx-simulator``.
@@ -23,15 +24,14 @@ import json
 import logging
 import math
 import random
-import re
 import signal
 import threading
 import time
 import uuid
 from collections import Counter, deque
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, fields, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from starlette.applications import Starlette
@@ -40,50 +40,43 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from airflow_provider_telnyx.testing.lifecycle import OUTCOMES, Timeline, outcome_for, plan_timeline
+from airflow_provider_telnyx.testing._limits import Faults, RateLimiter
+from airflow_provider_telnyx.testing._rules import (
+    CHANNELS,
+    IDEMPOTENCY_KEY,
+    NO_TELEPHONY_ASSISTANT,
+    Problem,
+    check_business_rules,
+    check_schema,
+    iso,
+    jsonable,
+    matches,
+    query_datetime,
+    query_int,
+    telnyx_error,
+    validation_error,
+)
+from airflow_provider_telnyx.testing.lifecycle import OUTCOMES, Timeline, plan_timeline
 
-__all__ = ["DEFAULT_API_KEY", "Exchange", "Faults", "JournalEntry", "Simulator", "main"]
+__all__ = [
+    "DEFAULT_API_KEY",
+    "DEFAULT_ASSISTANTS",
+    "DEFAULT_ORGANIZATION",
+    "Exchange",
+    "Faults",
+    "JournalEntry",
+    "Simulator",
+    "main",
+]
 
 log = logging.getLogger(__name__)
 
 DEFAULT_API_KEY = "KEYsimulator_local_only"
-NO_TELEPHONY_ASSISTANT = "assistant-no-telephony"
-IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9_-]{1,255}$")
-SIP_REGIONS = ("US", "Europe", "Canada", "Australia", "Middle East")
-CHANNELS = ("phone_call", "sms_chat")
-
-
-@dataclass
-class Faults:
-    """Faults the simulator injects. Every share is a probability in [0, 1], drawn from a seeded RNG.
-
-    :param latency: seconds added before every API request is answered.
-    :param rate_limit: requests per second allowed per API key (fixed one-second windows); ``None``: no limit.
-    :param error_rate: share of API requests answered with one of ``error_statuses`` before they are processed.
-    :param error_statuses: the statuses ``error_rate`` draws from (429 answers carry the rate-limit headers).
-    :param timeout_rate: share of API requests that hang for ``hang_seconds`` (then answer 504).
-    :param hang_seconds: how long a hanging request hangs.
-    :param lose_create_rate: share of creates that are committed but whose response is lost: half answered
-        502, half a dropped connection.
-    :param lose_next_creates: lose the responses of the next N creates (after committing them), answering 502;
-        counts down as it is used (deterministic, unlike ``lose_create_rate``).
-    :param refuse_next_creates: answer the next N creates 503 before processing them (nothing is created);
-        counts down as it is used (deterministic: a try that fails before any event exists).
-    :param hold_creates: commit creates, then hold their responses until :meth:`Simulator.release_held`.
-    :param failing_assistants: assistant ids whose requests are always answered 503 (a broken tenant).
-    """
-
-    latency: float = 0.0
-    rate_limit: float | None = None
-    error_rate: float = 0.0
-    error_statuses: tuple[int, ...] = (500, 502, 503)
-    timeout_rate: float = 0.0
-    hang_seconds: float = 5.0
-    lose_create_rate: float = 0.0
-    lose_next_creates: int = 0
-    refuse_next_creates: int = 0
-    hold_creates: bool = False
-    failing_assistants: tuple[str, ...] = ()
+DEFAULT_ORGANIZATION = "org-simulator"
+#: Assistants every simulator knows: the examples' and the demo's, and one without telephony settings.
+DEFAULT_ASSISTANTS = ("assistant-demo",)
+#: How long an ``Idempotency-Key`` record is kept (the guide: 24 hours).
+IDEMPOTENCY_TTL = timedelta(hours=24)
 
 
 @dataclass(frozen=True)
@@ -93,7 +86,7 @@ class JournalEntry:
     :param at: wall-clock time the request arrived.
     :param method: HTTP method.
     :param path: request path.
-    :param route: ``create``, ``list``, ``get``, ``delete``, ``assistants`` or ``unknown``.
+    :param route: ``create``, ``list``, ``get``, ``delete``, ``assistants``, ``assistant`` or ``unknown``.
     :param status: status answered (0 for a dropped connection).
     :param fault: the injected fault, if any.
     :param idempotency_key: the ``Idempotency-Key`` header, if any.
@@ -141,65 +134,34 @@ class _StoredEvent:
     body: dict[str, Any]
     created_at: datetime
     timeline: Timeline
-    api_key: str
+    organization: str
 
 
 @dataclass
 class _IdempotencyRecord:
     fingerprint: str
+    created_at: datetime
     status: int = 0
     body: Any = None
     in_flight: bool = True
 
 
-class _Problem(Exception):
-    def __init__(self, response: Response) -> None:
-        super().__init__(response.status_code)
-        self.response = response
+@dataclass(frozen=True)
+class _Assistant:
+    assistant_id: str
+    telephony: bool = True
 
-
-def _telnyx_error(
-    status: int,
-    code: str,
-    title: str,
-    detail: str,
-    pointer: str | None = None,
-    headers: Mapping[str, str] | None = None,
-) -> JSONResponse:
-    error: dict[str, Any] = {"code": code, "title": title, "detail": detail}
-    if pointer:
-        error["source"] = {"pointer": pointer}
-    return JSONResponse({"errors": [error]}, status_code=status, headers=dict(headers or {}))
-
-
-def _validation_error(problems: list[tuple[list[str | int], str, str]]) -> JSONResponse:
-    detail = [{"loc": loc, "msg": msg, "type": kind} for loc, msg, kind in problems]
-    return JSONResponse({"detail": detail}, status_code=422)
-
-
-def _iso(value: datetime) -> str:
-    return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return _iso(value)
-    if isinstance(value, dict):
-        return {key: _jsonable(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_jsonable(item) for item in value]
-    return value
-
-
-def _parse_datetime(value: Any) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    # FastAPI/pydantic reads a naive date-time as UTC; so does the simulator.
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    def render(self) -> dict[str, Any]:
+        settings = {"default_texml_app_id": f"texml-{self.assistant_id}"} if self.telephony else {}
+        return {
+            "id": self.assistant_id,
+            "name": self.assistant_id,
+            "model": "meta-llama/Meta-Llama-3.1-70B-Instruct",
+            "instructions": "You are a helpful assistant (simulated).",
+            "created_at": "2026-01-01T00:00:00Z",
+            "enabled_features": ["telephony", "messaging"] if self.telephony else ["messaging"],
+            "telephony_settings": settings,
+        }
 
 
 class _DroppedConnection(Response):
@@ -214,10 +176,15 @@ class Simulator:
     """The simulated API, its state, its faults and its journal.
 
     :param api_keys: bearer tokens accepted (any other answers 401).
+    :param organizations: the organization of each API key; a key left out belongs to
+        :data:`DEFAULT_ORGANIZATION`. Events and idempotency records are the organization's, not the key's.
+    :param assistants: assistant ids that exist (with telephony settings); any other answers 404.
+        ``assistant-no-telephony`` always exists, without telephony settings (phone calls answer 400).
     :param time_scale: how much faster an event's clock runs after its dispatch (see :mod:`.lifecycle`).
     :param faults: faults injected from the start.
     :param seed: seed of the RNG that draws faults, for repeatable runs.
     :param clock: wall clock (tests may inject one).
+    :param monotonic: the clock rate-limit windows and buckets are measured on (tests may freeze it).
     :param record_exchanges: keep every request and response in :attr:`exchanges` (for contract tests).
     """
 
@@ -225,23 +192,30 @@ class Simulator:
         self,
         *,
         api_keys: tuple[str, ...] = (DEFAULT_API_KEY,),
+        organizations: Mapping[str, str] | None = None,
+        assistants: Iterable[str] = DEFAULT_ASSISTANTS,
         time_scale: float = 1.0,
         faults: Faults | None = None,
         seed: int | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        monotonic: Callable[[], float] = time.monotonic,
         record_exchanges: bool = False,
     ) -> None:
         if time_scale <= 0:
             raise ValueError("time_scale must be positive")
         self.api_keys = tuple(api_keys)
+        self.organizations = dict(organizations or {})
         self.time_scale = time_scale
         self.faults = faults or Faults()
         self.clock = clock
         self._random = random.Random(seed)  # noqa: S311 - fault injection, not cryptography
         self._lock = threading.Lock()
+        self._assistants: dict[str, _Assistant] = {}
+        self.add_assistants(*assistants)
+        self._assistants[NO_TELEPHONY_ASSISTANT] = _Assistant(NO_TELEPHONY_ASSISTANT, telephony=False)
         self._events: dict[str, _StoredEvent] = {}
-        self._idempotency: dict[tuple[str, str], _IdempotencyRecord] = {}
-        self._windows: dict[str, tuple[int, int]] = {}
+        self._idempotency: dict[tuple[str, str, str, str], _IdempotencyRecord] = {}
+        self._limiter = RateLimiter(monotonic)
         self._journal: deque[JournalEntry] = deque(maxlen=200_000)
         self._counters: Counter[str] = Counter()
         self._release = asyncio.Event()
@@ -250,13 +224,15 @@ class Simulator:
         self.exchanges: list[Exchange] = []
         #: Set by :meth:`serve_in_thread` while serving: ``http://host:port/v2``.
         self.base_url: str | None = None
+        events = "/v2/ai/assistants/{assistant_id}/scheduled_events"
         self.app = Starlette(
             routes=[
-                Route("/v2/ai/assistants", self._assistants, methods=["GET"]),
-                Route("/v2/ai/assistants/{assistant_id}/scheduled_events", self._list, methods=["GET"]),
-                Route("/v2/ai/assistants/{assistant_id}/scheduled_events", self._create, methods=["POST"]),
-                Route("/v2/ai/assistants/{assistant_id}/scheduled_events/{event_id}", self._get, methods=["GET"]),
-                Route("/v2/ai/assistants/{assistant_id}/scheduled_events/{event_id}", self._delete, methods=["DELETE"]),
+                Route("/v2/ai/assistants", self._route("assistants", self._list_assistants), methods=["GET"]),
+                Route("/v2/ai/assistants/{assistant_id}", self._route("assistant", self._get_assistant)),
+                Route(events, self._route("list", self._list), methods=["GET"]),
+                Route(events, self._route("create", self._handle_create), methods=["POST"]),
+                Route(events + "/{event_id}", self._route("get", self._get), methods=["GET"]),
+                Route(events + "/{event_id}", self._route("delete", self._delete), methods=["DELETE"]),
                 Route("/_sim/journal", self._http_journal, methods=["GET"]),
                 Route("/_sim/stats", self._http_stats, methods=["GET"]),
                 Route("/_sim/faults", self._http_faults, methods=["GET", "PUT"]),
@@ -266,6 +242,15 @@ class Simulator:
         )
 
     # -- controls (in-process) -----------------------------------------------------------------------------
+
+    def add_assistants(self, *assistant_ids: str, telephony: bool = True) -> None:
+        """Make assistants exist (the API answers 404 for any other).
+
+        :param assistant_ids: their ids.
+        :param telephony: whether they have telephony settings (without, phone-call events answer 400).
+        """
+        for assistant_id in assistant_ids:
+            self._assistants[assistant_id] = _Assistant(assistant_id, telephony)
 
     def set_faults(self, **changes: Any) -> Faults:
         """Change some faults, keeping the others.
@@ -281,10 +266,10 @@ class Simulator:
         with self._lock:
             self._events.clear()
             self._idempotency.clear()
-            self._windows.clear()
             self._journal.clear()
             self._counters.clear()
             self.exchanges.clear()
+        self._limiter.reset()
         self.faults = Faults()
 
     def clear_journal(self) -> None:
@@ -305,15 +290,16 @@ class Simulator:
         """The first accepted API key (what a test connection should use)."""
         return self.api_keys[0]
 
-    def connection_json(self) -> str:
+    def connection_json(self, api_key: str | None = None) -> str:
         """An ``AIRFLOW_CONN_...`` value (JSON form) pointing at this simulator while it serves.
 
+        :param api_key: the key to use (default: the first accepted one).
         :return: the connection JSON.
         :raises RuntimeError: when the simulator is not serving.
         """
         if self.base_url is None:
             raise RuntimeError("the simulator is not serving")
-        return json.dumps({"conn_type": "telnyx", "password": self.api_key, "host": self.base_url})
+        return json.dumps({"conn_type": "telnyx", "password": api_key or self.api_key, "host": self.base_url})
 
     @property
     def journal(self) -> list[JournalEntry]:
@@ -361,33 +347,40 @@ class Simulator:
 
     # -- the pipeline every API request goes through -------------------------------------------------------
 
-    async def _answer(
-        self, request: Request, route: str, handler: Callable[[Request, str], Any], event_id: str | None = None
-    ) -> Response:
+    def _route(self, name: str, handler: Callable[[Request, str], Any]) -> Callable[[Request], Any]:
+        async def endpoint(request: Request) -> Response:
+            return await self._answer(request, name, handler)
+
+        return endpoint
+
+    async def _answer(self, request: Request, route: str, handler: Callable[[Request, str], Any]) -> Response:
         self._loop = asyncio.get_running_loop()
-        key_header = request.headers.get("idempotency-key")
         fault: str | None = None
         try:
             if self.faults.latency:
                 await asyncio.sleep(self.faults.latency)
             api_key = self._authenticate(request)
-            limit_headers = self._rate_limit(api_key)
+            limit_headers = self._limiter.admit(api_key, self.faults)
             fault = await self._random_fault()
             if fault is None and request.path_params.get("assistant_id") in self.faults.failing_assistants:
                 fault = "http_503"
+            if fault is None and request.path_params.get("assistant_id") in self.faults.echo_assistants:
+                echoed = f"Bad request headers: Authorization: {request.headers.get('authorization', '')}"
+                raise Problem(telnyx_error(400, "10001", "Bad request", echoed))
             if fault is None:
-                response: Response = await handler(request, api_key)
+                self._check_assistant(request)
+                response: Response = await handler(request, self._organization(api_key))
                 fault = getattr(response, "fault", None)
             else:
                 response = self._fault_response(fault)
             response.headers.update(limit_headers)
-        except _Problem as problem:
+        except Problem as problem:
             response = problem.response
             if response.status_code == 429:
                 fault = "rate_limit"
         status = 0 if isinstance(response, _DroppedConnection) else response.status_code
-        event_id = event_id or getattr(response, "event_id", None)
-        self._record(request, route, status, fault, key_header, event_id)
+        event_id = request.path_params.get("event_id") or getattr(response, "event_id", None)
+        self._record(request, route, status, fault, event_id)
         if self.record_exchanges:
             exchange = Exchange(
                 method=request.method,
@@ -403,17 +396,15 @@ class Simulator:
                 self.exchanges.append(exchange)
         return response
 
-    def _record(
-        self, request: Request, route: str, status: int, fault: str | None, key: str | None, event_id: str | None
-    ) -> None:
+    def _record(self, request: Request, route: str, status: int, fault: str | None, event_id: str | None) -> None:
         entry = JournalEntry(
-            at=_iso(datetime.now(UTC)),
+            at=iso(datetime.now(UTC)),
             method=request.method,
             path=request.url.path,
             route=route,
             status=status,
             fault=fault,
-            idempotency_key=key,
+            idempotency_key=request.headers.get("idempotency-key"),
             event_id=event_id,
         )
         with self._lock:
@@ -425,46 +416,20 @@ class Simulator:
         header = request.headers.get("authorization", "")
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or token not in self.api_keys:
-            raise _Problem(
-                _telnyx_error(
-                    401,
-                    "10009",
-                    "Authentication failed",
-                    "The API key provided is missing, invalid or revoked.",
+            raise Problem(
+                telnyx_error(
+                    401, "10009", "Authentication failed", "The API key provided is missing, invalid or revoked."
                 )
             )
         return token
 
-    def _rate_limit(self, api_key: str) -> dict[str, str]:
-        limit = self.faults.rate_limit
-        if not limit:
-            return {}
-        now = time.monotonic()
-        window = int(now)
-        per_window = max(int(limit), 1)
-        with self._lock:
-            start, used = self._windows.get(api_key, (window, 0))
-            if start != window:
-                start, used = window, 0
-            used += 1
-            self._windows[api_key] = (start, used)
-        reset = max(math.ceil(start + 1 - now), 1)
-        headers = {
-            "x-ratelimit-limit": str(per_window),
-            "x-ratelimit-remaining": str(max(per_window - used, 0)),
-            "x-ratelimit-reset": str(reset),
-        }
-        if used > per_window:
-            raise _Problem(
-                _telnyx_error(
-                    429,
-                    "10011",
-                    "Too many requests",
-                    "You have exceeded the maximum number of allowed requests.",
-                    headers=headers,
-                )
-            )
-        return headers
+    def _organization(self, api_key: str) -> str:
+        return self.organizations.get(api_key, DEFAULT_ORGANIZATION)
+
+    def _check_assistant(self, request: Request) -> None:
+        assistant_id = request.path_params.get("assistant_id")
+        if assistant_id is not None and assistant_id not in self._assistants:
+            raise Problem(telnyx_error(404, "10005", "Resource not found", f"Assistant {assistant_id} was not found."))
 
     async def _random_fault(self) -> str | None:
         faults = self.faults
@@ -483,61 +448,47 @@ class Simulator:
         status = int(fault.removeprefix("http_"))
         if status == 429:
             headers = {"retry-after": "1", "x-ratelimit-limit": "100", "x-ratelimit-remaining": "0"}
-            return _telnyx_error(
-                429,
-                "10011",
-                "Too many requests",
-                "You have exceeded the maximum number of allowed requests.",
-                headers=headers,
-            )
+            detail = "You have exceeded the maximum number of allowed requests."
+            return telnyx_error(429, "10011", "Too many requests", detail, headers=headers)
         if status == 502:
             page = "<html><head><title>502 Bad Gateway</title></head><body>bad gateway</body></html>"
             return Response(page, status_code=502, media_type="text/html")
-        return _telnyx_error(status, "10007", "Unexpected error", "An unexpected error occurred.")
+        return telnyx_error(status, "10007", "Unexpected error", "An unexpected error occurred.")
 
-    # -- routes ----------------------------------------------------------------------------------------------
+    # -- assistants ----------------------------------------------------------------------------------------
 
-    async def _assistants(self, request: Request) -> Response:
-        async def handle(_: Request, api_key: str) -> Response:
-            with self._lock:
-                seen = sorted({e.assistant_id for e in self._events.values() if e.api_key == api_key})
-            data = [{"id": assistant, "name": assistant, "object": "assistant"} for assistant in seen]
-            return JSONResponse({"data": data})
+    async def _list_assistants(self, request: Request, organization: str) -> Response:
+        return JSONResponse({"data": [assistant.render() for assistant in self._assistants.values()]})
 
-        return await self._answer(request, "assistants", handle)
+    async def _get_assistant(self, request: Request, organization: str) -> Response:
+        return JSONResponse(self._assistants[request.path_params["assistant_id"]].render())
 
-    async def _create(self, request: Request) -> Response:
-        return await self._answer(request, "create", self._handle_create)
+    # -- scheduled events ----------------------------------------------------------------------------------
 
-    async def _handle_create(self, request: Request, api_key: str) -> Response:
+    async def _handle_create(self, request: Request, organization: str) -> Response:
         assistant_id = request.path_params["assistant_id"]
         refused = self._refuse_create()
         if refused is not None:
             return refused
         keys = request.headers.getlist("idempotency-key")
-        if len(keys) > 1 or (keys and not IDEMPOTENCY_KEY.match(keys[0])):
-            return _telnyx_error(
-                400,
-                "10015",
-                "Invalid Idempotency-Key",
-                "Idempotency-Key must be one header of 1 to 255 letters, digits, hyphens or underscores.",
-                "/headers/Idempotency-Key",
-            )
+        if len(keys) > 1 or (keys and not IDEMPOTENCY_KEY.fullmatch(keys[0])):
+            detail = "Idempotency-Key must be one header of 1 to 255 letters, digits, '-', '_' or ':'."
+            return telnyx_error(400, "10015", "Invalid Idempotency-Key", detail, "/header/Idempotency-Key")
         raw = await request.body()
         try:
             body = json.loads(raw)
         except ValueError:
-            return _validation_error([(["body"], "JSON decode error", "json_invalid")])
+            return validation_error([(["body"], "JSON decode error", "json_invalid")])
         now = self.clock()
-        fingerprint = hashlib.sha256(f"{assistant_id}\n".encode() + raw).hexdigest()
-        record_key = (api_key, keys[0]) if keys else None
+        # The guide: a record is the organization's, for one method and path; the body is what must match.
+        record_key = (organization, request.method, request.url.path, keys[0]) if keys else None
         if record_key:
-            replay = self._claim_key(record_key, fingerprint)
+            replay = self._claim_key(record_key, hashlib.sha256(raw).hexdigest(), now)
             if replay is not None:
                 return replay
         try:
-            event = self._validate_and_store(assistant_id, body, now, api_key)
-        except _Problem as problem:
+            event = self._validate_and_store(assistant_id, body, now, organization)
+        except Problem as problem:
             if record_key:  # only successful responses are kept for replay
                 with self._lock:
                     self._idempotency.pop(record_key, None)
@@ -548,10 +499,21 @@ class Simulator:
             await self._release.wait()
         if record_key:  # the request is complete: from now on the key replays this response
             with self._lock:
-                self._idempotency[record_key] = _IdempotencyRecord(fingerprint, 201, payload, in_flight=False)
+                self._idempotency[record_key].status, self._idempotency[record_key].body = 201, payload
+                self._idempotency[record_key].in_flight = False
         response = self._maybe_lose(JSONResponse(payload, status_code=201))
         response.event_id = event.event_id  # type: ignore[attr-defined]
         return response
+
+    def _refuse_create(self) -> Response | None:
+        """Answer 503 before processing while ``refuse_next_creates`` lasts (nothing is created)."""
+        with self._lock:
+            if self.faults.refuse_next_creates <= 0:
+                return None
+            self.faults.refuse_next_creates -= 1
+        refused = self._fault_response("http_503")
+        refused.fault = "refused_create_503"  # type: ignore[attr-defined]
+        return refused
 
     def _maybe_lose(self, response: Response) -> Response:
         """The answer to a committed create, or what replaces it when a fault loses it (502 or a dropped line)."""
@@ -564,28 +526,19 @@ class Simulator:
             lost = self._fault_response("http_502") if self._random.random() < 0.5 else _DroppedConnection()
         if lost is None:
             return response
-        lost.fault = "lost_response_dropped" if isinstance(lost, _DroppedConnection) else "lost_response_502"  # type: ignore[attr-defined]
+        dropped = isinstance(lost, _DroppedConnection)
+        lost.fault = "lost_response_dropped" if dropped else "lost_response_502"  # type: ignore[attr-defined]
         return lost
 
-    def _refuse_create(self) -> Response | None:
-        """Answer 503 before processing while ``refuse_next_creates`` lasts (nothing is created)."""
-        with self._lock:
-            if self.faults.refuse_next_creates <= 0:
-                return None
-            self.faults.refuse_next_creates -= 1
-        refused = self._fault_response("http_503")
-        refused.fault = "refused_create_503"  # type: ignore[attr-defined]
-        return refused
-
-    def _claim_key(self, record_key: tuple[str, str], fingerprint: str) -> Response | None:
+    def _claim_key(self, record_key: tuple[str, str, str, str], fingerprint: str, now: datetime) -> Response | None:
         with self._lock:
             record = self._idempotency.get(record_key)
-            if record is None:
-                self._idempotency[record_key] = _IdempotencyRecord(fingerprint)
+            if record is None or now - record.created_at > IDEMPOTENCY_TTL:
+                self._idempotency[record_key] = _IdempotencyRecord(fingerprint, now)
                 return None
             self._counters["idempotency_hits"] += 1
         if record.fingerprint != fingerprint:
-            return _validation_error(
+            return validation_error(
                 [
                     (
                         ["header", "Idempotency-Key"],
@@ -595,87 +548,83 @@ class Simulator:
                 ]
             )
         if record.in_flight:
-            return _telnyx_error(
-                409,
-                "10036",
-                "Idempotency conflict",
-                "A request with this Idempotency-Key is still being processed.",
-                "/headers/Idempotency-Key",
-            )
+            detail = "A request with this Idempotency-Key is still being processed."
+            return telnyx_error(409, "10036", "Idempotency conflict", detail, "/header/Idempotency-Key")
         self._counters["idempotent_replays"] += 1
         response = JSONResponse(record.body, status_code=record.status, headers={"Idempotent-Replayed": "true"})
         response.event_id = record.body.get("scheduled_event_id")  # type: ignore[attr-defined]
         return response
 
-    def _validate_and_store(self, assistant_id: str, body: Any, now: datetime, api_key: str) -> _StoredEvent:
-        scheduled_at = _check_schema(body)
-        _check_business_rules(assistant_id, body, scheduled_at, now)
+    def _validate_and_store(self, assistant_id: str, body: Any, now: datetime, organization: str) -> _StoredEvent:
+        scheduled_at = check_schema(body)
+        check_business_rules(assistant_id, body, scheduled_at, now)
+        if not self._assistants[assistant_id].telephony and body["telnyx_conversation_channel"] == "phone_call":
+            detail = "Assistant does not have telephony settings configured"
+            raise Problem(telnyx_error(400, "10032", "Invalid scheduled event", detail, "/assistant_id"))
         event = _StoredEvent(
             event_id=str(uuid.uuid4()),
             assistant_id=assistant_id,
             body=body,
             created_at=now,
             timeline=plan_timeline(body, scheduled_at, self.time_scale),
-            api_key=api_key,
+            organization=organization,
         )
         with self._lock:
             self._events[event.event_id] = event
             self._counters["events_created"] += 1
         return event
 
-    def _find(self, request: Request, api_key: str) -> _StoredEvent:
+    def _find(self, request: Request, organization: str) -> _StoredEvent:
         event_id = request.path_params["event_id"]
         with self._lock:
             event = self._events.get(event_id)
-        if event is None or event.assistant_id != request.path_params["assistant_id"] or event.api_key != api_key:
-            raise _Problem(
-                _telnyx_error(404, "10005", "Resource not found", f"Scheduled event {event_id} was not found.")
+        if (
+            event is None
+            or event.assistant_id != request.path_params["assistant_id"]
+            or event.organization != organization
+        ):
+            raise Problem(
+                telnyx_error(404, "10005", "Resource not found", f"Scheduled event {event_id} was not found.")
             )
         return event
 
-    async def _get(self, request: Request) -> Response:
-        async def handle(_: Request, api_key: str) -> Response:
-            return JSONResponse(self._render(self._find(request, api_key), self.clock()))
+    async def _get(self, request: Request, organization: str) -> Response:
+        return JSONResponse(self._render(self._find(request, organization), self.clock()))
 
-        return await self._answer(request, "get", handle, request.path_params["event_id"])
+    async def _delete(self, request: Request, organization: str) -> Response:
+        event = self._find(request, organization)
+        pending = event.timeline.state_at(self.clock())["status"] == "pending"
+        with self._lock:
+            self._events.pop(event.event_id, None)
+            self._counters["events_cancelled" if pending else "events_deleted"] += 1
+        return Response(status_code=200)
 
-    async def _delete(self, request: Request) -> Response:
-        async def handle(_: Request, api_key: str) -> Response:
-            event = self._find(request, api_key)
-            pending = event.timeline.state_at(self.clock())["status"] == "pending"
-            with self._lock:
-                self._events.pop(event.event_id, None)
-                self._counters["events_cancelled" if pending else "events_deleted"] += 1
-            return Response(status_code=200)
-
-        return await self._answer(request, "delete", handle, request.path_params["event_id"])
-
-    async def _list(self, request: Request) -> Response:
-        async def handle(_: Request, api_key: str) -> Response:
-            query = request.query_params
-            number = _query_int(query.get("page[number]"), "number", 1, 1, None)
-            size = _query_int(query.get("page[size]"), "size", 20, 1, 100)
-            channel = query.get("conversation_channel")
-            if channel is not None and channel not in CHANNELS:
-                raise _Problem(
-                    _validation_error(
-                        [(["query", "conversation_channel"], "Input should be 'phone_call' or 'sms_chat'", "enum")]
-                    )
-                )
-            bounds = [_query_datetime(query.get(name), name) for name in ("from_date", "to_date")]
-            now = self.clock()
-            assistant_id = request.path_params["assistant_id"]
-            with self._lock:
-                stored = [e for e in self._events.values() if e.assistant_id == assistant_id and e.api_key == api_key]
-            rendered = [self._render(event, now) for event in stored]
-            selected = [item for item in rendered if _matches(item, channel, bounds[0], bounds[1])]
-            total = len(selected)
-            pages = math.ceil(total / size)
-            data = selected[(number - 1) * size : number * size]
-            meta = {"total_pages": pages, "total_results": total, "page_number": number, "page_size": size}
-            return JSONResponse({"data": data, "meta": meta})
-
-        return await self._answer(request, "list", handle)
+    async def _list(self, request: Request, organization: str) -> Response:
+        query = request.query_params
+        number = query_int(query.get("page[number]"), "number", 1, 1, None)
+        size = query_int(query.get("page[size]"), "size", 20, 1, 100)
+        channel = query.get("conversation_channel")
+        if channel is not None and channel not in CHANNELS:
+            where: list[str | int] = ["query", "conversation_channel"]
+            raise Problem(validation_error([(where, "Input should be 'phone_call' or 'sms_chat'", "enum")]))
+        bounds = [query_datetime(query.get(name), name) for name in ("from_date", "to_date")]
+        now = self.clock()
+        assistant_id = request.path_params["assistant_id"]
+        with self._lock:
+            stored = [
+                e for e in self._events.values() if e.assistant_id == assistant_id and e.organization == organization
+            ]
+        rendered = [self._render(event, now) for event in stored]
+        selected = [item for item in rendered if matches(item, channel, bounds[0], bounds[1])]
+        total = len(selected)
+        data = selected[(number - 1) * size : number * size]
+        meta = {
+            "total_pages": math.ceil(total / size),
+            "total_results": total,
+            "page_number": number,
+            "page_size": size,
+        }
+        return JSONResponse({"data": data, "meta": meta})
 
     def _render(self, event: _StoredEvent, now: datetime) -> dict[str, Any]:
         body = event.body
@@ -703,7 +652,9 @@ class Simulator:
                 if body.get(name) is not None:
                     result[name] = body[name]
         result.update(event.timeline.state_at(now))
-        rendered: dict[str, Any] = _jsonable(result)
+        if channel == "phone_call":
+            result["retry_attempts"] = len(result["call_attempts"])
+        rendered: dict[str, Any] = jsonable(result)
         return rendered
 
     # -- /_sim control endpoints ---------------------------------------------------------------------------
@@ -721,7 +672,7 @@ class Simulator:
             unknown = sorted(set(changes) - known)
             if unknown:
                 return JSONResponse({"error": f"unknown faults: {unknown}"}, status_code=400)
-            for name in ("error_statuses", "failing_assistants"):
+            for name in ("error_statuses", "failing_assistants", "echo_assistants"):
                 if name in changes:
                     changes[name] = tuple(changes[name])
             self.set_faults(**changes)
@@ -774,130 +725,6 @@ def _make_server(app: Starlette, host: str, port: int) -> Any:
     return uvicorn.Server(config)
 
 
-def _matches(item: Mapping[str, Any], channel: str | None, start: datetime | None, end: datetime | None) -> bool:
-    if channel and item["telnyx_conversation_channel"] != channel:
-        return False
-    when = _parse_datetime(item["scheduled_at_fixed_datetime"])
-    assert when is not None
-    return (start is None or when >= start) and (end is None or when <= end)
-
-
-def _query_int(raw: str | None, name: str, default: int, minimum: int, maximum: int | None) -> int:
-    if raw is None:
-        return default
-    loc: list[str | int] = ["query", "page", name]
-    try:
-        value = int(raw)
-    except ValueError:
-        raise _Problem(_validation_error([(loc, "Input should be a valid integer", "int_parsing")])) from None
-    if value < minimum:
-        raise _Problem(
-            _validation_error([(loc, f"Input should be greater than or equal to {minimum}", "greater_than_equal")])
-        )
-    if maximum is not None and value > maximum:
-        raise _Problem(
-            _validation_error([(loc, f"Input should be less than or equal to {maximum}", "less_than_equal")])
-        )
-    return value
-
-
-def _query_datetime(raw: str | None, name: str) -> datetime | None:
-    if raw is None:
-        return None
-    parsed = _parse_datetime(raw)
-    if parsed is None:
-        raise _Problem(
-            _validation_error([(["query", name], "Input should be a valid datetime", "datetime_from_date_parsing")])
-        )
-    return parsed
-
-
-def _check_schema(body: Any) -> datetime:  # noqa: PLR0912 - one branch per rule of the schema
-    """The OpenAPI schema of ``CreateScheduledEventRequest``; violations answer 422 like FastAPI."""
-    if not isinstance(body, dict):
-        raise _Problem(_validation_error([(["body"], "Input should be a valid dictionary", "dict_type")]))
-    problems: list[tuple[list[str | int], str, str]] = []
-    for name in (
-        "telnyx_conversation_channel",
-        "telnyx_end_user_target",
-        "telnyx_agent_target",
-        "scheduled_at_fixed_datetime",
-    ):
-        if name not in body:
-            problems.append((["body", name], "Field required", "missing"))
-    for name in ("telnyx_end_user_target", "telnyx_agent_target", "text"):
-        if name in body and not isinstance(body[name], str):
-            problems.append((["body", name], "Input should be a valid string", "string_type"))
-    if "telnyx_conversation_channel" in body and body["telnyx_conversation_channel"] not in CHANNELS:
-        problems.append((["body", "telnyx_conversation_channel"], "Input should be 'phone_call' or 'sms_chat'", "enum"))
-    scheduled_at = _parse_datetime(body.get("scheduled_at_fixed_datetime"))
-    if "scheduled_at_fixed_datetime" in body and scheduled_at is None:
-        problems.append(
-            (["body", "scheduled_at_fixed_datetime"], "Input should be a valid datetime", "datetime_from_date_parsing")
-        )
-    for name, low, high in (("max_retries_client_errors", 0, 10), ("retry_interval_secs", 60, 86_400)):
-        value = body.get(name)
-        if value is None:
-            continue
-        if isinstance(value, bool) or not isinstance(value, int):
-            problems.append((["body", name], "Input should be a valid integer", "int_type"))
-        elif value < low:
-            problems.append((["body", name], f"Input should be greater than or equal to {low}", "greater_than_equal"))
-        elif value > high:
-            problems.append((["body", name], f"Input should be less than or equal to {high}", "less_than_equal"))
-    problems.extend(_check_map(body, "dynamic_variables", (str,)))
-    problems.extend(_check_map(body, "conversation_metadata", (str, int, bool)))
-    settings = body.get("call_settings")
-    if settings is not None:
-        if not isinstance(settings, dict):
-            problems.append((["body", "call_settings"], "Input should be a valid dictionary", "dict_type"))
-        elif settings.get("sip_region") is not None and settings["sip_region"] not in SIP_REGIONS:
-            problems.append(
-                (["body", "call_settings", "sip_region"], f"Input should be one of {', '.join(SIP_REGIONS)}", "enum")
-            )
-    if problems:
-        raise _Problem(_validation_error(problems))
-    assert scheduled_at is not None
-    return scheduled_at
-
-
-def _check_map(body: Mapping[str, Any], name: str, kinds: tuple[type, ...]) -> list[tuple[list[str | int], str, str]]:
-    value = body.get(name)
-    if value is None:
-        return []
-    if not isinstance(value, dict):
-        return [(["body", name], "Input should be a valid dictionary", "dict_type")]
-    expected = "a valid string" if kinds == (str,) else "a valid string, integer or boolean"
-    return [
-        (["body", name, key], f"Input should be {expected}", "string_type" if kinds == (str,) else "type_error")
-        for key, item in value.items()
-        if not isinstance(item, kinds)
-    ]
-
-
-def _check_business_rules(assistant_id: str, body: Mapping[str, Any], scheduled_at: datetime, now: datetime) -> None:
-    """The guide's rules, answered 400 with a Telnyx error (the simulator's choice of code: ``10032``)."""
-
-    def refuse(detail: str, pointer: str) -> _Problem:
-        return _Problem(_telnyx_error(400, "10032", "Invalid scheduled event", detail, pointer))
-
-    sms = body["telnyx_conversation_channel"] == "sms_chat"
-    if sms and not body.get("text"):
-        raise refuse("text is required for sms_chat events.", "/text")
-    if sms and (body.get("max_retries_client_errors") or body.get("retry_interval_secs")):
-        raise refuse("Retry settings are only supported for phone_call events.", "/max_retries_client_errors")
-    if (body.get("max_retries_client_errors") or 0) > 0 and body.get("retry_interval_secs") is None:
-        raise refuse("retry_interval_secs is required when max_retries_client_errors > 0.", "/retry_interval_secs")
-    if scheduled_at <= now:
-        raise refuse("scheduled_at_fixed_datetime must be in the future.", "/scheduled_at_fixed_datetime")
-    if assistant_id == NO_TELEPHONY_ASSISTANT:
-        raise refuse("Assistant does not have telephony settings configured", "/assistant_id")
-    refusal = outcome_for(body["telnyx_end_user_target"]).create_refusal
-    if refusal is not None:
-        status, code, title, detail = refusal
-        raise _Problem(_telnyx_error(status, code, title, detail, "/telnyx_end_user_target"))
-
-
 def outcome_table_markdown() -> str:
     """The outcome table as Markdown, for the docs.
 
@@ -917,10 +744,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default: loopback)")
     parser.add_argument("--port", type=int, default=8765, help="port (0: any free port)")
     parser.add_argument("--api-key", action="append", help=f"accepted API key (repeatable; default {DEFAULT_API_KEY})")
+    parser.add_argument(
+        "--assistant", action="append", help=f"an assistant that exists (repeatable; default {DEFAULT_ASSISTANTS})"
+    )
     parser.add_argument("--time-scale", type=float, default=1.0, help="event clock speed after dispatch")
     parser.add_argument("--seed", type=int, default=None, help="seed for fault injection")
     parser.add_argument("--latency-ms", type=float, default=0.0, help="latency added to every request")
     parser.add_argument("--rate-limit", type=float, default=None, help="requests per second per API key")
+    parser.add_argument("--rate-limit-window", choices=["fixed", "token_bucket"], default="fixed")
+    parser.add_argument("--rate-limit-headers", choices=["always", "on_429", "never"], default="always")
     parser.add_argument("--error-rate", type=float, default=0.0, help="share of requests answered 5xx")
     parser.add_argument("--timeout-rate", type=float, default=0.0, help="share of requests that hang")
     parser.add_argument("--lose-create-rate", type=float, default=0.0, help="share of create responses lost")
@@ -929,12 +761,18 @@ def main(argv: list[str] | None = None) -> None:
     faults = Faults(
         latency=args.latency_ms / 1000,
         rate_limit=args.rate_limit,
+        rate_limit_window=args.rate_limit_window,
+        rate_limit_headers=args.rate_limit_headers,
         error_rate=args.error_rate,
         timeout_rate=args.timeout_rate,
         lose_create_rate=args.lose_create_rate,
     )
     simulator = Simulator(
-        api_keys=tuple(args.api_key or (DEFAULT_API_KEY,)), time_scale=args.time_scale, faults=faults, seed=args.seed
+        api_keys=tuple(args.api_key or (DEFAULT_API_KEY,)),
+        assistants=tuple(args.assistant or DEFAULT_ASSISTANTS),
+        time_scale=args.time_scale,
+        faults=faults,
+        seed=args.seed,
     )
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

@@ -11,11 +11,14 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import nullcontext
 from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
+from airflow_provider_telnyx.hooks._http import async_timeout
 from airflow_provider_telnyx.hooks.telnyx import TelnyxHook
+from airflow_provider_telnyx.models import check_seconds
 from airflow_provider_telnyx.waiting import (
     DEFAULT_MAX_TRANSIENT_ERRORS,
     EventWaiter,
@@ -24,7 +27,10 @@ from airflow_provider_telnyx.waiting import (
     apoll_many,
 )
 
-__all__ = ["TelnyxScheduledEventTrigger", "TelnyxScheduledEventsTrigger"]
+__all__ = ["DEADLINE_GRACE", "TelnyxScheduledEventTrigger", "TelnyxScheduledEventsTrigger"]
+
+#: How long past its deadline a polling cycle may still run before it is cut.
+DEADLINE_GRACE = 1.0
 
 
 class _PollingTrigger(BaseTrigger):
@@ -51,6 +57,8 @@ class _PollingTrigger(BaseTrigger):
         cancel_on_kill: bool,
     ) -> None:
         super().__init__()  # type: ignore[no-untyped-call]  # airflow-core's BaseTrigger is not annotated
+        check_seconds("poll_interval", poll_interval)
+        check_seconds("end_time", end_time, allow_none=True, allow_zero=True)
         self.assistant_id = assistant_id
         self.telnyx_conn_id = telnyx_conn_id
         self.poll_interval = float(poll_interval)
@@ -74,21 +82,37 @@ class _PollingTrigger(BaseTrigger):
     def _describe(self) -> str:
         raise NotImplementedError
 
-    def _start(self) -> tuple[Callable[[TelnyxHook], Awaitable[Any]], Callable[[], float]]:
-        """A fresh wait: one polling cycle (returns the payload when the wait is over), and the next delay."""
+    def _start(self) -> tuple[Callable[[TelnyxHook], Awaitable[Any]], Callable[[], float], Callable[[], Any]]:
+        """A fresh wait: one polling cycle (returns the payload when the wait is over), the next delay, and the
+        payload of a deadline that passed during a cycle."""
         raise NotImplementedError
+
+    def _remaining(self) -> float | None:
+        """Seconds a cycle may take before the deadline cuts it (``None``: no deadline)."""
+        if self.end_time is None:
+            return None
+        return max(self.end_time - self.clock(), 0.0) + DEADLINE_GRACE
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Poll until the wait is over and yield its single event (a :mod:`~airflow_provider_telnyx.waiting`
-        payload for ``execute_complete``).
+        payload for ``execute_complete``). A cycle still waiting for answers when the deadline passes is cut: the
+        deadline holds within :data:`DEADLINE_GRACE`, whatever the API does.
 
         :return: an async iterator yielding one :class:`TriggerEvent`.
         """
-        poll_once, next_sleep = self._start()
+        poll_once, next_sleep, expire = self._start()
         hook = self._hook()
         payload: dict[str, Any]
         try:
-            while (result := await poll_once(hook)) is None:
+            while True:
+                remaining = self._remaining()
+                try:
+                    async with async_timeout(remaining) if remaining is not None else nullcontext():
+                        result = await poll_once(hook)
+                except TimeoutError:
+                    result = expire()
+                if result is not None:
+                    break
                 self.log.debug("%s: not final yet", self._describe())
                 await self.sleep(next_sleep())
             payload = dict(result)
@@ -143,7 +167,7 @@ class TelnyxScheduledEventTrigger(_PollingTrigger):
     def _describe(self) -> str:
         return f"scheduled event {self.scheduled_event_id}"
 
-    def _start(self) -> tuple[Callable[[TelnyxHook], Awaitable[Any]], Callable[[], float]]:
+    def _start(self) -> tuple[Callable[[TelnyxHook], Awaitable[Any]], Callable[[], float], Callable[[], Any]]:
         waiter = EventWaiter(
             event_id=self.scheduled_event_id,
             poll_interval=self.poll_interval,
@@ -155,7 +179,7 @@ class TelnyxScheduledEventTrigger(_PollingTrigger):
         async def poll_once(hook: TelnyxHook) -> Any:
             return waiter.observe(await apoll(hook, self.assistant_id, self.scheduled_event_id))
 
-        return poll_once, waiter.next_sleep
+        return poll_once, waiter.next_sleep, waiter.expire
 
     async def on_kill(self) -> None:
         """Cancel the event if it is still ``pending`` (a user killed the deferred task)."""
@@ -209,7 +233,7 @@ class TelnyxScheduledEventsTrigger(_PollingTrigger):
     def _describe(self) -> str:
         return f"{len(self.scheduled_event_ids)} scheduled events"
 
-    def _start(self) -> tuple[Callable[[TelnyxHook], Awaitable[Any]], Callable[[], float]]:
+    def _start(self) -> tuple[Callable[[TelnyxHook], Awaitable[Any]], Callable[[], float], Callable[[], Any]]:
         waiter = ManyEventsWaiter(
             event_ids=self.scheduled_event_ids,
             poll_interval=self.poll_interval,
@@ -221,7 +245,7 @@ class TelnyxScheduledEventsTrigger(_PollingTrigger):
         async def poll_once(hook: TelnyxHook) -> Any:
             return await apoll_many(hook, self.assistant_id, waiter)
 
-        return poll_once, waiter.next_sleep
+        return poll_once, waiter.next_sleep, waiter.expire
 
     async def on_kill(self) -> None:
         """Cancel the events that are still ``pending`` (a user killed the deferred task)."""

@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 
 from airflow.sdk import DAG
 
+from airflow_provider_telnyx.operators.batch import TelnyxCreateScheduledEventsOperator
 from airflow_provider_telnyx.operators.scheduled_event import TelnyxCreateScheduledEventOperator
 from airflow_provider_telnyx.sensors.scheduled_event import TelnyxScheduledEventSensor
 
@@ -56,4 +57,24 @@ with DAG("secrets_scan", schedule=None, start_date=datetime(2026, 1, 1), catchup
         end_user_target="+13125550100",
         telnyx_conn_id="telnyx_quick",
         **COMMON,
+    )
+    # A proxy that echoes the Authorization header in its error bodies: exceptions, the batch summary (XCom) and the
+    # trigger's payload (the task instance's next_kwargs) are all derived from such bodies.
+    TelnyxCreateScheduledEventOperator(
+        task_id="echoed_create", assistant_id="assistant-echo", end_user_target="+13125550100", **COMMON
+    )
+    TelnyxCreateScheduledEventsOperator(
+        task_id="echoed_batch",
+        assistant_id="assistant-echo",
+        events=[{"end_user_target": "+13125550100"}, {"end_user_target": "+13125550101"}],
+        fail_on_item_error=False,
+        **COMMON,
+    )
+    TelnyxScheduledEventSensor(
+        task_id="echoed_wait",
+        assistant_id="assistant-echo",
+        scheduled_event_id="evt-echo",
+        deferrable=True,
+        poke_interval=1,
+        timeout=60,
     )

@@ -64,8 +64,13 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         "",
     ]
     for section in sorted(_FIGURES):
-        lines += [f"## {section}", "", "| figure | value |", "|---|---|"]
-        lines += [f"| {name.replace('_', ' ')} | {_format(value)} |" for name, value in _FIGURES[section].items()]
+        figures = _FIGURES[section]
+        if figures and all(isinstance(v, dict) and set(v) == {"before", "after"} for v in figures.values()):
+            lines += [f"## {section}", "", "| case | before | after |", "|---|---|---|"]
+            lines += [f"| {name} | {value['before']} | {value['after']} |" for name, value in figures.items()]
+        else:
+            lines += [f"## {section}", "", "| figure | value |", "|---|---|"]
+            lines += [f"| {name.replace('_', ' ')} | {_format(value)} |" for name, value in figures.items()]
         lines.append("")
     Path(target).write_text("\n".join(lines))
     Path(target).with_suffix(".json").write_text(json.dumps(_FIGURES, indent=2, sort_keys=True, default=str))

@@ -49,7 +49,8 @@ OPERATOR_CASES: list[tuple[str, dict[str, Any], str]] = [
     ("number without +", {"end_user_target": "13125550100"}, "end_user_target"),
     ("number too long", {"end_user_target": "+1312555010012345"}, "end_user_target"),
     ("bad SIP URI", {"agent_target": "sip:missing-host@"}, "agent_target"),
-    ("SIP URI without user", {"agent_target": "sip:example.com"}, "agent_target"),
+    ("SIP URI with whitespace", {"agent_target": "sip:bob@example .com"}, "agent_target"),
+    ("target with a newline", {"end_user_target": "+13125550100\n"}, "end_user_target"),
     ("naive datetime", {"scheduled_at": datetime(2031, 1, 1)}, "scheduled_at"),
     ("naive ISO string", {"scheduled_at": "2031-01-01T10:00:00"}, "scheduled_at"),
     ("unparsable string", {"scheduled_at": "tomorrow at ten"}, "scheduled_at"),
@@ -70,6 +71,7 @@ OPERATOR_CASES: list[tuple[str, dict[str, Any], str]] = [
     ("unknown SIP region", {"call_settings": {"sip_region": "Atlantis"}}, "call_settings.sip_region"),
     ("idempotency key with bad characters", {"idempotency_key": "key with spaces!"}, "idempotency_key"),
     ("idempotency key over 255 characters", {"idempotency_key": "k" * 256}, "idempotency_key"),
+    ("idempotency key with a newline", {"idempotency_key": "key-1\n"}, "idempotency_key"),
     ("non-JSON-serializable value", {"dynamic_variables": {"when": Unserializable()}}, "dynamic_variables.when"),
     ("non-JSON-serializable metadata", {"conversation_metadata": {"at": FUTURE}}, "conversation_metadata.at"),
 ]
@@ -85,15 +87,44 @@ CONSTRUCTOR_CASES: list[tuple[str, dict[str, Any], str]] = [
 CONNECTION_CASES: list[tuple[str, dict[str, Any], str]] = [
     ("missing API key", {"conn_type": "telnyx"}, "password"),
     ("empty API key", {"conn_type": "telnyx", "password": "  "}, "password"),
-    ("base URL not http(s)", {"conn_type": "telnyx", "password": "k", "host": "ftp://api.telnyx.com"}, "host"),
-    ("base URL with credentials", {"conn_type": "telnyx", "password": "k", "host": "https://u:p@x.com/v2"}, "host"),
-    ("timeout not a number", {"conn_type": "telnyx", "password": "k", "extra": {"timeout": "soon"}}, "extra.timeout"),
+    (
+        "base URL not http(s)",
+        {"conn_type": "telnyx", "password": "KEYlong_enough", "host": "ftp://api.telnyx.com"},
+        "host",
+    ),
+    (
+        "base URL with credentials",
+        {"conn_type": "telnyx", "password": "KEYlong_enough", "host": "https://u:p@x.com/v2"},
+        "host",
+    ),
+    (
+        "timeout not a number",
+        {"conn_type": "telnyx", "password": "KEYlong_enough", "extra": {"timeout": "soon"}},
+        "extra.timeout",
+    ),
     (
         "negative max_retries",
-        {"conn_type": "telnyx", "password": "k", "extra": {"max_retries": -2}},
+        {"conn_type": "telnyx", "password": "KEYlong_enough", "extra": {"max_retries": -2}},
         "extra.max_retries",
     ),
-    ("proxy not a URL", {"conn_type": "telnyx", "password": "k", "extra": {"proxy": "gopher://p"}}, "extra.proxy"),
+    ("API key with a newline", {"conn_type": "telnyx", "password": "KEYabc\r\nX-Evil: 1"}, "password"),
+    ("API key with non-ASCII", {"conn_type": "telnyx", "password": "KEYcl\u00e9_secret"}, "password"),
+    ("API key too short to mask", {"conn_type": "telnyx", "password": "KEY"}, "password"),
+    (
+        "infinite timeout",
+        {"conn_type": "telnyx", "password": "KEYlong_enough", "extra": {"timeout": "inf"}},
+        "extra.timeout",
+    ),
+    (
+        "port out of range",
+        {"conn_type": "telnyx", "password": "KEYlong_enough", "host": "h.example", "port": 70000},
+        "port",
+    ),
+    (
+        "proxy not a URL",
+        {"conn_type": "telnyx", "password": "KEYlong_enough", "extra": {"proxy": "gopher://p"}},
+        "extra.proxy",
+    ),
 ]
 
 

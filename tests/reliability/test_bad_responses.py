@@ -25,8 +25,10 @@ CASES: dict[str, tuple[httpx.Response, str]] = {
         httpx.Response(200, json={"scheduled_event_id": "evt", "status": "completed"}),
         "error",
     ),
-    "unknown status value": (httpx.Response(200, json=event_json(status="archived")), "error"),
-    "unknown channel value": (httpx.Response(200, json=event_json(telnyx_conversation_channel="fax")), "error"),
+    # A newer API's values are kept, never guessed into an outcome: the wait goes on until its deadline.
+    "unknown status value": (httpx.Response(200, json=event_json(status="archived")), "timeout"),
+    "unknown channel value": (httpx.Response(200, json=event_json(telnyx_conversation_channel="fax")), "timeout"),
+    "another event's id": (httpx.Response(200, json=event_json(scheduled_event_id="evt-2")), "error"),
     "JSON array body": (httpx.Response(200, json=[event_json()]), "error"),
     "empty body": (httpx.Response(200, content=b""), "error"),
     "new fields only (API grew)": (
@@ -59,8 +61,12 @@ async def _no_wait(_: float) -> None:
 
 def _trigger_outcome(response: httpx.Response, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     api = MockApi().script(response)
-    trigger = TelnyxScheduledEventTrigger(assistant_id="assistant-1", scheduled_event_id="evt", max_transient_errors=2)
+    trigger = TelnyxScheduledEventTrigger(
+        assistant_id="assistant-1", scheduled_event_id="evt-1", max_transient_errors=2, end_time=100.0
+    )
     trigger.sleep = _no_wait
+    ticks = iter(range(0, 10_000, 10))
+    trigger.clock = lambda: float(next(ticks))  # ten polls, then the deadline
     monkeypatch.setattr(trigger, "_hook", api.hook)
 
     async def first() -> Any:
@@ -77,7 +83,7 @@ def test_bad_responses_are_clear_errors(report: Report, monkeypatch: pytest.Monk
     for name, (response, expected) in CASES.items():
         api = MockApi().script(response)
         try:
-            api.hook(max_retries=1).get_scheduled_event("assistant-1", "evt")
+            api.hook(max_retries=1).get_scheduled_event("assistant-1", "evt-1")
             hook_result = "parsed"
         except TelnyxApiError as error:
             hook_result = type(error).__name__
@@ -101,7 +107,7 @@ def test_list_pages_with_wrong_meta_end_cleanly() -> None:
     api = MockApi().script(httpx.Response(200, json=stuck))
     with pytest.raises(TelnyxInvalidResponseError, match="answered page 1 when page 2 was asked for"):
         list(api.hook().list_scheduled_events("assistant-1"))
-    no_meta = {"data": [event_json()]}
+    no_meta = {"data": [event_json()]}  # no meta: paging goes on until an empty page; a repeated page is an error
     api = MockApi().script(httpx.Response(200, json=no_meta))
-    with pytest.raises(TelnyxInvalidResponseError, match="meta"):
+    with pytest.raises(TelnyxInvalidResponseError, match="answered page 2 with the same items as page 1"):
         list(api.hook().list_scheduled_events("assistant-1"))

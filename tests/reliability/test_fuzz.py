@@ -74,8 +74,24 @@ def test_schemathesis_finds_no_5xx_and_no_schema_violation(telnyx_simulator: Sim
 
 NOW = datetime(2031, 1, 1, tzinfo=UTC)
 e164 = st.from_regex(r"\A\+[1-9][0-9]{1,14}\Z")
-sip = st.from_regex(r"\Asips?:[a-z0-9._-]{1,20}@[a-z][a-z0-9.-]{0,20}[a-z0-9]\Z")
-target = st.one_of(e164, sip)
+label = st.from_regex(r"[a-z0-9]([a-z0-9-]{0,10}[a-z0-9])?", fullmatch=True)
+hostname = st.lists(label, min_size=1, max_size=4).map(".".join)
+ipv4 = st.tuples(*[st.integers(0, 255)] * 4).map(lambda parts: ".".join(map(str, parts)))
+ipv6 = st.ip_addresses(v=6).map(lambda address: f"[{address}]")
+user = st.from_regex(r"[A-Za-z0-9_.!~*'()&=+$,-]{1,12}", fullmatch=True)
+sip_uris = st.builds(
+    lambda scheme, who, host, port, params, headers: f"{scheme}:{who}{host}{port}{params}{headers}",
+    st.sampled_from(["sip", "sips", "SIP", "Sips"]),
+    st.one_of(st.just(""), user.map(lambda name: f"{name}@"), st.tuples(user, user).map(lambda p: f"{p[0]}:{p[1]}@")),
+    st.one_of(hostname, ipv4, ipv6),
+    st.one_of(st.just(""), st.integers(1, 65535).map(lambda port: f":{port}")),
+    st.lists(st.sampled_from([";transport=tcp", ";lr", ";maddr=239.255.255.1", ";user=phone"]), max_size=2).map(
+        "".join
+    ),
+    st.one_of(st.just(""), st.just("?X-Foo=bar"), st.just("?subject=project%20x&priority=urgent")),
+)
+e164_numbers = st.from_regex(r"\+[1-9][0-9]{1,14}", fullmatch=True)
+target = st.one_of(e164, sip_uris)
 future = st.datetimes(min_value=datetime(2031, 1, 2), max_value=datetime(2100, 1, 1), timezones=st.just(UTC))
 flat = st.dictionaries(st.text(min_size=1, max_size=10), st.one_of(st.text(max_size=10), st.integers(), st.booleans()))
 variables = st.dictionaries(st.text(min_size=1, max_size=10), st.text(max_size=20))
@@ -97,7 +113,7 @@ def valid_requests(draw: Any) -> dict[str, Any]:
     else:
         retries = draw(st.integers(0, 10))
         body["max_retries_client_errors"] = retries
-        if retries or draw(st.booleans()):
+        if retries:  # the guide: an interval with retries, and only then
             body["retry_interval_secs"] = draw(st.integers(60, 86_400))
         body["call_settings"] = {
             "sip_region": draw(st.sampled_from(["US", "Europe", "Canada", "Australia", "Middle East"]))
@@ -123,7 +139,7 @@ def test_retry_ranges_are_exactly_the_specs(retries: int, interval: int) -> None
         "max_retries_client_errors": retries,
         "retry_interval_secs": interval,
     }
-    accepted = 0 <= retries <= 10 and 60 <= interval <= 86_400
+    accepted = 0 < retries <= 10 and 60 <= interval <= 86_400  # the guide: an interval only with retries
     try:
         ScheduledEventRequest.model_validate(body, context={"now": NOW})
     except ValidationError:
@@ -132,14 +148,31 @@ def test_retry_ranges_are_exactly_the_specs(retries: int, interval: int) -> None
         assert accepted
 
 
-@settings(max_examples=300, deadline=None, derandomize=True)
-@given(st.text(max_size=30))
-def test_targets_are_e164_or_sip_only(text: str) -> None:
-    import re
+@settings(max_examples=400, deadline=None, derandomize=True)
+@given(st.one_of(sip_uris, e164_numbers))
+def test_every_e164_number_and_rfc3261_sip_uri_is_accepted(target: str) -> None:
+    assert is_valid_target(target), target
 
-    expected = bool(re.fullmatch(r"\+[1-9]\d{1,14}", text)) or (text.startswith(("sip:", "sips:")) and "@" in text)
-    if is_valid_target(text):
-        assert expected
+
+def _break(target: str, how: int, where: int) -> str:
+    position = where % (len(target) + 1)
+    return [
+        target[:position] + " " + target[position:],  # whitespace anywhere
+        target[:position] + "\n" + target[position:],
+        "",
+        target.split(":", 1)[-1] if target.lower().startswith("sip") else target.lstrip("+"),  # no scheme / no +
+        "tel:" + target,
+        (target.split("@", maxsplit=1)[0] + "@") if "@" in target else target + "@",  # no host after the user part
+    ][how]
+
+
+@settings(max_examples=400, deadline=None, derandomize=True)
+@given(st.one_of(sip_uris, e164_numbers), st.integers(0, 5), st.integers(0, 200))
+def test_broken_targets_are_refused(target: str, how: int, where: int) -> None:
+    broken = _break(target, how, where)
+    if how == 3 and broken.startswith("+"):  # a SIP URI's remainder that happens to be a number is fine
+        return
+    assert not is_valid_target(broken), (target, how, broken)
 
 
 @settings(max_examples=200, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])

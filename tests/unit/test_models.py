@@ -79,7 +79,7 @@ def test_valid_requests() -> None:
         ({"telnyx_end_user_target": "+1 312 555 0100"}, "telnyx_end_user_target", "E.164"),
         ({"telnyx_end_user_target": "+013125550100"}, "telnyx_end_user_target", "E.164"),
         ({"telnyx_agent_target": "sip:@example.com"}, "telnyx_agent_target", "SIP URI"),
-        ({"telnyx_agent_target": "sip:bob"}, "telnyx_agent_target", "SIP URI"),
+        ({"telnyx_agent_target": "sip:bob@"}, "telnyx_agent_target", "SIP URI"),
         ({"telnyx_end_user_target": ""}, "telnyx_end_user_target", "E.164"),
         ({"telnyx_conversation_channel": "fax"}, "telnyx_conversation_channel", "phone_call"),
         ({"telnyx_conversation_channel": "sms_chat"}, "text", "required for sms_chat"),
@@ -185,12 +185,12 @@ def test_response_round_trip_is_lossless() -> None:
 @pytest.mark.parametrize(
     "broken",
     [
-        event_json(status="archived"),
-        event_json(telnyx_conversation_channel="fax"),
         {k: v for k, v in event_json().items() if k != "assistant_id"},
         {k: v for k, v in sms_json().items() if k != "text"},
+        event_json(scheduled_at_fixed_datetime="soon"),
+        [event_json()],
     ],
-    ids=["unknown-status", "unknown-channel", "no-assistant", "sms-without-text"],
+    ids=["no-assistant", "sms-without-text", "bad-time", "not-an-object"],
 )
 def test_broken_responses_refused(broken: dict[str, Any]) -> None:
     with pytest.raises(ValidationError):

@@ -49,11 +49,16 @@ def test_connection_form_seen_by_providers_manager() -> None:
     manager = ProvidersManager()
     assert manager.providers["airflow-provider-telnyx"].version == __version__
     behaviour = manager.field_behaviours["telnyx"]
-    assert sorted(behaviour["hidden_fields"]) == ["login", "port", "schema"]
-    assert behaviour["relabeling"] == {"password": "API key", "host": "Base URL"}
+    assert sorted(behaviour["hidden_fields"]) == ["login"]
+    assert behaviour["relabeling"] == {"password": "API key", "host": "Base URL", "schema": "Scheme (http or https)"}
     assert behaviour["placeholders"]["host"] == "https://api.telnyx.com/v2"
     widgets = {k: v for k, v in manager.connection_form_widgets.items() if k.startswith("extra__telnyx__")}
-    assert sorted(widgets) == ["extra__telnyx__max_retries", "extra__telnyx__proxy", "extra__telnyx__timeout"]
+    assert sorted(widgets) == [
+        "extra__telnyx__idempotency_namespace",
+        "extra__telnyx__max_retries",
+        "extra__telnyx__proxy",
+        "extra__telnyx__timeout",
+    ]
     assert widgets["extra__telnyx__timeout"].field["schema"]["title"] == "Timeout (seconds)"
     from airflow.sdk.providers_manager_runtime import ProvidersManagerTaskRuntime
 

@@ -13,9 +13,9 @@ import httpx
 import pytest
 
 from airflow_provider_telnyx.exceptions import TelnyxNotFoundError, TelnyxServerError
-from airflow_provider_telnyx.hooks.telnyx import TelnyxClientConfig, TelnyxHook, _path_id
-from airflow_provider_telnyx.models import check_event_id, parse_scheduled_event
-from airflow_provider_telnyx.operators._arguments import LatePolicy, build_request, send_time
+from airflow_provider_telnyx.hooks.telnyx import TelnyxClientConfig, TelnyxHook
+from airflow_provider_telnyx.models import check_event_id, parse_scheduled_event, path_id
+from airflow_provider_telnyx.operators._arguments import LatePolicy, TaskIdentity, build_request, send_time
 from airflow_provider_telnyx.operators.batch import ItemResult, TelnyxCreateScheduledEventsOperator
 from airflow_provider_telnyx.operators.scheduled_event import TelnyxCreateScheduledEventOperator
 from airflow_provider_telnyx.testing.simulator import Simulator
@@ -53,9 +53,7 @@ def raised(make: Callable[[], Any]) -> str:
 
 def request(**fields: Any) -> Callable[[], Any]:
     base = {"end_user_target": "+13125550100", "agent_target": "+13125550199", "scheduled_at": NOW}
-    return lambda: build_request(
-        base | fields, anchor=lambda: NOW, tags=None, subject="arguments of task schedule_call"
-    )
+    return lambda: build_request(base | fields, anchor=NOW, tags=None, subject="arguments of task schedule_call")
 
 
 def local_messages() -> list[str]:
@@ -81,14 +79,14 @@ def local_messages() -> list[str]:
     ]
     return [
         raised(lambda: TelnyxClientConfig.from_connection_fields(password="", host="", extra={})),
-        raised(lambda: TelnyxClientConfig.from_connection_fields(password="k", host="ftp://x", extra={})),
+        raised(lambda: TelnyxClientConfig.from_connection_fields(password="KEYlong_enough", host="ftp://x", extra={})),
         raised(request(end_user_target="312-555-0100")),
         raised(request(scheduled_at="2031-01-01T10:00:00")),
         raised(request(conversation_channel="sms_chat")),
         raised(request(text="hello")),
         raised(request(max_retries_client_errors=2)),
         raised(request(conversation_channel="sms_chat", text="x", max_retries_client_errors=2)),
-        raised(lambda: _path_id("assistant_id", "a/b")),
+        raised(lambda: path_id("assistant_id", "a/b")),
         raised(lambda: check_event_id("None")),
         raised(
             lambda: send_time(
@@ -116,7 +114,7 @@ def local_messages() -> list[str]:
         str((waiter.observe(server_error) or {}).get("message")),
         str((timed_out.observe(failed.model_copy(update={"status": failed.status.PENDING})) or {}).get("message")),
         raised(lambda: batch._raise_for_failures(context(), {"total": 2}, results)),
-        raised(lambda: batch.validate(context(), lambda: NOW)),
+        raised(lambda: batch.validate(TaskIdentity.of(context(), clock=lambda: NOW, namespace=lambda: None))),
     ]
 
 
@@ -132,35 +130,39 @@ def api_messages(simulator: Simulator, monkeypatch: pytest.MonkeyPatch) -> list[
     }
     messages = [
         raised(lambda: hook.create_scheduled_event("assistant-no-telephony", body)),
-        raised(lambda: hook.create_scheduled_event("a1", body | {"telnyx_end_user_target": "+13125550105"})),
+        raised(lambda: hook.create_scheduled_event("assistant-1", body | {"telnyx_end_user_target": "+13125550105"})),
     ]
-    hook.create_scheduled_event("a1", body, idempotency_key="k1")
+    hook.create_scheduled_event("assistant-1", body, idempotency_key="k1")
     later = (datetime.now(UTC) + timedelta(hours=2)).isoformat()
     messages.append(
         raised(
             lambda: hook.create_scheduled_event(
-                "a1", body | {"scheduled_at_fixed_datetime": later}, idempotency_key="k1"
+                "assistant-1", body | {"scheduled_at_fixed_datetime": later}, idempotency_key="k1"
             )
         )
     )
     simulator.set_faults(rate_limit=1)
-    messages.append(raised(lambda: [list(hook.list_scheduled_events("a1")) for _ in range(3)]))
+    messages.append(raised(lambda: [list(hook.list_scheduled_events("assistant-1")) for _ in range(3)]))
     simulator.set_faults(rate_limit=None)
     monkeypatch.setenv("AIRFLOW_CONN_TELNYX_DEFAULT", json.dumps(conn | {"password": "KEYwrong"}))
-    messages.append(raised(lambda: TelnyxHook().get_scheduled_event("a1", "e1")))
+    messages.append(raised(lambda: TelnyxHook().get_scheduled_event("assistant-1", "e1")))
     store = DictStateStore()
     store.set("telnyx_scheduled_event_id", "evt-gone")
     monkeypatch.setenv("AIRFLOW_CONN_TELNYX_DEFAULT", json.dumps(conn))
     op = TelnyxCreateScheduledEventOperator(
-        task_id="t", assistant_id="a1", end_user_target="+13125550100", agent_target="+1312555019", scheduled_at=NOW
+        task_id="t",
+        assistant_id="assistant-1",
+        end_user_target="+13125550100",
+        agent_target="+1312555019",
+        scheduled_at=NOW,
     )
     op.end_user_target, op.agent_target = "+13125550100", "+13125550199"
     messages.append(raised(lambda: op.execute(context(FakeTI(try_number=2), store))))
     closed = TelnyxHook(max_retries=0)
-    closed._config = TelnyxClientConfig(api_key="k", base_url="http://127.0.0.1:9/v2")
-    messages.append(raised(lambda: closed.get_scheduled_event("a1", "e1")))
+    closed._config = TelnyxClientConfig(api_key="KEYlong_enough", base_url="http://127.0.0.1:9/v2", max_retries=0)
+    messages.append(raised(lambda: closed.get_scheduled_event("assistant-1", "e1")))
     bad_body = MockApi().script(httpx.Response(200, json={"status": "pending"})).hook()
-    messages.append(raised(lambda: bad_body.get_scheduled_event("a1", "e1")))
+    messages.append(raised(lambda: bad_body.get_scheduled_event("assistant-1", "e1")))
     return messages
 
 

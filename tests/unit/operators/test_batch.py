@@ -108,11 +108,22 @@ def test_hitting_429s_still_creates_everything_once(telnyx_simulator: Simulator,
     assert stats["faults_rate_limit"] == summary["rate_limited"]
 
 
-@pytest.mark.telnyx_simulator(faults=Faults(rate_limit=50), seed=2)
-def test_adaptive_rate_stays_under_the_limit(telnyx_simulator: Simulator, clock: ManualClock) -> None:
-    summary = batch(events=items(150)).execute(context())
-    assert summary["rate_limited"] <= 2  # the very first second, before the limit was announced
-    assert summary["created"] == 150
+@pytest.mark.integration
+@pytest.mark.parametrize("headers", ["always", "on_429", "never"])
+@pytest.mark.parametrize("window", ["fixed", "token_bucket"])
+def test_300_creates_at_100_per_second_on_every_server_model(
+    telnyx_simulator: Simulator, clock: ManualClock, window: str, headers: str
+) -> None:
+    telnyx_simulator.set_faults(latency=0.02, rate_limit=100, rate_limit_window=window, rate_limit_headers=headers)
+    summary = batch(events=items(300)).execute(context())
+    assert (summary["created"], summary["failed"]) == (300, 0)
+    per_item = Counter(e["conversation_metadata"]["airflow_item"] for e in telnyx_simulator.events())
+    assert set(per_item.values()) == {1}
+    assert len(per_item) == 300
+    creates = [e for e in telnyx_simulator.journal if e.route == "create"]
+    throttled = sum(e.status == 429 for e in creates)
+    assert summary["rate_limited"] == throttled
+    assert throttled < 0.1 * len(creates)  # the start (learning the limit) included; steady state: tests/unit
 
 
 def test_event_id_list_accepts_lists_templates_and_summaries() -> None:

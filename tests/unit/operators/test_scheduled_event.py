@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -87,7 +88,8 @@ class TestConstruction:
         assert op.ui_color == "#00E3AA"
         assert [type(link) for link in op.operator_extra_links] == [TelnyxScheduledEventLink]
 
-    def test_template_rendering(self) -> None:
+    def test_template_rendering(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setenv("AIRFLOW_CONN_TELNYX_X", os.environ["AIRFLOW_CONN_TELNYX_DEFAULT"])
         with DAG("render_dag", schedule=None, start_date=START, params={"who": "Ada", "conn": "telnyx_x"}):
             op = operator(
                 assistant_id="assistant-{{ params.who | lower }}",
@@ -113,7 +115,7 @@ class TestValidation:
         ("overrides", "field"),
         [
             ({"end_user_target": "555-0100"}, "end_user_target"),
-            ({"agent_target": "sip:nobody"}, "agent_target"),
+            ({"agent_target": "sip:nobody@"}, "agent_target"),
             ({"scheduled_at": "2031-06-01T10:00:00"}, "scheduled_at"),
             ({"scheduled_at": datetime(2031, 6, 1, 10)}, "scheduled_at"),
             ({"scheduled_at": "next tuesday"}, "scheduled_at"),
@@ -316,3 +318,50 @@ class TestDeleteOperator:
         )
         with pytest.raises(Exception, match="404"):
             strict.execute(context())
+
+
+class TestPreflight:
+    @pytest.mark.parametrize(
+        ("assistant_id", "channel", "error", "creates"),
+        [
+            ("assistant-ops", "phone_call", None, 1),
+            ("assistant-typo", "phone_call", "404", 0),
+            ("assistant-no-telephony", "phone_call", "has no telephony settings", 0),
+            ("assistant-no-telephony", "sms_chat", None, 1),
+        ],
+    )
+    def test_check_assistant(
+        self,
+        telnyx_simulator: Simulator,
+        clock: ManualClock,
+        assistant_id: str,
+        channel: str,
+        error: str | None,
+        creates: int,
+    ) -> None:
+        extra = {"text": "Hi"} if channel == "sms_chat" else {}
+        op = operator(assistant_id=assistant_id, conversation_channel=channel, check_assistant=True, **extra)
+        if error is None:
+            op.execute(context())
+        else:
+            with pytest.raises(AirflowFailException, match=error):
+                op.execute(context())
+        routes = [(e.route, e.status) for e in telnyx_simulator.journal]
+        assert routes[0][0] == "assistant"  # one GET /ai/assistants/{id}, before anything else
+        assert len([r for r in routes if r[0] == "assistant"]) == 1
+        assert len([r for r in routes if r == ("create", 201)]) == creates
+
+    def test_batch_checks_once(self, telnyx_simulator: Simulator, clock: ManualClock) -> None:
+        from airflow_provider_telnyx.operators.batch import TelnyxCreateScheduledEventsOperator
+
+        batch = TelnyxCreateScheduledEventsOperator(
+            task_id="b",
+            assistant_id="assistant-no-telephony",
+            events=[{"end_user_target": f"+1312555{7100 + i}"} for i in range(5)],
+            agent_target="+13125550199",
+            scheduled_at=START + timedelta(minutes=5),
+            check_assistant=True,
+        )
+        with pytest.raises(AirflowFailException, match="cannot place phone calls"):
+            batch.execute(context())
+        assert [e.route for e in telnyx_simulator.journal] == ["assistant"]

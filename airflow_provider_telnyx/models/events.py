@@ -1,147 +1,54 @@
-"""Pydantic shapes of the Telnyx scheduled-events API: the one source of truth for requests and responses.
-
-Requests (:class:`ScheduledEventRequest`) are strict: they reproduce the API's own rules (OpenAPI schema plus
-the business rules from Telnyx's guide) so that a bad request fails here, naming the field, before any
-network call. Responses (:class:`ScheduledEvent` and its two variants) are lenient about *new* fields (a newer
-API must not break parsing) but strict about the ones we act on (``status``, channel, timestamps).
-"""
+"""The scheduled-events API's bodies: the create request (strict) and the answers (tolerant)."""
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar
 
 from pydantic import (
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
+    PrivateAttr,
     StrictBool,
     StrictInt,
     StrictStr,
-    TypeAdapter,
-    ValidationError,
     ValidationInfo,
     field_validator,
     model_validator,
 )
 
-from airflow_provider_telnyx.exceptions import TelnyxInvalidInputError
+from airflow_provider_telnyx.models._base import UtcDatetime, _Response
+from airflow_provider_telnyx.models.enums import ConversationChannel, EventStatus, SipRegion
+from airflow_provider_telnyx.models.inputs import (
+    MAX_RETRIES_CLIENT_ERRORS,
+    MAX_RETRY_INTERVAL_SECS,
+    MIN_RETRY_INTERVAL_SECS,
+    _check_target,
+    _FieldError,
+)
 
 __all__ = [
+    "AnyScheduledEvent",
     "CallAttempt",
     "CallSettings",
-    "ConversationChannel",
-    "EventStatus",
     "PageMeta",
+    "ResponseCallSettings",
     "ScheduledEvent",
     "ScheduledEventPage",
     "ScheduledEventRequest",
     "ScheduledPhoneCallEvent",
     "ScheduledSmsEvent",
-    "SipRegion",
-    "check_event_id",
-    "field_errors",
-    "is_valid_target",
+    "UtcDatetime",
     "parse_scheduled_event",
 ]
-
-#: E.164: a ``+``, a non-zero country code digit, at most 15 digits in all.
-E164_PATTERN = re.compile(r"^\+[1-9]\d{1,14}$")
-#: A SIP or SIPS URI with a user part and a host, optional port and parameters.
-SIP_URI_PATTERN = re.compile(
-    r"^sips?:[A-Za-z0-9._~!$&'()*+,=%-]+@[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?(?::\d{1,5})?(?:;[^\s;]+)*$"
-)
-#: The ``Idempotency-Key`` pattern of the idempotency guide (the OpenAPI text says ``^[A-Za-z0-9_-]``; the guide also
-#: allows colons, and the API follows the guide: see docs/api-decisions.md).
-IDEMPOTENCY_KEY_PATTERN = re.compile(r"^[A-Za-z0-9_:-]{1,255}$")
-
-MAX_RETRIES_CLIENT_ERRORS = 10
-MIN_RETRY_INTERVAL_SECS = 60
-MAX_RETRY_INTERVAL_SECS = 86_400
-MAX_PAGE_SIZE = 100
-
-
-def check_event_id(value: Any, name: str = "scheduled_event_id") -> str:
-    """Refuse an event id that is missing, typically a mistyped ``xcom_pull`` rendered to ``None``.
-
-    :param value: the rendered argument.
-    :param name: the parameter name, for the error.
-    :return: the id, unchanged.
-    :raises TelnyxInvalidInputError: for ``None``, ``""``, ``"None"`` or ``"null"`` and non-strings.
-    """
-    if not isinstance(value, str) or value.strip().lower() in ("", "none", "null"):
-        raise TelnyxInvalidInputError(
-            [
-                (
-                    name,
-                    f"rendered to {value!r}, which is no event id; if it comes from ti.xcom_pull, check the "
-                    "upstream task_ids and key (the create operator pushes key='scheduled_event_id')",
-                )
-            ],
-            subject="operator argument",
-        )
-    return value
-
-
-class ConversationChannel(StrEnum):
-    """How the assistant reaches the end user (``ConversationChannelType`` in the spec)."""
-
-    PHONE_CALL = "phone_call"
-    SMS_CHAT = "sms_chat"
-
-
-class EventStatus(StrEnum):
-    """Lifecycle of a scheduled event: ``pending`` → ``in_progress`` → ``completed`` | ``failed``.
-
-    The one status enum shared by the hook, operators, sensors and triggers.
-    """
-
-    PENDING = "pending"
-    IN_PROGRESS = "in_progress"
-    COMPLETED = "completed"
-    FAILED = "failed"
-
-    @property
-    def is_terminal(self) -> bool:
-        """Whether no further change will happen (``completed`` or ``failed``)."""
-        return self in (EventStatus.COMPLETED, EventStatus.FAILED)
-
-
-class SipRegion(StrEnum):
-    """SIP region used when a phone-call event dispatches (Telnyx defaults to ``US``)."""
-
-    US = "US"
-    EUROPE = "Europe"
-    CANADA = "Canada"
-    AUSTRALIA = "Australia"
-    MIDDLE_EAST = "Middle East"
-
-
-def is_valid_target(value: str) -> bool:
-    """Whether ``value`` is an E.164 phone number or a SIP URI, the two target forms the API accepts.
-
-    :param value: the candidate ``telnyx_end_user_target`` or ``telnyx_agent_target``.
-    :return: ``True`` when the value has one of the two accepted forms.
-    """
-    return bool(E164_PATTERN.match(value) or SIP_URI_PATTERN.match(value))
-
-
-def _check_target(value: str) -> str:
-    if not is_valid_target(value):
-        raise ValueError("must be an E.164 phone number such as +13125550100, or a SIP URI such as sip:bob@example.com")
-    return value
 
 
 class _Request(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, use_enum_values=False)
-
-
-class _Response(BaseModel):
-    # A newer API must not break parsing: unknown fields are kept, not rejected.
-    model_config = ConfigDict(extra="allow")
 
 
 class CallSettings(BaseModel):
@@ -164,10 +71,10 @@ class ScheduledEventRequest(_Request):
     Field names are the API's own. Validation follows the OpenAPI schema and the rules in Telnyx's guide:
     ``scheduled_at_fixed_datetime`` must carry a UTC offset (a naive value is never read as UTC) and lie in
     the future; ``text`` is required for ``sms_chat``; retry fields are for ``phone_call`` only, with
-    ``max_retries_client_errors`` in 0..10 and ``retry_interval_secs`` in 60..86400 and required when retries
-    are asked for. Pass ``context={"now": <aware datetime>}`` to ``model_validate`` to check "in the future"
-    against another clock, or ``context={"check_future": False}`` to leave that rule to the caller (the
-    operators apply their ``late_policy`` at the moment of sending instead).
+    ``max_retries_client_errors`` in 0..10 and ``retry_interval_secs`` in 60..86400, required when retries
+    are asked for and refused without them (the guide: 400). Pass ``context={"now": <aware datetime>}`` to
+    ``model_validate`` to check "in the future" against another clock, or ``context={"check_future": False}`` to
+    leave that rule to the caller (the operators apply their ``late_policy`` at the moment of sending instead).
 
     :param telnyx_conversation_channel: ``phone_call`` or ``sms_chat``.
     :param telnyx_end_user_target: who is called or texted: E.164 number or SIP URI.
@@ -242,6 +149,10 @@ class ScheduledEventRequest(_Request):
             raise _FieldError("text", "is only allowed for sms_chat events")
         if (self.max_retries_client_errors or 0) > 0 and self.retry_interval_secs is None:
             raise _FieldError("retry_interval_secs", "is required when max_retries_client_errors > 0")
+        if self.retry_interval_secs is not None and not self.max_retries_client_errors:
+            raise _FieldError(
+                "retry_interval_secs", "is only allowed when max_retries_client_errors > 0 (the API answers 400)"
+            )
         return self
 
     def to_api(self) -> dict[str, Any]:
@@ -252,41 +163,22 @@ class ScheduledEventRequest(_Request):
         return self.model_dump(mode="json", exclude_none=True)
 
 
-class _FieldError(ValueError):
-    """A model-level rule broken by one named field (see :func:`field_errors`)."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
-        self.field = field
-        self.message = message
+def _known(enum: type[StrEnum]) -> Any:
+    """A field that reads a known value as ``enum`` and keeps any other string as it is (tolerant reader)."""
+    return Field(default=None, union_mode="left_to_right")
 
 
-def field_errors(error: ValidationError) -> list[tuple[str, str]]:
-    """Flatten a pydantic ``ValidationError`` into ``(field, message)`` pairs, input values left out.
+class ResponseCallSettings(_Response):
+    """``call_settings`` as the API answers it: unknown fields kept, an unknown ``sip_region`` kept as a string."""
 
-    Model-level rules (``text`` required for SMS, ...) name their field too.
-
-    :param error: the validation error raised by one of these models.
-    :return: one pair per problem, ``field`` being a dotted path such as ``call_settings.sip_region``.
-    """
-    pairs: list[tuple[str, str]] = []
-    for item in error.errors(include_url=False, include_input=False):
-        cause = (item.get("ctx") or {}).get("error")
-        if isinstance(cause, _FieldError):
-            location = [*map(str, item["loc"]), cause.field]
-            pairs.append((".".join(location), cause.message))
-        else:
-            location = [str(part) for part in item["loc"]]
-            message = item["msg"].removeprefix("Value error, ")
-            pairs.append((".".join(location) or "request", message))
-    return pairs
+    sip_region: SipRegion | str | None = _known(SipRegion)
 
 
 class CallAttempt(_Response):
     """One terminal dispatch of a phone-call event (``AssistantScheduledCallAttempt``)."""
 
     attempt_number: int
-    attempted_at: datetime
+    attempted_at: UtcDatetime
     call_status: str
     call_duration: int | None = None
     telnyx_call_control_id: str | None = None
@@ -301,33 +193,40 @@ class CallAttempt(_Response):
 
 
 class ScheduledEvent(_Response):
-    """Fields shared by both variants of ``ScheduledEventResponse``.
+    """Fields shared by both variants of ``ScheduledEventResponse``, read tolerantly.
+
+    A newer API may add fields (kept, at every level), send values we do not know (``status``,
+    ``telnyx_conversation_channel``, ``sip_region``: kept as strings) or ``null`` where the official SDK types a
+    field as optional. Only what the SDK requires is required. An event whose channel is neither ``phone_call``
+    nor ``sms_chat`` parses as this base class.
 
     Use :func:`parse_scheduled_event` (or :meth:`parse`) to get the right variant from a response body.
     """
 
-    channel: ClassVar[ConversationChannel]
+    channel: ClassVar[ConversationChannel | None] = None
 
     assistant_id: str
-    scheduled_at_fixed_datetime: datetime
+    scheduled_at_fixed_datetime: UtcDatetime
     telnyx_agent_target: str
-    telnyx_conversation_channel: ConversationChannel
+    telnyx_conversation_channel: ConversationChannel | str = Field(union_mode="left_to_right")
     telnyx_end_user_target: str
     scheduled_event_id: str | None = None
-    status: EventStatus = EventStatus.PENDING
-    created_at: datetime | None = None
+    status: EventStatus | str | None = _known(EventStatus)
+    created_at: UtcDatetime | None = None
     conversation_id: str | None = None
-    conversation_metadata: dict[str, ConversationMetadataValue] | None = None
-    dynamic_variables: dict[str, str] | None = None
-    errors: list[str] | None = None
-    retry_count: int = 0
+    conversation_metadata: dict[str, Any] | None = None
+    dynamic_variables: dict[str, Any] | None = None
+    errors: list[Any] | None = None
+    retry_count: int | None = None
+    _replayed: bool = PrivateAttr(default=False)
 
     @classmethod
-    def parse(cls, data: Any) -> ScheduledPhoneCallEvent | ScheduledSmsEvent:
+    def parse(cls, data: Any) -> ScheduledEvent:
         """Parse a response body into the variant its ``telnyx_conversation_channel`` names.
 
         :param data: the decoded JSON object.
-        :return: a :class:`ScheduledPhoneCallEvent` or :class:`ScheduledSmsEvent`.
+        :return: a :class:`ScheduledPhoneCallEvent`, a :class:`ScheduledSmsEvent`, or this base class for a
+            channel we do not know.
         :raises pydantic.ValidationError: when required fields are missing or a known field is malformed.
         """
         return parse_scheduled_event(data)
@@ -336,6 +235,31 @@ class ScheduledEvent(_Response):
     def event_id(self) -> str:
         """The event's id (``scheduled_event_id``); empty if the API did not return one."""
         return self.scheduled_event_id or ""
+
+    @property
+    def replayed(self) -> bool:
+        """Whether a create was answered from the API's idempotency record (``Idempotent-Replayed: true``): the
+        event was created by an earlier request with the same key."""
+        return self._replayed
+
+    @property
+    def known_status(self) -> EventStatus | None:
+        """The status when it is one we know; ``None`` when it is missing or new to us."""
+        return self.status if isinstance(self.status, EventStatus) else None
+
+    @property
+    def status_text(self) -> str:
+        """The status as the API sent it (``"missing"`` when it sent none), for messages."""
+        if self.status is None:
+            return "missing"
+        return self.status.value if isinstance(self.status, EventStatus) else str(self.status)
+
+    @property
+    def is_final(self) -> bool:
+        """Whether the event is ``completed`` or ``failed``. An unknown or missing status is not final: waiting
+        goes on (bounded by its deadline) rather than guessing an outcome."""
+        status = self.known_status
+        return status is not None and status.is_terminal
 
     @property
     def attempts(self) -> list[CallAttempt]:
@@ -360,16 +284,15 @@ class ScheduledEvent(_Response):
 class ScheduledPhoneCallEvent(ScheduledEvent):
     """A ``phone_call`` event (``ScheduledPhoneCallEventResponse``), with its retry and call history."""
 
-    channel: ClassVar[ConversationChannel] = ConversationChannel.PHONE_CALL
+    channel: ClassVar[ConversationChannel | None] = ConversationChannel.PHONE_CALL
 
-    telnyx_conversation_channel: Literal[ConversationChannel.PHONE_CALL]
     retry_attempts: int | None = None
-    max_retries_client_errors: int = 0
+    max_retries_client_errors: int | None = None
     retry_interval_secs: int | None = None
     call_status: str | None = None
     call_duration: int | None = None
-    dispatched_at: datetime | None = None
-    call_settings: CallSettings | None = None
+    dispatched_at: UtcDatetime | None = None
+    call_settings: ResponseCallSettings | None = None
     call_attempts: list[CallAttempt] | None = None
 
     @property
@@ -381,44 +304,58 @@ class ScheduledPhoneCallEvent(ScheduledEvent):
 class ScheduledSmsEvent(ScheduledEvent):
     """An ``sms_chat`` event (``ScheduledSmsEventResponse``)."""
 
-    channel: ClassVar[ConversationChannel] = ConversationChannel.SMS_CHAT
+    channel: ClassVar[ConversationChannel | None] = ConversationChannel.SMS_CHAT
 
-    telnyx_conversation_channel: Literal[ConversationChannel.SMS_CHAT]
     text: str
 
 
-AnyScheduledEvent = Annotated[
-    ScheduledPhoneCallEvent | ScheduledSmsEvent, Field(discriminator="telnyx_conversation_channel")
-]
-_EVENT_ADAPTER: TypeAdapter[ScheduledPhoneCallEvent | ScheduledSmsEvent] = TypeAdapter(AnyScheduledEvent)
+_VARIANTS: dict[str, type[ScheduledEvent]] = {
+    ConversationChannel.PHONE_CALL.value: ScheduledPhoneCallEvent,
+    ConversationChannel.SMS_CHAT.value: ScheduledSmsEvent,
+}
 
 
-def parse_scheduled_event(data: Any) -> ScheduledPhoneCallEvent | ScheduledSmsEvent:
+def parse_scheduled_event(data: Any) -> ScheduledEvent:
     """Parse a create/retrieve response body (the bare event object) into its variant.
 
     :param data: the decoded JSON object.
-    :return: the parsed event.
-    :raises pydantic.ValidationError: when the body is not a valid event.
+    :return: a :class:`ScheduledPhoneCallEvent` or :class:`ScheduledSmsEvent` by ``telnyx_conversation_channel``,
+        or a plain :class:`ScheduledEvent` for a channel this version does not know.
+    :raises pydantic.ValidationError: when the body is not an event (not an object, required fields missing).
     """
-    return _EVENT_ADAPTER.validate_python(data)
+    channel = data.get("telnyx_conversation_channel") if isinstance(data, dict) else None
+    variant = _VARIANTS.get(channel, ScheduledEvent) if isinstance(channel, str) else ScheduledEvent
+    return variant.model_validate(data)
+
+
+def _event_variant(data: Any) -> Any:
+    return parse_scheduled_event(data) if isinstance(data, dict) else data
+
+
+#: An event in a list answer, parsed into its variant.
+AnyScheduledEvent = Annotated[ScheduledEvent, BeforeValidator(_event_variant)]
 
 
 class PageMeta(_Response):
-    """Pagination facts of a list response (``Meta``)."""
+    """Pagination facts of a list response (``Meta``); the SDK pages on ``page_number`` and ``total_pages``."""
 
-    total_pages: int
-    total_results: int
-    page_number: int
-    page_size: int
+    total_pages: int | None = None
+    total_results: int | None = None
+    page_number: int | None = None
+    page_size: int | None = None
 
 
 class ScheduledEventPage(_Response):
     """One page of ``GET /ai/assistants/{assistant_id}/scheduled_events`` (``PaginatedScheduledEventList``)."""
 
-    data: list[AnyScheduledEvent]
-    meta: PageMeta
+    data: list[AnyScheduledEvent] = Field(default_factory=list)
+    meta: PageMeta = Field(default_factory=PageMeta)
 
     @property
     def is_last(self) -> bool:
-        """Whether no page follows this one (the SDKs' rule: stop when ``page_number >= total_pages``)."""
-        return not self.data or self.meta.page_number >= self.meta.total_pages
+        """Whether no page follows this one (the SDKs' rule: stop on an empty page, or when
+        ``page_number >= total_pages``)."""
+        meta = self.meta
+        if not self.data:
+            return True
+        return meta.total_pages is not None and meta.page_number is not None and meta.page_number >= meta.total_pages

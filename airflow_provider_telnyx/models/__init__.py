@@ -1,0 +1,84 @@
+"""Pydantic shapes of the Telnyx scheduled-events API and of our inputs: the one source of truth for both.
+
+Tolerant reader, strict writer. Requests (:class:`ScheduledEventRequest`) and inputs (the connection, ids, keys)
+are strict: they reproduce the API's own rules (OpenAPI schema plus the business rules from Telnyx's guides) so
+that bad input fails here, naming the field, before any network call. Responses (:class:`ScheduledEvent` and its
+variants) accept what a newer API may answer: unknown fields are kept at every level, unknown enum values are kept
+as strings, ``null`` is accepted wherever the official SDK types a field as optional, and a timestamp without an
+offset is read as UTC.
+"""
+
+from __future__ import annotations
+
+from airflow_provider_telnyx.models.assistants import Assistant, TelephonySettings
+from airflow_provider_telnyx.models.enums import ConversationChannel, EventStatus, SipRegion
+from airflow_provider_telnyx.models.events import (
+    AnyScheduledEvent,
+    CallAttempt,
+    CallSettings,
+    PageMeta,
+    ResponseCallSettings,
+    ScheduledEvent,
+    ScheduledEventPage,
+    ScheduledEventRequest,
+    ScheduledPhoneCallEvent,
+    ScheduledSmsEvent,
+    UtcDatetime,
+    parse_scheduled_event,
+)
+from airflow_provider_telnyx.models.inputs import (
+    E164_PATTERN,
+    IDEMPOTENCY_KEY_PATTERN,
+    MAX_ID_LENGTH,
+    MAX_PAGE_SIZE,
+    MAX_RETRIES_CLIENT_ERRORS,
+    MAX_RETRY_INTERVAL_SECS,
+    MIN_RETRY_INTERVAL_SECS,
+    SIP_URI_PATTERN,
+    ListFilter,
+    TelnyxClientConfig,
+    check_event_id,
+    check_idempotency_key,
+    check_seconds,
+    field_errors,
+    is_loopback,
+    is_valid_target,
+    path_id,
+)
+
+__all__ = [
+    "E164_PATTERN",
+    "IDEMPOTENCY_KEY_PATTERN",
+    "MAX_ID_LENGTH",
+    "MAX_PAGE_SIZE",
+    "MAX_RETRIES_CLIENT_ERRORS",
+    "MAX_RETRY_INTERVAL_SECS",
+    "MIN_RETRY_INTERVAL_SECS",
+    "SIP_URI_PATTERN",
+    "AnyScheduledEvent",
+    "Assistant",
+    "CallAttempt",
+    "CallSettings",
+    "ConversationChannel",
+    "EventStatus",
+    "ListFilter",
+    "PageMeta",
+    "ResponseCallSettings",
+    "ScheduledEvent",
+    "ScheduledEventPage",
+    "ScheduledEventRequest",
+    "ScheduledPhoneCallEvent",
+    "ScheduledSmsEvent",
+    "SipRegion",
+    "TelephonySettings",
+    "TelnyxClientConfig",
+    "UtcDatetime",
+    "check_event_id",
+    "check_idempotency_key",
+    "check_seconds",
+    "field_errors",
+    "is_loopback",
+    "is_valid_target",
+    "parse_scheduled_event",
+    "path_id",
+]

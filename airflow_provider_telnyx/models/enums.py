@@ -1,0 +1,41 @@
+"""The API's enumerations, shared by requests, responses and every way of waiting."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+__all__ = ["ConversationChannel", "EventStatus", "SipRegion"]
+
+
+class ConversationChannel(StrEnum):
+    """How the assistant reaches the end user (``ConversationChannelType`` in the spec)."""
+
+    PHONE_CALL = "phone_call"
+    SMS_CHAT = "sms_chat"
+
+
+class EventStatus(StrEnum):
+    """Lifecycle of a scheduled event: ``pending`` → ``in_progress`` → ``completed`` | ``failed``.
+
+    The one status enum shared by the hook, operators, sensors and triggers.
+    """
+
+    PENDING = "pending"
+    IN_PROGRESS = "in_progress"
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+    @property
+    def is_terminal(self) -> bool:
+        """Whether no further change will happen (``completed`` or ``failed``)."""
+        return self in (EventStatus.COMPLETED, EventStatus.FAILED)
+
+
+class SipRegion(StrEnum):
+    """SIP region used when a phone-call event dispatches (Telnyx defaults to ``US``)."""
+
+    US = "US"
+    EUROPE = "Europe"
+    CANADA = "Canada"
+    AUSTRALIA = "Australia"
+    MIDDLE_EAST = "Middle East"

@@ -1,0 +1,339 @@
+"""Faithful to the real API, not to our simulator: a tolerant reader, the guides' rules, retry timing as the API
+and the SDK define it, the connection's host/port/schema, and keys that differ between deployments.
+
+Answers come from ``httpx.MockTransport`` fixtures shaped like the OpenAPI text and the official SDK's types, with
+what a newer API may add.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+
+from airflow_provider_telnyx.exceptions import (
+    TelnyxConnectionError,
+    TelnyxInvalidInputError,
+    TelnyxNotFoundError,
+    TelnyxServerError,
+)
+from airflow_provider_telnyx.hooks._http import retry_after_seconds
+from airflow_provider_telnyx.models import (
+    ScheduledEvent,
+    ScheduledEventPage,
+    ScheduledEventRequest,
+    ScheduledPhoneCallEvent,
+    TelnyxClientConfig,
+    field_errors,
+)
+from airflow_provider_telnyx.operators._arguments import TaskIdentity
+from airflow_provider_telnyx.waiting import EventWaiter, ManyEventsWaiter
+from tests.harness import DictStateStore, FakeTI, context
+from tests.unit.mock_api import MockApi, event_json, run
+
+MODES = ["sync", "async"]
+KEY = "KEYfidelity_0123"
+
+#: A phone-call event as a newer API might answer: unknown fields at every level, values we do not know yet,
+#: nulls where the SDK types fields as optional, timestamps without an offset.
+NEWER_CALL = {
+    "assistant_id": "assistant-1",
+    "scheduled_event_id": "evt-1",
+    "telnyx_conversation_channel": "phone_call",
+    "telnyx_end_user_target": "+13125550100",
+    "telnyx_agent_target": "+13125550199",
+    "scheduled_at_fixed_datetime": "2030-01-01T10:00:00",
+    "created_at": "2029-12-31T10:00:00.123",
+    "status": "paused",
+    "retry_count": None,
+    "retry_attempts": None,
+    "max_retries_client_errors": None,
+    "retry_interval_secs": None,
+    "call_status": "voicemail",
+    "errors": None,
+    "conversation_metadata": {"order": 7, "score": 0.5, "note": None},
+    "call_settings": {"sip_region": "Asia Pacific", "codec": "opus"},
+    "call_attempts": [
+        {
+            "attempt_number": 1,
+            "attempted_at": "2030-01-01T10:00:05",
+            "call_status": "voicemail",
+            "call_duration": None,
+            "amd_result": {"machine": True},
+        }
+    ],
+    "sentiment": {"score": 0.9, "labels": ["positive"]},
+}
+
+
+class TestTolerantReader:
+    def test_a_newer_event_parses_and_round_trips(self) -> None:
+        event = ScheduledEvent.parse(NEWER_CALL)
+        assert isinstance(event, ScheduledPhoneCallEvent)
+        assert (event.status, event.known_status, event.is_final) == ("paused", None, False)
+        assert event.retry_count is None
+        assert event.max_retries_client_errors is None
+        assert event.scheduled_at_fixed_datetime == datetime(2030, 1, 1, 10, tzinfo=UTC)
+        assert event.attempts[0].attempted_at.tzinfo is not None
+        assert event.call_settings is not None
+        assert event.call_settings.sip_region == "Asia Pacific"
+        assert event.call_settings.model_extra == {"codec": "opus"}
+        assert event.attempts[0].model_extra == {"amd_result": {"machine": True}}
+        dumped = event.to_json_dict()
+        assert dumped["sentiment"] == NEWER_CALL["sentiment"]
+        assert ScheduledEvent.parse(dumped) == event
+
+    def test_an_unknown_channel_parses_as_the_base_event(self) -> None:
+        event = ScheduledEvent.parse(event_json(telnyx_conversation_channel="whatsapp_chat", status=None))
+        assert type(event) is ScheduledEvent
+        assert event.telnyx_conversation_channel == "whatsapp_chat"
+        assert (event.status_text, event.is_final) == ("missing", False)
+
+    @pytest.mark.parametrize("mode", MODES)
+    def test_get_list_and_create_read_newer_answers(self, mode: str) -> None:
+        page = {"data": [NEWER_CALL], "meta": {"page_number": 1, "total_pages": 1, "cursor": "x"}, "links": {}}
+        api = MockApi().script(
+            httpx.Response(200, json=NEWER_CALL),
+            httpx.Response(200, json=page),
+            httpx.Response(201, json=NEWER_CALL),
+        )
+        hook = api.hook()
+        assert run(hook, mode, "get_scheduled_event", "assistant-1", "evt-1").status == "paused"
+        (listed,) = run(hook, mode, "list_scheduled_events", "assistant-1")
+        assert listed.call_status == "voicemail"
+        body = {
+            "telnyx_conversation_channel": "phone_call",
+            "telnyx_end_user_target": "+13125550100",
+            "telnyx_agent_target": "+13125550199",
+            "scheduled_at_fixed_datetime": (datetime.now(UTC) + timedelta(days=1)).isoformat(),
+        }
+        assert run(hook, mode, "create_scheduled_event", "assistant-1", body).event_id == "evt-1"
+
+    def test_page_meta_may_be_partial(self) -> None:
+        assert ScheduledEventPage.model_validate({"data": [], "meta": {}}).is_last
+        assert not ScheduledEventPage.model_validate({"data": [event_json()], "meta": {"page_number": 1}}).is_last
+
+    def test_waiters_keep_waiting_on_an_unknown_status_and_warn_once(self, caplog: pytest.LogCaptureFixture) -> None:
+        waiter = EventWaiter(event_id="evt-1", poll_interval=1, deadline=100.0, clock=lambda: 0.0)
+        unknown = ScheduledEvent.parse(NEWER_CALL)
+        many = ManyEventsWaiter(event_ids=["evt-1", "evt-2"], poll_interval=1)
+        with caplog.at_level(logging.WARNING, logger="airflow_provider_telnyx.waiting"):
+            assert [waiter.observe(unknown) for _ in range(3)] == [None, None, None]
+            for _ in range(3):
+                many.observe_event(unknown)
+        assert "evt-1" in many.pending
+        warnings = [r.getMessage() for r in caplog.records if "does not know" in r.getMessage()]
+        assert len(warnings) == 2  # one per waiter and event, not one per poll
+        assert "status 'paused'" in warnings[0]
+        timed_out = EventWaiter(event_id="evt-1", poll_interval=1, deadline=100.0, clock=lambda: 200.0)
+        assert (timed_out.observe(unknown) or {}).get("status") == "timeout"  # bounded by the deadline
+
+
+class TestGuideRules:
+    def test_retry_interval_only_with_retries(self) -> None:
+        body = {
+            "telnyx_conversation_channel": "phone_call",
+            "telnyx_end_user_target": "+13125550100",
+            "telnyx_agent_target": "+13125550199",
+            "scheduled_at_fixed_datetime": "2031-01-01T00:00:00Z",
+            "retry_interval_secs": 120,
+        }
+        for retries in (None, 0):
+            with pytest.raises(Exception) as caught:
+                ScheduledEventRequest.model_validate({**body, "max_retries_client_errors": retries})
+            assert (
+                "retry_interval_secs",
+                "is only allowed when max_retries_client_errors > 0 (the API answers 400)",
+            ) in (
+                field_errors(caught.value)  # type: ignore[arg-type]
+            )
+        assert ScheduledEventRequest.model_validate({**body, "max_retries_client_errors": 1}).retry_interval_secs == 120
+
+    @pytest.mark.parametrize("mode", MODES)
+    def test_colons_in_idempotency_keys(self, mode: str) -> None:
+        api = MockApi().script(httpx.Response(201, json=event_json()))
+        body = {
+            "telnyx_conversation_channel": "phone_call",
+            "telnyx_end_user_target": "+13125550100",
+            "telnyx_agent_target": "+13125550199",
+            "scheduled_at_fixed_datetime": (datetime.now(UTC) + timedelta(days=1)).isoformat(),
+        }
+        run(api.hook(), mode, "create_scheduled_event", "assistant-1", body, idempotency_key="tenant:order-42:call")
+        assert api.requests[0].headers["Idempotency-Key"] == "tenant:order-42:call"
+
+
+def _answer(status: int, **headers: str) -> httpx.Response:
+    return httpx.Response(status, headers=headers, json={"errors": [{"code": "x", "title": "t"}]})
+
+
+@pytest.mark.parametrize("mode", MODES)
+class TestRetryTiming:
+    @pytest.mark.parametrize(
+        ("status", "headers", "expected"),
+        [
+            (429, {"Retry-After": "2"}, 2.0),
+            (503, {"Retry-After": "3"}, 3.0),
+            (503, {"Retry-After-Ms": "1500"}, 1.5),
+            (429, {"x-ratelimit-reset": "7"}, 7.0),
+            (429, {"Retry-After": "4", "x-ratelimit-reset": "9"}, 4.0),
+        ],
+    )
+    def test_hints_honoured(self, mode: str, status: int, headers: dict[str, str], expected: float) -> None:
+        api = MockApi().script(_answer(status, **headers), httpx.Response(200, json=event_json()))
+        run(api.hook(max_retries=1), mode, "get_scheduled_event", "assistant-1", "evt-1")
+        assert api.sleeps == [expected]
+
+    @pytest.mark.parametrize(
+        ("status", "headers"),
+        [(503, {"x-ratelimit-reset": "50"}), (500, {"Retry-After": "9"}), (502, {"x-ratelimit-reset": "50"})],
+    )
+    def test_other_hints_ignored(self, mode: str, status: int, headers: dict[str, str]) -> None:
+        api = MockApi().script(_answer(status, **headers), _answer(status, **headers), httpx.Response(200, json={}))
+        with pytest.raises(Exception):  # noqa: B017 - the third answer is no event; only the waits matter
+            run(api.hook(max_retries=2), mode, "get_scheduled_event", "assistant-1", "evt-1")
+        assert len(api.sleeps) == 2
+        assert all(0 <= wait <= 1.0 for wait in api.sleeps), api.sleeps  # full-jitter backoff, not the header
+
+    def test_x_should_retry(self, mode: str) -> None:
+        stop = MockApi().script(_answer(503, **{"x-should-retry": "false"}))
+        with pytest.raises(TelnyxServerError):
+            run(stop.hook(max_retries=3), mode, "get_scheduled_event", "assistant-1", "evt-1")
+        assert len(stop.requests) == 1
+        go = MockApi().script(_answer(400, **{"x-should-retry": "true"}), httpx.Response(200, json=event_json()))
+        run(go.hook(max_retries=3), mode, "get_scheduled_event", "assistant-1", "evt-1")
+        assert len(go.requests) == 2
+
+
+@pytest.mark.parametrize(
+    ("headers", "status", "expected"),
+    [
+        ({"Retry-After": "nan"}, 429, None),
+        ({"Retry-After": "inf"}, 429, None),
+        ({"Retry-After": "-5"}, 503, 0.0),
+        ({"Retry-After": "soon"}, 429, None),
+        ({"Retry-After": "Wed, 21 Oct 2099 07:28:00 GMT"}, 429, 60.0),
+        ({"Retry-After": "9999"}, 429, 60.0),
+        ({"retry-after-ms": "nan"}, 503, None),
+        ({"x-ratelimit-reset": "nan"}, 429, None),
+        ({"x-ratelimit-reset": "1e400"}, 429, None),
+    ],
+)
+def test_header_waits_are_finite_non_negative_and_capped(
+    headers: dict[str, str], status: int, expected: float | None
+) -> None:
+    assert retry_after_seconds(status, httpx.Headers(headers), now=1_000.0) == expected
+
+
+class TestConnection:
+    @pytest.mark.parametrize(
+        ("host", "port", "schema", "base_url"),
+        [
+            (None, None, None, "https://api.telnyx.com/v2"),
+            ("api.telnyx.com", None, "https", "https://api.telnyx.com/v2"),
+            ("127.0.0.1", 8765, "v2", "http://127.0.0.1:8765/v2"),
+            ("localhost", 8765, None, "http://localhost:8765/v2"),
+            ("[::1]", 8765, None, "http://[::1]:8765/v2"),
+            ("telnyx.internal", 8443, "https", "https://telnyx.internal:8443/v2"),
+            ("telnyx.internal", 8080, "http", "http://telnyx.internal:8080/v2"),
+            ("https://gw.example.com/telnyx/v2", 8443, None, "https://gw.example.com:8443/telnyx/v2"),
+            ("gw.example.com:9000/v2", 9000, None, "https://gw.example.com:9000/v2"),
+        ],
+    )
+    def test_host_port_and_schema_combine_like_the_http_provider(
+        self, host: str | None, port: int | None, schema: str | None, base_url: str
+    ) -> None:
+        config = TelnyxClientConfig.from_connection_fields(password=KEY, host=host, port=port, schema=schema, extra={})
+        assert config.base_url == base_url
+
+    def test_conflicting_ports_are_refused(self) -> None:
+        with pytest.raises(TelnyxInvalidInputError, match="port: the host names port 9000, the port field 9001"):
+            TelnyxClientConfig.from_connection_fields(password=KEY, host="h.example:9000", port=9001, extra={})
+
+    def test_uri_form_with_port_and_path(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        from airflow_provider_telnyx.hooks.telnyx import TelnyxHook
+
+        monkeypatch.setenv("AIRFLOW_CONN_TELNYX_URI_PORT", f"telnyx://:{KEY}@127.0.0.1:8765/v2?timeout=5")
+        config = TelnyxHook(telnyx_conn_id="telnyx_uri_port").get_config()
+        assert (config.base_url, config.timeout) == ("http://127.0.0.1:8765/v2", 5.0)
+
+    def test_connection_errors_name_the_url_tried(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        from airflow_provider_telnyx.hooks.telnyx import TelnyxHook
+
+        conn = {"conn_type": "telnyx", "password": KEY, "host": "127.0.0.1", "port": 9, "extra": {"max_retries": 0}}
+        monkeypatch.setenv("AIRFLOW_CONN_TELNYX_CLOSED", json.dumps(conn))
+        with pytest.raises(TelnyxConnectionError) as caught:
+            TelnyxHook(telnyx_conn_id="telnyx_closed").get_scheduled_event("assistant-1", "evt-1")
+        assert "(http://127.0.0.1:9/v2/ai/assistants/assistant-1/scheduled_events/evt-1)" in str(caught.value)
+        assert KEY not in str(caught.value)
+
+
+class TestDeploymentSafeKeys:
+    def identity(self, store: DictStateStore | None, ti: FakeTI, namespace: str | None = None) -> TaskIdentity:
+        return TaskIdentity.of(
+            context(ti, store), clock=lambda: datetime(2031, 1, 1, tzinfo=UTC), namespace=lambda: namespace
+        )
+
+    def test_same_ids_in_two_deployments_give_different_keys_and_tags(self) -> None:
+        staging, production = DictStateStore(), DictStateStore()
+        a = self.identity(staging, FakeTI(try_number=1))
+        b = self.identity(production, FakeTI(try_number=1))
+        assert a.idempotency_key() != b.idempotency_key()
+        assert a.tags()["airflow_scope"] != b.tags()["airflow_scope"]
+        again = self.identity(staging, FakeTI(try_number=3))  # a later try of the same task instance
+        assert (again.idempotency_key(), again.tags(), again.anchor) == (a.idempotency_key(), a.tags(), a.anchor)
+
+    def test_without_a_state_store_the_connections_namespace_scopes_keys(self) -> None:
+        plain = self.identity(None, FakeTI())
+        assert "airflow_scope" not in plain.tags()
+        staging = self.identity(None, FakeTI(), namespace="staging")
+        production = self.identity(None, FakeTI(), namespace="production")
+        assert staging.idempotency_key() != production.idempotency_key() != plain.idempotency_key()
+        assert staging.tags()["airflow_scope"] == "staging"
+        assert self.identity(None, FakeTI(try_number=2), namespace="staging").idempotency_key() == (
+            staging.idempotency_key()
+        )
+
+    def test_namespace_is_validated(self) -> None:
+        with pytest.raises(TelnyxInvalidInputError, match=r"extra\.idempotency_namespace"):
+            TelnyxClientConfig.from_connection_fields(
+                password=KEY, host=None, extra={"idempotency_namespace": "has spaces"}
+            )
+
+
+def test_every_created_event_is_checked(monkeypatch: pytest.MonkeyPatch) -> None:
+    from airflow_provider_telnyx.exceptions import TelnyxInvalidResponseError
+
+    body = {
+        "telnyx_conversation_channel": "phone_call",
+        "telnyx_end_user_target": "+13125550100",
+        "telnyx_agent_target": "+13125550199",
+        "scheduled_at_fixed_datetime": (datetime.now(UTC) + timedelta(days=1)).isoformat(),
+    }
+    for answer, message in (
+        (event_json(scheduled_event_id=None), "without scheduled_event_id"),
+        (event_json(scheduled_event_id=""), "without scheduled_event_id"),
+        (event_json(telnyx_end_user_target="+13125550111"), "for another end-user target"),
+    ):
+        api = MockApi().script(httpx.Response(201, json=answer))
+        with pytest.raises(TelnyxInvalidResponseError, match=message):
+            run(api.hook(), "sync", "create_scheduled_event", "assistant-1", body, idempotency_key="k-1")
+    replayed = MockApi().script(httpx.Response(201, json=event_json(), headers={"Idempotent-Replayed": "true"}))
+    event: Any = run(replayed.hook(), "sync", "create_scheduled_event", "assistant-1", body, idempotency_key="k-1")
+    assert event.replayed
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_delete_whose_retry_finds_nothing_was_done_by_the_first_attempt(mode: str) -> None:
+    gone = httpx.Response(404, json={"errors": [{"code": "10005", "title": "Resource not found"}]})
+    lost = httpx.Response(503, json={"errors": [{"code": "10007", "title": "Unexpected error"}]})
+    api = MockApi().script(lost, gone)
+    assert run(api.hook(max_retries=2), mode, "delete_scheduled_event", "assistant-1", "evt-1") is None
+    assert [r.method for r in api.requests] == ["DELETE", "DELETE"]
+    with pytest.raises(TelnyxNotFoundError):  # nothing ambiguous before: the event really was not there
+        run(MockApi().script(gone).hook(max_retries=2), mode, "delete_scheduled_event", "assistant-1", "evt-1")
+    with pytest.raises(TelnyxNotFoundError):  # only a delete reads a 404 that way
+        run(MockApi().script(lost, gone).hook(max_retries=2), mode, "get_scheduled_event", "assistant-1", "evt-1")

@@ -10,6 +10,7 @@ STAMP := $(VENV)/.installed
 help:
 	@echo "make demo         run the example DAG end to end against the embedded simulator"
 	@echo "make test         lint, type-check, build the docs and run the whole test suite"
+	@echo "make unit         the pure unit tests only (pytest -m \"not integration\")"
 	@echo "make docs         build the documentation site into docs/_build/html"
 	@echo "make release-check  build wheel and sdist, install the wheel in a fresh venv, twine check"
 	@echo "make reliability-report  run tests/reliability and regenerate docs/reliability.md"
@@ -46,8 +47,9 @@ release-check: $(STAMP)
 	$(BIN)/pytest tests/packaging -q
 	$(BIN)/twine check --strict dist/*
 
+# The pure unit tests: no simulator served, no Airflow database, no subprocess (about half a minute).
 unit: $(STAMP)
-	$(BIN)/pytest tests/unit -q
+	$(BIN)/pytest -q -m "not integration and not deployment"
 
 test: lint typecheck docs
 	$(BIN)/pytest -q

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 __all__ = [
     "DEFAULT_BASE_URL",
     "DEFAULT_MAX_RETRIES",
     "DEFAULT_TIMEOUT",
     "TELNYX_UI_COLOR",
     "default_deferrable",
+    "utcnow",
 ]
 
 #: The public API's root (``servers`` in the OpenAPI text).
@@ -28,3 +31,8 @@ def default_deferrable() -> bool:
     from airflow.sdk import conf
 
     return conf.getboolean("operators", "default_deferrable", fallback=False)
+
+
+def utcnow() -> datetime:
+    """The wall clock, timezone-aware (operators read it through a replaceable ``clock`` attribute)."""
+    return datetime.now(UTC)

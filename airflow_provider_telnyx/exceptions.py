@@ -297,7 +297,7 @@ class TelnyxBatchRejectedError(TelnyxBatchError, AirflowFailException):
 def __getattr__(name: str) -> Any:
     # Error-body decoding moved beside the transport (hooks/_http.py); the old import path keeps working.
     if name in ("error_for_status", "parse_error_body"):
-        from airflow_provider_telnyx.hooks import _http
+        from airflow_provider_telnyx.hooks import _errors
 
-        return getattr(_http, name)
+        return getattr(_errors, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -54,7 +54,7 @@ def get_provider_info() -> dict[str, Any]:
                 "python-modules": ["airflow_provider_telnyx.triggers.scheduled_event"],
             },
         ],
-        "extra-links": ["airflow_provider_telnyx.operators.scheduled_event.TelnyxScheduledEventLink"],
+        "extra-links": ["airflow_provider_telnyx.operators.links.TelnyxScheduledEventLink"],
         "connection-types": [
             {
                 "hook-class-name": "airflow_provider_telnyx.hooks.telnyx.TelnyxHook",

@@ -6,7 +6,9 @@ import json
 import os
 import tempfile
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 # Airflow reads its home and config at import time, so this runs before any test module imports it.
 _HOME = Path(tempfile.mkdtemp(prefix="telnyx-airflow-home-"))
@@ -37,7 +39,12 @@ os.environ["AIRFLOW_CONN_TELNYX_DEFAULT"] = (
 
 import pytest  # noqa: E402
 
+from airflow_provider_telnyx.testing.clock import ManualClock  # noqa: E402
 from airflow_provider_telnyx.testing.simulator import Simulator  # noqa: E402
+from tests.harness import SimulatorConnection  # noqa: E402
+
+#: The simulator's wall clock starts here unless the test module sets its own ``START``.
+START = datetime(2031, 6, 1, 9, 0, tzinfo=UTC)
 
 #: Every assistant id the tests use: the simulator answers 404 for any other, as the API does.
 TEST_ASSISTANTS = (
@@ -87,3 +94,42 @@ def airflow_db() -> None:
 
     airflow = Path(sys.executable).with_name("airflow")
     subprocess.run([str(airflow), "db", "migrate"], check=True, capture_output=True, env=os.environ.copy(), timeout=300)
+
+
+@pytest.fixture
+def clock(request: pytest.FixtureRequest, telnyx_simulator: Simulator) -> ManualClock:
+    """A manual wall clock for the simulator, starting at the test module's ``START`` (or this file's)."""
+    telnyx_simulator.clock = ManualClock(getattr(request.module, "START", START))
+    return telnyx_simulator.clock
+
+
+@pytest.fixture
+def simulator_connection(telnyx_simulator: Simulator, monkeypatch: pytest.MonkeyPatch) -> SimulatorConnection:
+    """Define a connection to the simulator by environment variable and return its fields.
+
+    ``simulator_connection("telnyx_fragile", max_retries=0)`` defines ``telnyx_fragile`` with that extra;
+    ``password=`` or ``host=`` replace the simulator's own.
+    """
+
+    def define(conn_id: str = "telnyx_default", *, password: str | None = None, **extra: Any) -> dict[str, Any]:
+        conn: dict[str, Any] = json.loads(telnyx_simulator.connection_json())
+        if password is not None:
+            conn["password"] = password
+        if extra:
+            conn["extra"] = extra
+        monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(conn))
+        return conn
+
+    return define
+
+
+#: Fixtures that make a test an integration test: a served simulator, or an Airflow metadata database.
+INTEGRATION_FIXTURES = frozenset({"telnyx_simulator", "airflow_db"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test that serves the simulator or runs Airflow ``integration``: ``-m "not integration"`` leaves
+    the pure unit tests, which run in seconds."""
+    for item in items:
+        if INTEGRATION_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.integration)

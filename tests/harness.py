@@ -18,6 +18,9 @@ from airflow.sdk.exceptions import AirflowRescheduleException, AirflowSkipExcept
 
 from airflow_provider_telnyx.testing.clock import ManualClock
 
+#: The ``simulator_connection`` fixture: ``(conn_id="telnyx_default", *, password=None, **extra) -> fields``.
+SimulatorConnection = Callable[..., dict[str, Any]]
+
 
 class DictStateStore:
     """The task state store's interface over a dict (survives between "tries" of a test)."""

@@ -13,50 +13,41 @@ import math
 import platform
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
-from datetime import datetime
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import httpx
 from airflow.sdk import BaseHook
-from pydantic import ValidationError
 from tenacity import AsyncRetrying, Retrying
+from typing_extensions import Unpack
 
 from airflow_provider_telnyx import __version__
 from airflow_provider_telnyx.exceptions import (
     TelnyxApiError,
-    TelnyxConnectionError,
     TelnyxInvalidInputError,
-    TelnyxInvalidResponseError,
     TelnyxNotFoundError,
-    TelnyxRequestTimeoutError,
-    TelnyxServerError,
 )
-from airflow_provider_telnyx.hooks._http import (
-    Answer,
-    ApiRequest,
-    RateLimitObservation,
-    RetryPolicy,
-    Steps,
-    Transport,
-    adecode,
-    arun_steps,
-    decode,
-    run_steps,
+from airflow_provider_telnyx.hooks._endpoints import (
+    Create,
+    event_request,
+    events_page,
+    events_path,
+    parsed,
+    read_event,
 )
+from airflow_provider_telnyx.hooks._errors import adecode, decode
+from airflow_provider_telnyx.hooks._http import ApiRequest, Transport
+from airflow_provider_telnyx.hooks._paging import MAX_PAGES, Pager
+from airflow_provider_telnyx.hooks._retry import Attempts, RateLimitObservation, RetryPolicy
+from airflow_provider_telnyx.hooks._steps import Steps, arun_steps, run_steps
 from airflow_provider_telnyx.models import (
-    MAX_PAGE_SIZE,
     Assistant,
-    ConversationChannel,
+    EventFilters,
     EventStatus,
     ListFilter,
     ScheduledEvent,
-    ScheduledEventPage,
     ScheduledEventRequest,
     TelnyxClientConfig,
-    check_idempotency_key,
-    field_errors,
-    parse_scheduled_event,
     path_id,
 )
 
@@ -64,214 +55,10 @@ if TYPE_CHECKING:
     from airflow.sdk import Connection
 
 # TelnyxClientConfig, RateLimitObservation and MAX_RETRY_AFTER stay importable from here (their old home).
-__all__ = ["MAX_PAGES", "Pager", "TelnyxHook"]
-from airflow_provider_telnyx.hooks._http import MAX_RETRY_AFTER  # noqa: F401
-
-#: Most pages one listing follows: a server that keeps announcing one more page is stopped here.
-MAX_PAGES = 10_000
+__all__ = ["MAX_PAGES", "Pager", "TelnyxHook", "event_request", "read_event"]
+from airflow_provider_telnyx.hooks._retry import MAX_RETRY_AFTER  # noqa: F401
 
 _T = TypeVar("_T")
-_Item = TypeVar("_Item")
-
-
-class _Page(Protocol[_Item]):
-    @property
-    def items(self) -> list[_Item]: ...  # pragma: no cover - protocol
-
-    @property
-    def page_number(self) -> int | None: ...  # pragma: no cover - protocol
-
-    @property
-    def is_last(self) -> bool: ...  # pragma: no cover - protocol
-
-
-class _EventsPage:
-    """A :class:`ScheduledEventPage` seen through the pager's protocol."""
-
-    def __init__(self, page: ScheduledEventPage) -> None:
-        self.items = page.data
-        self.page_number = page.meta.page_number
-        self.is_last = page.is_last
-
-
-class Pager:
-    """The pages of one listing, bounded, without I/O (the sync and async iterators share it).
-
-    It stops after the last page (``page_number >= total_pages``) or an empty one, and raises
-    :class:`~airflow_provider_telnyx.exceptions.TelnyxInvalidResponseError` when the server misbehaves: it answers
-    another page than asked, repeats the previous page, or announces more than ``max_pages`` pages.
-
-    :param request_for: the request for a page number.
-    :param parse: reads a page's JSON.
-    :param identity: what tells two items apart (a repeated page is recognised by it).
-    :param max_pages: the ceiling.
-    """
-
-    def __init__(
-        self,
-        request_for: Callable[[int], ApiRequest],
-        parse: Callable[[ApiRequest, Any], _Page[Any]],
-        identity: Callable[[Any], object],
-        max_pages: int = MAX_PAGES,
-    ) -> None:
-        self._request_for = request_for
-        self._parse = parse
-        self._identity = identity
-        self.max_pages = max_pages
-        self.number = 1
-        self._previous: list[object] | None = None
-
-    def request(self) -> ApiRequest:
-        """The request for the next page.
-
-        :return: the request.
-        """
-        return self._request_for(self.number)
-
-    def read(self, request: ApiRequest, payload: Any) -> tuple[list[Any], bool]:
-        """Read one page's answer.
-
-        :param request: the request that was sent.
-        :param payload: its JSON.
-        :return: the page's items, and whether the listing is over.
-        :raises TelnyxInvalidResponseError: when the server misbehaves.
-        """
-        page = self._parse(request, payload)
-
-        def invalid(what: str) -> TelnyxInvalidResponseError:
-            return TelnyxInvalidResponseError(
-                f"Telnyx API {request.method} {request.path} {what}", method=request.method, path=request.path
-            )
-
-        if page.items and page.page_number is not None and page.page_number != self.number:
-            raise invalid(f"answered page {page.page_number} when page {self.number} was asked for")
-        identities = [self._identity(item) for item in page.items]
-        if identities and identities == self._previous:
-            raise invalid(f"answered page {self.number} with the same items as page {self.number - 1}")
-        self._previous = identities
-        if page.is_last:
-            return page.items, True
-        if self.number >= self.max_pages:
-            raise invalid(f"announced more than {self.max_pages} pages; stopped there")
-        self.number += 1
-        return page.items, False
-
-
-def _invalid(request: ApiRequest, error: ValidationError) -> TelnyxInvalidResponseError:
-    problems = "; ".join(f"{name}: {message}" for name, message in field_errors(error)[:5])
-    return TelnyxInvalidResponseError(
-        f"Telnyx API {request.method} {request.path} answered with a body that does not match the documented "
-        f"schema: {problems}",
-        method=request.method,
-        path=request.path,
-    )
-
-
-def _parsed(request: ApiRequest, payload: Any, parse: Callable[[Any], _T]) -> _T:
-    try:
-        return parse(payload)
-    except ValidationError as error:
-        raise _invalid(request, error) from None
-
-
-def _events_path(assistant_id: str, event_id: str | None = None) -> str:
-    path = f"/ai/assistants/{path_id('assistant_id', assistant_id)}/scheduled_events"
-    return path if event_id is None else f"{path}/{path_id('event_id', event_id)}"
-
-
-def _create_body(request: ScheduledEventRequest | Mapping[str, Any]) -> ScheduledEventRequest:
-    if isinstance(request, ScheduledEventRequest):
-        return request
-    if not isinstance(request, Mapping):
-        raise TelnyxInvalidInputError(
-            [("request", "must be a ScheduledEventRequest or a mapping of API fields")],
-            subject="scheduled event request",
-        )
-    try:
-        return ScheduledEventRequest.model_validate(dict(request))
-    except ValidationError as error:
-        raise TelnyxInvalidInputError(field_errors(error), subject="scheduled event request") from None
-
-
-class _Create:
-    """One create: its request, and the check of its answer (the created event must be the one we asked for)."""
-
-    def __init__(
-        self, assistant_id: str, body: ScheduledEventRequest | Mapping[str, Any], idempotency_key: str | None
-    ) -> None:
-        self.body = _create_body(body)
-        key = None if idempotency_key is None else check_idempotency_key(idempotency_key)
-        self.request = ApiRequest(
-            "POST",
-            _events_path(assistant_id),
-            body=self.body.to_api(),
-            headers={"Idempotency-Key": key} if key else {},
-            idempotent=key is not None,
-            ok=(200, 201),
-        )
-
-    def event(self, payload: Any, headers: httpx.Headers) -> ScheduledEvent:
-        event = _parsed(self.request, payload, parse_scheduled_event)
-        what = f"Telnyx API POST {self.request.path} answered"
-        if not event.event_id:
-            raise TelnyxInvalidResponseError(
-                f"{what} a created event without scheduled_event_id (a task retry finds it by its tags)",
-                method="POST",
-                path=self.request.path,
-            )
-        if event.telnyx_end_user_target != self.body.telnyx_end_user_target:
-            raise TelnyxInvalidResponseError(
-                f"{what} event {event.event_id} for another end-user target than the one sent",
-                method="POST",
-                path=self.request.path,
-            )
-        event._replayed = headers.get("idempotent-replayed", "").strip().lower() == "true"
-        return event
-
-
-def _fetched(request: ApiRequest, payload: Any, event_id: str) -> ScheduledEvent:
-    event = _parsed(request, payload, parse_scheduled_event)
-    if not event.scheduled_event_id:
-        event.scheduled_event_id = event_id
-    elif event.scheduled_event_id != event_id:
-        raise TelnyxInvalidResponseError(
-            f"Telnyx API GET {request.path} answered another event ({event.scheduled_event_id})",
-            method="GET",
-            path=request.path,
-        )
-    return event
-
-
-def _events_page(request: ApiRequest, payload: Any) -> _Page[ScheduledEvent]:
-    return _EventsPage(_parsed(request, payload, ScheduledEventPage.model_validate))
-
-
-class _Attempts:
-    """The attempts of one call: every answer is observed, and an error is read knowing what earlier attempts saw.
-
-    A request whose earlier attempt may have been processed (a 5xx, a timeout, a dropped connection) and that now
-    answers 404 was done by that attempt, when the request says so (a delete): the call succeeds.
-    """
-
-    def __init__(self, hook: TelnyxHook, request: ApiRequest) -> None:
-        self._hook = hook
-        self._request = request
-        self._maybe_processed = False
-
-    def answered(self, answer: Answer) -> Answer:
-        self._hook.rate_limit.observe(answer.status, answer.headers, answer.latency)
-        self._hook.log.debug("Telnyx %s %s -> %s", self._request.method, self._request.path, answer.status)
-        return answer
-
-    def settle(self, error: TelnyxApiError) -> tuple[Any, httpx.Headers]:
-        if isinstance(error, TelnyxNotFoundError) and self._request.done_if_gone and self._maybe_processed:
-            self._hook.log.info("Telnyx %s %s: done by an earlier attempt", self._request.method, self._request.path)
-            return None, httpx.Headers()
-        if isinstance(error, TelnyxServerError | TelnyxRequestTimeoutError) or (
-            isinstance(error, TelnyxConnectionError) and error.request_sent
-        ):
-            self._maybe_processed = True
-        raise error
 
 
 class TelnyxHook(BaseHook):
@@ -360,7 +147,6 @@ class TelnyxHook(BaseHook):
     def get_config(self) -> TelnyxClientConfig:
         """Read and validate the connection (once per hook) and mask the API key in Airflow's logs.
 
-        :return: the config.
         :raises TelnyxInvalidInputError: when the connection's fields are unusable.
         """
         if self._config is None:
@@ -373,11 +159,7 @@ class TelnyxHook(BaseHook):
         return self._config
 
     async def aget_config(self) -> TelnyxClientConfig:
-        """Async twin of :meth:`get_config`; the connection lookup and masking never block the event loop.
-
-        :return: the config.
-        :raises TelnyxInvalidInputError: when the connection's fields are unusable.
-        """
+        """Async twin of :meth:`get_config`; the connection lookup and masking never block the event loop."""
         if self._config is None:
             from airflow.sdk.log import amask_secret
 
@@ -414,17 +196,11 @@ class TelnyxHook(BaseHook):
         return self._http
 
     def get_client(self) -> httpx.Client:
-        """The hook's pooled sync client (created on first use).
-
-        :return: the client.
-        """
+        """The hook's pooled sync client (created on first use)."""
         return self._transport_for(self.get_config()).client
 
     async def aget_client(self) -> httpx.AsyncClient:
-        """The hook's pooled async client (created on first use, bound to the running event loop).
-
-        :return: the client.
-        """
+        """The hook's pooled async client (created on first use, bound to the running event loop)."""
         return self._transport_for(await self.aget_config()).aclient
 
     def close(self) -> None:
@@ -442,7 +218,7 @@ class TelnyxHook(BaseHook):
     def _exchange(self, request: ApiRequest) -> tuple[Any, httpx.Headers]:
         config = self.get_config()
         transport = self._transport_for(config)
-        attempts = _Attempts(self, request)
+        attempts = Attempts(request, self.rate_limit, self.log)
 
         def attempt() -> tuple[Any, httpx.Headers]:
             try:
@@ -456,7 +232,7 @@ class TelnyxHook(BaseHook):
     async def _aexchange(self, request: ApiRequest) -> tuple[Any, httpx.Headers]:
         config = await self.aget_config()
         transport = self._transport_for(config)
-        attempts = _Attempts(self, request)
+        attempts = Attempts(request, self.rate_limit, self.log)
 
         async def attempt() -> tuple[Any, httpx.Headers]:
             if self._pace is not None:
@@ -473,18 +249,13 @@ class TelnyxHook(BaseHook):
     def call(self, request: ApiRequest) -> Any:
         """Send one request (with retries) and return its decoded JSON.
 
-        :param request: the request.
         :return: the JSON body (``None`` when empty).
         :raises TelnyxApiError: the mapped error.
         """
         return self._exchange(request)[0]
 
     async def acall(self, request: ApiRequest) -> Any:
-        """Async twin of :meth:`call`.
-
-        :param request: the request.
-        :return: the JSON body.
-        """
+        """Async twin of :meth:`call`."""
         return (await self._aexchange(request))[0]
 
     def run(self, steps: Steps[_T]) -> _T:
@@ -496,11 +267,7 @@ class TelnyxHook(BaseHook):
         return run_steps(steps, self.call)
 
     async def arun(self, steps: Steps[_T]) -> _T:
-        """Async twin of :meth:`run`: a list of requests in one step is sent concurrently.
-
-        :param steps: the conversation.
-        :return: its result.
-        """
+        """Async twin of :meth:`run`: a list of requests in one step is sent concurrently."""
         return await arun_steps(steps, self.acall)
 
     def _pages(self, pager: Pager) -> Iterator[Any]:
@@ -540,7 +307,7 @@ class TelnyxHook(BaseHook):
         :raises TelnyxInvalidInputError: for bad arguments, before any request.
         :raises TelnyxApiError: when the API refuses or cannot be reached within the retry budget.
         """
-        create = _Create(assistant_id, request, idempotency_key)
+        create = Create(assistant_id, request, idempotency_key)
         return create.event(*self._exchange(create.request))
 
     async def acreate_scheduled_event(
@@ -550,19 +317,9 @@ class TelnyxHook(BaseHook):
         *,
         idempotency_key: str | None = None,
     ) -> ScheduledEvent:
-        """Async twin of :meth:`create_scheduled_event`.
-
-        :param assistant_id: the AI assistant that will call or text.
-        :param request: the create body, as a model or a mapping of API fields.
-        :param idempotency_key: sent as ``Idempotency-Key``.
-        :return: the created event.
-        """
-        create = _Create(assistant_id, request, idempotency_key)
+        """Async twin of :meth:`create_scheduled_event`."""
+        create = Create(assistant_id, request, idempotency_key)
         return create.event(*await self._aexchange(create.request))
-
-    @staticmethod
-    def _get_request(assistant_id: str, event_id: str) -> ApiRequest:
-        return ApiRequest("GET", _events_path(assistant_id, event_id))
 
     def get_scheduled_event(self, assistant_id: str, event_id: str) -> ScheduledEvent:
         """Fetch one event (``GET .../scheduled_events/{event_id}``).
@@ -572,97 +329,52 @@ class TelnyxHook(BaseHook):
         :return: the event, as the phone-call or SMS variant.
         :raises TelnyxNotFoundError: when the event (or assistant) does not exist.
         """
-        request = self._get_request(assistant_id, event_id)
-        return _fetched(request, self.call(request), event_id)
+        request = event_request(assistant_id, event_id)
+        return read_event(request, self.call(request), event_id)
 
     async def aget_scheduled_event(self, assistant_id: str, event_id: str) -> ScheduledEvent:
-        """Async twin of :meth:`get_scheduled_event`.
-
-        :param assistant_id: the assistant that owns the event.
-        :param event_id: the event's id.
-        :return: the event.
-        """
-        request = self._get_request(assistant_id, event_id)
-        return _fetched(request, await self.acall(request), event_id)
+        """Async twin of :meth:`get_scheduled_event`."""
+        request = event_request(assistant_id, event_id)
+        return read_event(request, await self.acall(request), event_id)
 
     @staticmethod
     def events_pager(assistant_id: str, **filters: Any) -> Pager:
         """The pager of an assistant's events (validated before any request).
 
-        :param assistant_id: the assistant.
         :param filters: ``conversation_channel``, ``from_date``, ``to_date``, ``page_size`` (1..100).
-        :return: the pager.
         :raises TelnyxInvalidInputError: for bad filters.
         """
-        path = _events_path(assistant_id)
+        path = events_path(assistant_id)
         params = ListFilter.of(**filters).params()
         return Pager(
             lambda number: ApiRequest("GET", path, params={**params, "page[number]": str(number)}),
-            _events_page,
+            events_page,
             lambda event: event.event_id,
             max_pages=MAX_PAGES,
         )
 
-    def list_scheduled_events(
-        self,
-        assistant_id: str,
-        *,
-        conversation_channel: ConversationChannel | str | None = None,
-        from_date: datetime | None = None,
-        to_date: datetime | None = None,
-        page_size: int = MAX_PAGE_SIZE,
-    ) -> Iterator[ScheduledEvent]:
+    def list_scheduled_events(self, assistant_id: str, **filters: Unpack[EventFilters]) -> Iterator[ScheduledEvent]:
         """Iterate over an assistant's events, following every page (``GET .../scheduled_events``), at most
         :data:`MAX_PAGES` pages.
 
-        :param assistant_id: the assistant.
-        :param conversation_channel: only ``phone_call`` or only ``sms_chat`` events.
-        :param from_date: start of the date range (inclusive, timezone-aware).
-        :param to_date: end of the date range (inclusive, timezone-aware).
-        :param page_size: events per request, 1 to 100.
+        :param filters: ``conversation_channel`` (only ``phone_call`` or only ``sms_chat`` events), ``from_date``
+            and ``to_date`` (the inclusive date range, timezone-aware), ``page_size`` (events per request, 1 to
+            100, default 100).
         :return: an iterator; pages are fetched as it is consumed.
         :raises TelnyxInvalidInputError: for bad filters, before any request.
         :raises TelnyxInvalidResponseError: when the server's paging misbehaves.
         """
-        pager = self.events_pager(
-            assistant_id,
-            conversation_channel=conversation_channel,
-            from_date=from_date,
-            to_date=to_date,
-            page_size=page_size,
-        )
-        return self._pages(pager)
+        return self._pages(self.events_pager(assistant_id, **filters))
 
     def alist_scheduled_events(
-        self,
-        assistant_id: str,
-        *,
-        conversation_channel: ConversationChannel | str | None = None,
-        from_date: datetime | None = None,
-        to_date: datetime | None = None,
-        page_size: int = MAX_PAGE_SIZE,
+        self, assistant_id: str, **filters: Unpack[EventFilters]
     ) -> AsyncIterator[ScheduledEvent]:
-        """Async twin of :meth:`list_scheduled_events`: an async iterator over every page.
-
-        :param assistant_id: the assistant.
-        :param conversation_channel: only ``phone_call`` or only ``sms_chat`` events.
-        :param from_date: start of the date range (inclusive, timezone-aware).
-        :param to_date: end of the date range (inclusive, timezone-aware).
-        :param page_size: events per request, 1 to 100.
-        :return: an async iterator.
-        """
-        pager = self.events_pager(
-            assistant_id,
-            conversation_channel=conversation_channel,
-            from_date=from_date,
-            to_date=to_date,
-            page_size=page_size,
-        )
-        return self._apages(pager)
+        """Async twin of :meth:`list_scheduled_events`: an async iterator over every page."""
+        return self._apages(self.events_pager(assistant_id, **filters))
 
     @staticmethod
     def _delete_request(assistant_id: str, event_id: str) -> ApiRequest:
-        path = _events_path(assistant_id, event_id)
+        path = events_path(assistant_id, event_id)
         return ApiRequest("DELETE", path, headers={"Accept": "*/*"}, ok=(200, 204), done_if_gone=True)
 
     def delete_scheduled_event(self, assistant_id: str, event_id: str) -> None:
@@ -675,11 +387,7 @@ class TelnyxHook(BaseHook):
         self.call(self._delete_request(assistant_id, event_id))
 
     async def adelete_scheduled_event(self, assistant_id: str, event_id: str) -> None:
-        """Async twin of :meth:`delete_scheduled_event`.
-
-        :param assistant_id: the assistant that owns the event.
-        :param event_id: the event's id.
-        """
+        """Async twin of :meth:`delete_scheduled_event`."""
         await self.acall(self._delete_request(assistant_id, event_id))
 
     def cancel_if_pending_steps(self, assistant_id: str, event_id: str) -> Steps[bool]:
@@ -691,9 +399,9 @@ class TelnyxHook(BaseHook):
         :param event_id: the event's id.
         :return: the steps, returning whether the event was cancelled.
         """
-        request = self._get_request(assistant_id, event_id)
+        request = event_request(assistant_id, event_id)
         try:
-            event = _fetched(request, (yield request), event_id)
+            event = read_event(request, (yield request), event_id)
             if event.status is not EventStatus.PENDING:
                 self.log.info("Scheduled event %s is %s: not cancelled", event_id, event.status_text)
                 return False
@@ -714,12 +422,7 @@ class TelnyxHook(BaseHook):
         return self.run(self.cancel_if_pending_steps(assistant_id, event_id))
 
     async def acancel_scheduled_event_if_pending(self, assistant_id: str, event_id: str) -> bool:
-        """Async twin of :meth:`cancel_scheduled_event_if_pending`.
-
-        :param assistant_id: the assistant that owns the event.
-        :param event_id: the event's id.
-        :return: whether the event was cancelled.
-        """
+        """Async twin of :meth:`cancel_scheduled_event_if_pending`."""
         return await self.arun(self.cancel_if_pending_steps(assistant_id, event_id))
 
     # -- assistants ----------------------------------------------------------------------------------------
@@ -731,28 +434,20 @@ class TelnyxHook(BaseHook):
     def get_assistant(self, assistant_id: str) -> Assistant:
         """Fetch an AI assistant (``GET /ai/assistants/{assistant_id}``), e.g. to check it can place calls.
 
-        :param assistant_id: the assistant.
-        :return: the assistant.
         :raises TelnyxNotFoundError: when it does not exist.
         """
         request = self._assistant_request(assistant_id)
-        return _parsed(request, self.call(request), Assistant.model_validate)
+        return parsed(request, self.call(request), Assistant.model_validate)
 
     async def aget_assistant(self, assistant_id: str) -> Assistant:
-        """Async twin of :meth:`get_assistant`.
-
-        :param assistant_id: the assistant.
-        :return: the assistant.
-        """
+        """Async twin of :meth:`get_assistant`."""
         request = self._assistant_request(assistant_id)
-        return _parsed(request, await self.acall(request), Assistant.model_validate)
+        return parsed(request, await self.acall(request), Assistant.model_validate)
 
     def check_assistant(self, assistant_id: str, *, phone_calls: bool) -> Assistant:
         """A create's pre-flight: the assistant exists and, for phone calls, has telephony settings.
 
-        :param assistant_id: the assistant.
         :param phone_calls: whether phone-call events will be created (they need telephony settings).
-        :return: the assistant.
         :raises TelnyxNotFoundError: it does not exist (the API's 404).
         :raises TelnyxInvalidInputError: phone calls are asked of an assistant without telephony settings.
         """

@@ -267,17 +267,11 @@ class ScheduledEvent(_Response):
         return []
 
     def attempts_summary(self) -> str:
-        """One line per call attempt, joined with semicolons (empty when there were none).
-
-        :return: the summary.
-        """
+        """One line per call attempt, joined with semicolons (empty when there were none)."""
         return "; ".join(attempt.summary() for attempt in self.attempts)
 
     def to_json_dict(self) -> dict[str, Any]:
-        """Return the event as a JSON-safe dictionary (for XCom and trigger events), unknown fields included.
-
-        :return: the dictionary.
-        """
+        """Return the event as a JSON-safe dictionary (for XCom and trigger events), unknown fields included."""
         return self.model_dump(mode="json", exclude_unset=True)
 
 

@@ -11,7 +11,8 @@ import ipaddress
 import math
 import re
 from collections.abc import Callable, Mapping
-from typing import Annotated, Any, TypeVar
+from datetime import datetime
+from typing import Annotated, Any, TypedDict, TypeVar
 from urllib.parse import quote, urlsplit
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, ValidationError
@@ -26,6 +27,7 @@ __all__ = [
     "MAX_ID_LENGTH",
     "MAX_PAGE_SIZE",
     "SIP_URI_PATTERN",
+    "EventFilters",
     "ListFilter",
     "TelnyxClientConfig",
     "check_event_id",
@@ -152,7 +154,6 @@ def check_idempotency_key(value: Any, *, field: str = "idempotency_key", subject
     :param value: the key.
     :param field: the parameter name for the error (``events[3].idempotency_key``).
     :param subject: what is validated.
-    :return: the key.
     :raises TelnyxInvalidInputError: when it does not match ``^[A-Za-z0-9_:-]{1,255}$``.
     """
     if not isinstance(value, str) or not IDEMPOTENCY_KEY_PATTERN.fullmatch(value):
@@ -378,6 +379,15 @@ def _number(
     return number
 
 
+class EventFilters(TypedDict, total=False):
+    """The keyword arguments of the list methods, typed (each checked by :class:`ListFilter`)."""
+
+    conversation_channel: ConversationChannel | str | None
+    from_date: datetime | None
+    to_date: datetime | None
+    page_size: int
+
+
 class ListFilter(BaseModel):
     """The query of ``GET .../scheduled_events``: channel, date range and page size.
 
@@ -399,7 +409,6 @@ class ListFilter(BaseModel):
         """Validate the filter's fields.
 
         :param fields: the keyword arguments of a list method.
-        :return: the filter.
         :raises TelnyxInvalidInputError: naming every bad field.
         """
         try:
@@ -408,10 +417,7 @@ class ListFilter(BaseModel):
             raise TelnyxInvalidInputError(field_errors(error), subject="list filter") from None
 
     def params(self) -> dict[str, str]:
-        """The query parameters, as the SDKs send them (``page[size]``, ISO 8601 dates).
-
-        :return: the parameters.
-        """
+        """The query parameters, as the SDKs send them (``page[size]``, ISO 8601 dates)."""
         params = {"page[size]": str(self.page_size)}
         if self.conversation_channel is not None:
             params["conversation_channel"] = self.conversation_channel.value

@@ -96,7 +96,6 @@ def task_instance_tags(context: Context, scope: str | None = None) -> dict[str, 
     :param context: the task's context.
     :param scope: what tells this deployment's task instance apart from another deployment's with the same ids
         (see :class:`TaskIdentity`); tagged as ``airflow_scope`` when set.
-    :return: the tags.
     """
     ti = context["ti"]
     tags: dict[str, str | int] = {
@@ -153,7 +152,6 @@ class TaskIdentity:
         :param context: the task's context.
         :param clock: the wall clock.
         :param namespace: returns the connection's ``idempotency_namespace`` (read only without a state store).
-        :return: the identity.
         """
         store = context.get("task_state_store")
         kept = store.get(STATE_IDENTITY) if store is not None else None
@@ -175,15 +173,20 @@ class TaskIdentity:
         """The ``conversation_metadata`` tags of this task instance.
 
         :param more: further tags (the batch operator's ``airflow_item``).
-        :return: the tags.
         """
         return {**task_instance_tags(self.context, self.scope), **more}
+
+    def owns(self, metadata: Mapping[str, Any] | None) -> bool:
+        """Whether an event's ``conversation_metadata`` carries this task instance's tags (an earlier try made it).
+
+        :param metadata: the event's metadata.
+        """
+        return all((metadata or {}).get(name) == value for name, value in self.tags().items())
 
     def idempotency_key(self, salt: str = "") -> str:
         """The default ``Idempotency-Key`` of one of this task instance's events.
 
         :param salt: distinguishes several events of one task instance.
-        :return: the key.
         """
         return default_idempotency_key(self.context, salt, self.scope)
 
@@ -193,7 +196,6 @@ def resolve_scheduled_at(value: Any, anchor: datetime) -> datetime:
 
     :param value: an aware datetime, an ISO 8601 string with offset, or a ``timedelta`` after ``anchor``.
     :param anchor: the moment a ``timedelta`` counts from.
-    :return: the time.
     :raises ValueError: naming what is wrong with the value.
     """
     if isinstance(value, timedelta):
@@ -267,6 +269,11 @@ def build_request(
 def _parameter_name(field: str) -> str:
     head, dot, rest = field.partition(".")
     return _PARAMETER_FOR_FIELD.get(head, head) + dot + rest
+
+
+def is_template(*values: Any) -> bool:
+    """Whether any value is a Jinja template not rendered yet (a constructor leaves it for ``execute``)."""
+    return any(isinstance(value, str) and "{{" in value for value in values)
 
 
 def check_late_arguments(late_policy: Any, max_lateness: Any) -> tuple[LatePolicy, timedelta | None]:

@@ -16,16 +16,15 @@ The batch operator lives in :mod:`airflow_provider_telnyx.operators.batch` and i
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Sequence
-from datetime import UTC, datetime, timedelta
+from collections.abc import Sequence
+from datetime import datetime, timedelta
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseOperator, BaseOperatorLink, ResumableJobMixin
+from airflow.sdk import BaseOperator, ResumableJobMixin
 from airflow.sdk.exceptions import AirflowSkipException
 
-from airflow_provider_telnyx._common import TELNYX_UI_COLOR, default_deferrable
+from airflow_provider_telnyx._common import TELNYX_UI_COLOR
 from airflow_provider_telnyx.exceptions import (
     TelnyxApiError,
     TelnyxNotFoundError,
@@ -39,7 +38,6 @@ from airflow_provider_telnyx.models import (
     ScheduledEventRequest,
     check_event_id,
     check_idempotency_key,
-    check_seconds,
 )
 from airflow_provider_telnyx.operators._arguments import (
     DEFAULT_MAX_LATENESS,
@@ -50,50 +48,29 @@ from airflow_provider_telnyx.operators._arguments import (
     check_late_arguments,
     send_time,
 )
+from airflow_provider_telnyx.operators.base import BaseTelnyxCreateOperator
+from airflow_provider_telnyx.operators.links import PORTAL_ASSISTANT_URL, TelnyxScheduledEventLink
 from airflow_provider_telnyx.triggers.scheduled_event import TelnyxScheduledEventTrigger
-from airflow_provider_telnyx.waiting import DEFAULT_MAX_TRANSIENT_ERRORS, EventWaiter, resolve, wait_blocking
+from airflow_provider_telnyx.utils.waiting import DEFAULT_MAX_TRANSIENT_ERRORS, resolve
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
-    from airflow.sdk.types import TaskInstanceKey
     from pydantic import JsonValue
 
 # TelnyxCreateScheduledEventsOperator, TelnyxBatchError and default_idempotency_key stay importable from here
 # (their old home); they are documented where they live now.
-__all__ = ["TelnyxCreateScheduledEventOperator", "TelnyxDeleteScheduledEventOperator", "TelnyxScheduledEventLink"]
+__all__ = [
+    "PORTAL_ASSISTANT_URL",
+    "TelnyxCreateScheduledEventOperator",
+    "TelnyxDeleteScheduledEventOperator",
+    "TelnyxScheduledEventLink",
+]
 
-PORTAL_ASSISTANT_URL = "https://portal.telnyx.com/#/ai/assistants/edit/{assistant_id}"
 XCOM_EVENT_ID = "scheduled_event_id"
 STATE_EVENT_ID = "telnyx_scheduled_event_id"
 
 
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-class TelnyxScheduledEventLink(BaseOperatorLink):
-    """Extra link: the event's assistant in the Telnyx portal.
-
-    Built from the task's rendered ``assistant_id`` when Airflow finalizes a try (successful or not), so no XCom
-    has to exist for it.
-    """
-
-    name = "Telnyx assistant"
-
-    def get_link(self, operator: BaseOperator, *, ti_key: TaskInstanceKey) -> str:
-        """The portal URL of the operator's assistant.
-
-        :param operator: the task (rendered, when Airflow finalizes a try).
-        :param ti_key: the task instance.
-        :return: the URL, or an empty string when the assistant id is not known (not rendered).
-        """
-        assistant_id = getattr(operator, "assistant_id", None)
-        if not isinstance(assistant_id, str) or not assistant_id or "{{" in assistant_id:
-            return ""
-        return PORTAL_ASSISTANT_URL.format(assistant_id=assistant_id)
-
-
-class TelnyxCreateScheduledEventOperator(ResumableJobMixin, BaseOperator):
+class TelnyxCreateScheduledEventOperator(ResumableJobMixin, BaseTelnyxCreateOperator):
     """Schedule an AI-assistant phone call or SMS, exactly once, and optionally wait for its outcome.
 
     .. seealso::
@@ -103,45 +80,20 @@ class TelnyxCreateScheduledEventOperator(ResumableJobMixin, BaseOperator):
     code; connection errors, timeouts, 408, 409, 429 and 5xx answers fail the try, and Airflow's retry
     reattaches to whatever the try created before sending anything.
 
-    :param assistant_id: the AI assistant that calls or texts. (templated)
+    It takes the arguments of :class:`~airflow_provider_telnyx.operators.base.BaseTelnyxCreateOperator` (``text``,
+    ``conversation_metadata``, ``dynamic_variables``, the API's retries, ``call_settings``, ``late_policy``,
+    ``max_lateness``, ``check_assistant``, the waiting options, ``tag_metadata``, ``telnyx_conn_id``) and:
+
     :param end_user_target: who is called or texted: an E.164 number or a SIP URI. (templated)
     :param agent_target: the Telnyx number or SIP URI it comes from. (templated)
     :param scheduled_at: when: a timezone-aware datetime, an ISO 8601 string with a UTC offset (what a template
         such as ``{{ data_interval_end + macros.timedelta(hours=1) }}`` renders), or a ``timedelta`` meaning
         "this long after the first try started" (kept across task retries). (templated)
     :param conversation_channel: ``phone_call`` (default) or ``sms_chat``. (templated)
-    :param text: the SMS text; required for ``sms_chat``. (templated)
-    :param conversation_metadata: flat metadata (str, int or bool values) attached to the conversation; the
-        operator adds ``airflow_dag_id``, ``airflow_run_id``, ``airflow_task_id`` and ``airflow_map_index``
-        unless ``tag_metadata=False`` (your keys win). (templated)
-    :param dynamic_variables: string values for ``{{variable}}`` placeholders in the assistant's
-        instructions. (templated)
-    :param max_retries_client_errors: the API's own retries after busy, no-answer, failed or canceled calls
-        (0..10, phone calls only). (templated)
-    :param retry_interval_secs: seconds between those retries (60..86400; only with
-        ``max_retries_client_errors`` > 0). (templated)
-    :param call_settings: per-call overrides such as ``{"sip_region": "Europe"}``. (templated)
     :param idempotency_key: ``Idempotency-Key`` for the create; default: derived from the task instance, the
         same for every try. (templated)
-    :param late_policy: what to do when the event was not created yet and its time has passed by the moment it is
-        sent: ``"send_now"`` (default: send it 10 s from now, with a WARNING naming both times), ``"skip"``
-        (the task is skipped) or ``"fail"`` (the task fails without retrying). An event that already exists is
-        never affected. (templated)
-    :param max_lateness: how late ``"send_now"`` may still send (a ``timedelta`` or seconds); later, the task
-        fails instead of calling someone hours late. Default one hour; ``None``: no limit. (templated)
-    :param check_assistant: before creating, check with one ``GET /ai/assistants/{id}`` that the assistant exists
-        and, for a phone call, has telephony settings; fail clearly (without retrying) when not.
-    :param wait_for_completion: wait until the event is ``completed`` or ``failed``.
-    :param deferrable: wait in the triggerer instead of holding a worker slot
-        (default ``[operators] default_deferrable``).
-    :param poll_interval: seconds between status checks while waiting.
-    :param wait_timeout: seconds to wait before failing with a timeout; ``None`` waits as long as it takes.
-    :param fail_on_failure: when waiting, fail the task if the event ``failed`` (else return it).
     :param cancel_on_kill: cancel the event when the task is killed while the event is still ``pending``.
-    :param tag_metadata: add the task-instance tags to ``conversation_metadata``; without them a retry whose
-        earlier try lost the create's answer can only rely on the idempotency key.
     :param max_transient_errors: consecutive failed status checks tolerated while waiting.
-    :param telnyx_conn_id: the Airflow connection to use. (templated)
     """
 
     template_fields: Sequence[str] = (
@@ -152,90 +104,35 @@ class TelnyxCreateScheduledEventOperator(ResumableJobMixin, BaseOperator):
         "max_lateness",
         "telnyx_conn_id",
     )
-    template_fields_renderers: ClassVar[dict[str, str]] = {
-        "conversation_metadata": "json",
-        "dynamic_variables": "json",
-        "call_settings": "json",
-    }
-    ui_color = TELNYX_UI_COLOR
-    ui_fgcolor = "#000000"
     operator_extra_links = (TelnyxScheduledEventLink(),)
     external_id_key = STATE_EVENT_ID
-    #: The wall clock the late policy reads (tests replace it on an instance).
-    clock: Callable[[], datetime] = staticmethod(_utcnow)
 
     def __init__(
         self,
         *,
-        assistant_id: str,
         end_user_target: str,
         agent_target: str,
         scheduled_at: datetime | str | timedelta,
         conversation_channel: str = "phone_call",
-        text: str | None = None,
-        conversation_metadata: dict[str, str | int | bool] | None = None,
-        dynamic_variables: dict[str, str] | None = None,
-        max_retries_client_errors: int | None = None,
-        retry_interval_secs: int | None = None,
-        call_settings: dict[str, Any] | None = None,
         idempotency_key: str | None = None,
-        late_policy: str = LatePolicy.SEND_NOW,
-        max_lateness: timedelta | float | None = DEFAULT_MAX_LATENESS,
-        check_assistant: bool = False,
-        wait_for_completion: bool = False,
-        deferrable: bool = default_deferrable(),
-        poll_interval: float = 60,
-        wait_timeout: float | None = None,
-        fail_on_failure: bool = True,
         cancel_on_kill: bool = True,
-        tag_metadata: bool = True,
         max_transient_errors: int = DEFAULT_MAX_TRANSIENT_ERRORS,
-        telnyx_conn_id: str = TelnyxHook.default_conn_name,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        check_seconds("poll_interval", poll_interval)
-        check_seconds("wait_timeout", wait_timeout, allow_none=True, allow_zero=True)
-        if not _is_template(late_policy) and not _is_template(max_lateness):
-            check_late_arguments(late_policy, max_lateness)
-        self.assistant_id = assistant_id
         self.end_user_target = end_user_target
         self.agent_target = agent_target
         self.scheduled_at = scheduled_at
         self.conversation_channel = conversation_channel
-        self.text = text
-        self.conversation_metadata = conversation_metadata
-        self.dynamic_variables = dynamic_variables
-        self.max_retries_client_errors = max_retries_client_errors
-        self.retry_interval_secs = retry_interval_secs
-        self.call_settings = call_settings
         self.idempotency_key = idempotency_key
-        self.late_policy = late_policy
-        self.max_lateness = max_lateness
-        self.check_assistant = check_assistant
-        self.wait_for_completion = wait_for_completion
-        self.deferrable = deferrable
-        self.poll_interval = poll_interval
-        self.wait_timeout = wait_timeout
-        self.fail_on_failure = fail_on_failure
         self.cancel_on_kill = cancel_on_kill
-        self.tag_metadata = tag_metadata
         self.max_transient_errors = max_transient_errors
-        self.telnyx_conn_id = telnyx_conn_id
         self._event: ScheduledEvent | None = None
         self._result: dict[str, Any] | None = None
         self._prepared: ScheduledEventRequest | None = None
         self._key: str | None = None
         self._late: tuple[LatePolicy, timedelta | None] = (LatePolicy.SEND_NOW, DEFAULT_MAX_LATENESS)
         self._task_identity: TaskIdentity | None = None
-
-    def _namespace(self) -> str | None:
-        return self.hook.get_config().idempotency_namespace
-
-    @cached_property
-    def hook(self) -> TelnyxHook:
-        """The hook for ``telnyx_conn_id`` (created on first use; constructing the operator does no I/O)."""
-        return TelnyxHook(telnyx_conn_id=self.telnyx_conn_id)
 
     def build_request(self, context: Context) -> ScheduledEventRequest:
         """Validate the rendered arguments into the API's create body, before any request.
@@ -293,9 +190,7 @@ class TelnyxCreateScheduledEventOperator(ResumableJobMixin, BaseOperator):
 
     def _create(self, context: Context) -> ScheduledEvent:
         assert self._prepared is not None
-        if self.check_assistant:
-            phone = self._prepared.telnyx_conversation_channel is ConversationChannel.PHONE_CALL
-            self.hook.check_assistant(self.assistant_id, phone_calls=phone)
+        self._preflight(phone_calls=self._prepared.telnyx_conversation_channel is ConversationChannel.PHONE_CALL)
         request = self._timed(self._prepared, now=self.clock())
         channel = request.telnyx_conversation_channel.value
         self.log.info("Scheduling a %s event for assistant %s", channel, self.assistant_id)
@@ -340,11 +235,10 @@ class TelnyxCreateScheduledEventOperator(ResumableJobMixin, BaseOperator):
         """The event an earlier try of this task instance created, found by its tags (``None`` without tags)."""
         if not self.tag_metadata or self._prepared is None:
             return None
-        tags = self._identity(context).tags()
+        identity = self._identity(context)
         channel = self._prepared.telnyx_conversation_channel
         for event in self.hook.list_scheduled_events(self.assistant_id, conversation_channel=channel):
-            metadata = event.conversation_metadata or {}
-            if all(metadata.get(name) == value for name, value in tags.items()):
+            if identity.owns(event.conversation_metadata):
                 self.log.info("Reattaching to scheduled event %s created by an earlier try", event.event_id)
                 return event
         return None
@@ -404,31 +298,14 @@ class TelnyxCreateScheduledEventOperator(ResumableJobMixin, BaseOperator):
                 fail_on_failure=self.fail_on_failure,
             )
             return
-        deadline = time.time() + self.wait_timeout if self.wait_timeout is not None else None
-        if self.deferrable:
-            self.defer(
-                trigger=TelnyxScheduledEventTrigger(
-                    assistant_id=self.assistant_id,
-                    scheduled_event_id=event_id,
-                    telnyx_conn_id=self.telnyx_conn_id,
-                    poll_interval=self.poll_interval,
-                    end_time=deadline,
-                    max_transient_errors=self.max_transient_errors,
-                    cancel_on_kill=self.cancel_on_kill,
-                ),
-                method_name="execute_complete",
-                timeout=timedelta(seconds=self.wait_timeout) if self.wait_timeout is not None else None,
-            )
-        waiter = EventWaiter(
-            event_id=event_id,
-            poll_interval=self.poll_interval,
-            deadline=deadline,
+        trigger = TelnyxScheduledEventTrigger(
+            scheduled_event_id=event_id,
             max_transient_errors=self.max_transient_errors,
+            cancel_on_kill=self.cancel_on_kill,
+            **self._trigger_options(),
         )
-        self.log.info("Waiting for scheduled event %s (every %ss)", event_id, self.poll_interval)
-        self._result = resolve(
-            wait_blocking(self.hook, self.assistant_id, waiter), fail_on_failure=self.fail_on_failure
-        )
+        payload = self._wait_or_defer(trigger)
+        self._result = resolve(payload, fail_on_failure=self.fail_on_failure)
 
     def get_job_result(self, external_id: JsonValue, context: Context) -> Any:
         """The task's return value (for a fresh create, after :meth:`poll_until_complete`).
@@ -454,10 +331,6 @@ class TelnyxCreateScheduledEventOperator(ResumableJobMixin, BaseOperator):
         """Cancel the event if it is still ``pending`` and ``cancel_on_kill`` is set."""
         if self.cancel_on_kill and self._event is not None:
             self.hook.cancel_scheduled_event_if_pending(self.assistant_id, self._event.event_id)
-
-
-def _is_template(value: Any) -> bool:
-    return isinstance(value, str) and "{{" in value
 
 
 class TelnyxDeleteScheduledEventOperator(BaseOperator):

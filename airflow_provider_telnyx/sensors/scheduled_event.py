@@ -21,15 +21,8 @@ from airflow_provider_telnyx.exceptions import TelnyxInvalidInputError
 from airflow_provider_telnyx.hooks.telnyx import TelnyxHook
 from airflow_provider_telnyx.models import check_event_id, check_seconds
 from airflow_provider_telnyx.triggers.scheduled_event import TelnyxScheduledEventsTrigger, TelnyxScheduledEventTrigger
-from airflow_provider_telnyx.waiting import (
-    DEFAULT_MAX_TRANSIENT_ERRORS,
-    EventWaiter,
-    ManyEventsWaiter,
-    poll,
-    poll_many,
-    resolve,
-    resolve_many,
-)
+from airflow_provider_telnyx.utils.waiting import DEFAULT_MAX_TRANSIENT_ERRORS, EventWaiter, resolve
+from airflow_provider_telnyx.utils.waiting_many import ManyEventsWaiter, resolve_many
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -87,7 +80,13 @@ class _WaitSensor(BaseSensorOperator, Generic[_W]):
         return TelnyxHook(telnyx_conn_id=self.telnyx_conn_id)
 
     def _check(self) -> Any:
-        """Check once; return the wait's payload when it is over, else ``None``."""
+        """Check once (one polling cycle); return the wait's payload when it is over, else ``None``."""
+        payload = self._waiter.poll(self.hook, self.assistant_id)
+        if payload is None:
+            self.log.info("%s: not final yet", self._describe())
+        return payload
+
+    def _describe(self) -> str:
         raise NotImplementedError
 
     def _resolve(self, payload: Any) -> dict[str, Any]:
@@ -97,6 +96,17 @@ class _WaitSensor(BaseSensorOperator, Generic[_W]):
     def _trigger(self, end_time: float) -> BaseTrigger:
         """The trigger that waits in the triggerer."""
         raise NotImplementedError
+
+    def _trigger_options(self, end_time: float) -> dict[str, Any]:
+        """The arguments every trigger of ours takes, from this sensor's."""
+        return {
+            "assistant_id": self.assistant_id,
+            "telnyx_conn_id": self.telnyx_conn_id,
+            "poll_interval": self.poke_interval,
+            "end_time": end_time,
+            "max_transient_errors": self.max_transient_errors,
+            "cancel_on_kill": self.cancel_on_kill,
+        }
 
     def _defer_kwargs(self) -> dict[str, Any] | None:
         return None
@@ -138,7 +148,6 @@ class _WaitSensor(BaseSensorOperator, Generic[_W]):
         a resumed task takes, so its outcome matches a trigger-delivered one exactly.
 
         :param context: the task's context.
-        :return: the outcome.
         """
         self._check_arguments()
         if not self.deferrable:
@@ -196,24 +205,15 @@ class TelnyxScheduledEventSensor(_WaitSensor[EventWaiter]):
     def _check_arguments(self) -> None:
         check_event_id(self.scheduled_event_id)
 
-    def _check(self) -> Any:
-        payload = self._waiter.observe(poll(self.hook, self.assistant_id, self.scheduled_event_id))
-        if payload is None:
-            self.log.info("Scheduled event %s is not final yet", self.scheduled_event_id)
-        return payload
+    def _describe(self) -> str:
+        return f"scheduled event {self.scheduled_event_id}"
 
     def _resolve(self, payload: Any) -> dict[str, Any]:
         return resolve(payload, fail_on_failure=self.fail_on_failure)
 
     def _trigger(self, end_time: float) -> BaseTrigger:
         return TelnyxScheduledEventTrigger(
-            assistant_id=self.assistant_id,
-            scheduled_event_id=self.scheduled_event_id,
-            telnyx_conn_id=self.telnyx_conn_id,
-            poll_interval=self.poke_interval,
-            end_time=end_time,
-            max_transient_errors=self.max_transient_errors,
-            cancel_on_kill=self.cancel_on_kill,
+            scheduled_event_id=self.scheduled_event_id, **self._trigger_options(end_time)
         )
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
@@ -230,7 +230,6 @@ def event_id_list(value: Any) -> list[str]:
     """Accept a list of ids, or the string a Jinja template renders a list to.
 
     :param value: the rendered ``scheduled_event_ids``.
-    :return: the ids.
     :raises TelnyxInvalidInputError: when it is not a list of non-empty strings.
     """
     if isinstance(value, str):
@@ -280,25 +279,15 @@ class TelnyxScheduledEventsSensor(_WaitSensor[ManyEventsWaiter]):
             max_transient_errors=self.max_transient_errors,
         )
 
-    def _check(self) -> Any:
-        payload = poll_many(self.hook, self.assistant_id, self._waiter)
-        if payload is None:
-            self.log.info("%d scheduled events still pending", len(self._waiter.pending))
-        return payload
+    def _describe(self) -> str:
+        return f"{len(self._waiter.pending)} scheduled events still pending"
 
     def _resolve(self, payload: Any) -> dict[str, Any]:
         return resolve_many(payload, fail_on_failure=self.fail_on_failure)
 
     def _trigger(self, end_time: float) -> BaseTrigger:
-        return TelnyxScheduledEventsTrigger(
-            assistant_id=self.assistant_id,
-            scheduled_event_ids=list(self._waiter.pending),
-            telnyx_conn_id=self.telnyx_conn_id,
-            poll_interval=self.poke_interval,
-            end_time=end_time,
-            max_transient_errors=self.max_transient_errors,
-            cancel_on_kill=self.cancel_on_kill,
-        )
+        pending = list(self._waiter.pending)
+        return TelnyxScheduledEventsTrigger(scheduled_event_ids=pending, **self._trigger_options(end_time))
 
     def _defer_kwargs(self) -> dict[str, Any] | None:
         # Events already final before deferring are not in the trigger's list: carry them to the resume.
@@ -312,7 +301,6 @@ class TelnyxScheduledEventsSensor(_WaitSensor[ManyEventsWaiter]):
         :param context: the task's context.
         :param event: the trigger's payload.
         :param already: events that were final before deferring.
-        :return: the outcome.
         """
         if isinstance(event, dict) and already:
             event = {

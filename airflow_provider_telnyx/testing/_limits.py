@@ -14,9 +14,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
+from starlette.responses import Response
+
 from airflow_provider_telnyx.testing._rules import Problem, telnyx_error
 
-__all__ = ["DEFAULT_RATE_LIMIT", "Faults", "HeaderPresence", "RateLimiter", "WindowModel"]
+__all__ = ["DEFAULT_RATE_LIMIT", "Faults", "HeaderPresence", "RateLimiter", "WindowModel", "fault_response"]
 
 #: The limit the simulator enforces when none is set: generous, but there (the real API always has one).
 DEFAULT_RATE_LIMIT = 1000.0
@@ -139,3 +141,21 @@ class RateLimiter:
                 tokens -= 1.0
             self._buckets[api_key] = (tokens, now)
         return allowed, int(tokens), max(math.ceil((capacity - tokens) / limit), 1)
+
+
+def fault_response(fault: str) -> Response:
+    """The answer an injected fault gives (a 504 after a hang, a 429, an HTML 502, a Telnyx 5xx).
+
+    :param fault: ``timeout`` or ``http_<status>``.
+    """
+    if fault == "timeout":
+        return Response("upstream request timeout", status_code=504, media_type="text/plain")
+    status = int(fault.removeprefix("http_"))
+    if status == 429:
+        headers = {"retry-after": "1", "x-ratelimit-limit": "100", "x-ratelimit-remaining": "0"}
+        detail = "You have exceeded the maximum number of allowed requests."
+        return telnyx_error(429, "10011", "Too many requests", detail, headers=headers)
+    if status == 502:
+        page = "<html><head><title>502 Bad Gateway</title></head><body>bad gateway</body></html>"
+        return Response(page, status_code=502, media_type="text/html")
+    return telnyx_error(status, "10007", "Unexpected error", "An unexpected error occurred.")

@@ -225,7 +225,6 @@ def plan_timeline(body: Mapping[str, Any], scheduled_at: datetime, time_scale: f
     :param body: the validated create body.
     :param scheduled_at: its ``scheduled_at_fixed_datetime``.
     :param time_scale: how much faster the event clock runs after dispatch.
-    :return: the timeline.
     """
     channel = body["telnyx_conversation_channel"]
     outcome = outcome_for(body["telnyx_end_user_target"])

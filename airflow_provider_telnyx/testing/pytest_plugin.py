@@ -47,7 +47,6 @@ def telnyx_simulator(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyP
 
     :param request: pytest's request (reads the ``telnyx_simulator`` marker).
     :param monkeypatch: used to set ``AIRFLOW_CONN_TELNYX_DEFAULT``.
-    :return: the simulator.
     """
     # Imported here, not at module level: pytest loads this plugin into every run of every project that has the
     # provider installed, and most never use the fixture.

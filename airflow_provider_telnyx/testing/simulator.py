@@ -16,47 +16,41 @@ Run it with ``python -m airflow_provider_telnyx.testing.simulator --port 8765`` 
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
-import hashlib
 import json
 import logging
-import math
 import random
-import signal
 import threading
 import time
-import uuid
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import asdict, dataclass, fields, replace
-from datetime import UTC, datetime, timedelta
+from dataclasses import asdict, fields, replace
+from datetime import UTC, datetime
 from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
-from starlette.types import Receive, Scope, Send
 
-from airflow_provider_telnyx.testing._limits import Faults, RateLimiter
+from airflow_provider_telnyx.testing._events import ScheduledEventRoutes
+from airflow_provider_telnyx.testing._limits import Faults, RateLimiter, fault_response
+from airflow_provider_telnyx.testing._records import (
+    DroppedConnection,
+    Exchange,
+    IdempotencyRecord,
+    JournalEntry,
+    SimulatedAssistant,
+    StoredEvent,
+)
 from airflow_provider_telnyx.testing._rules import (
-    CHANNELS,
-    IDEMPOTENCY_KEY,
     NO_TELEPHONY_ASSISTANT,
     Problem,
-    check_business_rules,
-    check_schema,
     iso,
-    jsonable,
-    matches,
-    query_datetime,
-    query_int,
     telnyx_error,
-    validation_error,
 )
-from airflow_provider_telnyx.testing.lifecycle import OUTCOMES, Timeline, plan_timeline
+from airflow_provider_telnyx.testing.lifecycle import OUTCOMES
 
 __all__ = [
     "DEFAULT_API_KEY",
@@ -75,104 +69,9 @@ DEFAULT_API_KEY = "KEYsimulator_local_only"
 DEFAULT_ORGANIZATION = "org-simulator"
 #: Assistants every simulator knows: the examples' and the demo's, and one without telephony settings.
 DEFAULT_ASSISTANTS = ("assistant-demo",)
-#: How long an ``Idempotency-Key`` record is kept (the guide: 24 hours).
-IDEMPOTENCY_TTL = timedelta(hours=24)
 
 
-@dataclass(frozen=True)
-class JournalEntry:
-    """One request the simulator received.
-
-    :param at: wall-clock time the request arrived.
-    :param method: HTTP method.
-    :param path: request path.
-    :param route: ``create``, ``list``, ``get``, ``delete``, ``assistants``, ``assistant`` or ``unknown``.
-    :param status: status answered (0 for a dropped connection).
-    :param fault: the injected fault, if any.
-    :param idempotency_key: the ``Idempotency-Key`` header, if any.
-    :param event_id: the event concerned, if any.
-    """
-
-    at: str
-    method: str
-    path: str
-    route: str
-    status: int
-    fault: str | None = None
-    idempotency_key: str | None = None
-    event_id: str | None = None
-
-
-@dataclass(frozen=True)
-class Exchange:
-    """A request and the response the simulator gave, kept when ``record_exchanges`` is on.
-
-    :param method: HTTP method.
-    :param path: request path.
-    :param query: raw query string.
-    :param request_content_type: request ``Content-Type``.
-    :param request_body: request body.
-    :param status: response status (0 for a dropped connection).
-    :param response_headers: response headers.
-    :param response_body: response body.
-    """
-
-    method: str
-    path: str
-    query: str
-    request_content_type: str
-    request_body: bytes
-    status: int
-    response_headers: dict[str, str]
-    response_body: bytes
-
-
-@dataclass
-class _StoredEvent:
-    event_id: str
-    assistant_id: str
-    body: dict[str, Any]
-    created_at: datetime
-    timeline: Timeline
-    organization: str
-
-
-@dataclass
-class _IdempotencyRecord:
-    fingerprint: str
-    created_at: datetime
-    status: int = 0
-    body: Any = None
-    in_flight: bool = True
-
-
-@dataclass(frozen=True)
-class _Assistant:
-    assistant_id: str
-    telephony: bool = True
-
-    def render(self) -> dict[str, Any]:
-        settings = {"default_texml_app_id": f"texml-{self.assistant_id}"} if self.telephony else {}
-        return {
-            "id": self.assistant_id,
-            "name": self.assistant_id,
-            "model": "meta-llama/Meta-Llama-3.1-70B-Instruct",
-            "instructions": "You are a helpful assistant (simulated).",
-            "created_at": "2026-01-01T00:00:00Z",
-            "enabled_features": ["telephony", "messaging"] if self.telephony else ["messaging"],
-            "telephony_settings": settings,
-        }
-
-
-class _DroppedConnection(Response):
-    """Starts a response, then fails: the server closes the connection mid-response."""
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"100")]})
-        raise ConnectionAbortedError("simulated dropped connection")
-
-
-class Simulator:
+class Simulator(ScheduledEventRoutes):
     """The simulated API, its state, its faults and its journal.
 
     :param api_keys: bearer tokens accepted (any other answers 401).
@@ -210,11 +109,11 @@ class Simulator:
         self.clock = clock
         self._random = random.Random(seed)  # noqa: S311 - fault injection, not cryptography
         self._lock = threading.Lock()
-        self._assistants: dict[str, _Assistant] = {}
+        self._assistants: dict[str, SimulatedAssistant] = {}
         self.add_assistants(*assistants)
-        self._assistants[NO_TELEPHONY_ASSISTANT] = _Assistant(NO_TELEPHONY_ASSISTANT, telephony=False)
-        self._events: dict[str, _StoredEvent] = {}
-        self._idempotency: dict[tuple[str, str, str, str], _IdempotencyRecord] = {}
+        self._assistants[NO_TELEPHONY_ASSISTANT] = SimulatedAssistant(NO_TELEPHONY_ASSISTANT, telephony=False)
+        self._events: dict[str, StoredEvent] = {}
+        self._idempotency: dict[tuple[str, str, str, str], IdempotencyRecord] = {}
         self._limiter = RateLimiter(monotonic)
         self._journal: deque[JournalEntry] = deque(maxlen=200_000)
         self._counters: Counter[str] = Counter()
@@ -250,7 +149,7 @@ class Simulator:
         :param telephony: whether they have telephony settings (without, phone-call events answer 400).
         """
         for assistant_id in assistant_ids:
-            self._assistants[assistant_id] = _Assistant(assistant_id, telephony)
+            self._assistants[assistant_id] = SimulatedAssistant(assistant_id, telephony)
 
     def set_faults(self, **changes: Any) -> Faults:
         """Change some faults, keeping the others.
@@ -335,7 +234,6 @@ class Simulator:
     def final_at(self, event_id: str) -> datetime | None:
         """The wall-clock moment an event becomes final (for measuring how fast a waiter notices).
 
-        :param event_id: the event.
         :return: the moment, or ``None`` for an unknown event.
         """
         with self._lock:
@@ -372,13 +270,13 @@ class Simulator:
                 response: Response = await handler(request, self._organization(api_key))
                 fault = getattr(response, "fault", None)
             else:
-                response = self._fault_response(fault)
+                response = fault_response(fault)
             response.headers.update(limit_headers)
         except Problem as problem:
             response = problem.response
             if response.status_code == 429:
                 fault = "rate_limit"
-        status = 0 if isinstance(response, _DroppedConnection) else response.status_code
+        status = 0 if isinstance(response, DroppedConnection) else response.status_code
         event_id = request.path_params.get("event_id") or getattr(response, "event_id", None)
         self._record(request, route, status, fault, event_id)
         if self.record_exchanges:
@@ -441,20 +339,6 @@ class Simulator:
             return "timeout"
         return None
 
-    @staticmethod
-    def _fault_response(fault: str) -> Response:
-        if fault == "timeout":
-            return Response("upstream request timeout", status_code=504, media_type="text/plain")
-        status = int(fault.removeprefix("http_"))
-        if status == 429:
-            headers = {"retry-after": "1", "x-ratelimit-limit": "100", "x-ratelimit-remaining": "0"}
-            detail = "You have exceeded the maximum number of allowed requests."
-            return telnyx_error(429, "10011", "Too many requests", detail, headers=headers)
-        if status == 502:
-            page = "<html><head><title>502 Bad Gateway</title></head><body>bad gateway</body></html>"
-            return Response(page, status_code=502, media_type="text/html")
-        return telnyx_error(status, "10007", "Unexpected error", "An unexpected error occurred.")
-
     # -- assistants ----------------------------------------------------------------------------------------
 
     async def _list_assistants(self, request: Request, organization: str) -> Response:
@@ -462,200 +346,6 @@ class Simulator:
 
     async def _get_assistant(self, request: Request, organization: str) -> Response:
         return JSONResponse(self._assistants[request.path_params["assistant_id"]].render())
-
-    # -- scheduled events ----------------------------------------------------------------------------------
-
-    async def _handle_create(self, request: Request, organization: str) -> Response:
-        assistant_id = request.path_params["assistant_id"]
-        refused = self._refuse_create()
-        if refused is not None:
-            return refused
-        keys = request.headers.getlist("idempotency-key")
-        if len(keys) > 1 or (keys and not IDEMPOTENCY_KEY.fullmatch(keys[0])):
-            detail = "Idempotency-Key must be one header of 1 to 255 letters, digits, '-', '_' or ':'."
-            return telnyx_error(400, "10015", "Invalid Idempotency-Key", detail, "/header/Idempotency-Key")
-        raw = await request.body()
-        try:
-            body = json.loads(raw)
-        except ValueError:
-            return validation_error([(["body"], "JSON decode error", "json_invalid")])
-        now = self.clock()
-        # The guide: a record is the organization's, for one method and path; the body is what must match.
-        record_key = (organization, request.method, request.url.path, keys[0]) if keys else None
-        if record_key:
-            replay = self._claim_key(record_key, hashlib.sha256(raw).hexdigest(), now)
-            if replay is not None:
-                return replay
-        try:
-            event = self._validate_and_store(assistant_id, body, now, organization)
-        except Problem as problem:
-            if record_key:  # only successful responses are kept for replay
-                with self._lock:
-                    self._idempotency.pop(record_key, None)
-            return problem.response
-        payload = self._render(event, now)
-        if self.faults.hold_creates:
-            self._counters["creates_held"] += 1
-            await self._release.wait()
-        if record_key:  # the request is complete: from now on the key replays this response
-            with self._lock:
-                self._idempotency[record_key].status, self._idempotency[record_key].body = 201, payload
-                self._idempotency[record_key].in_flight = False
-        response = self._maybe_lose(JSONResponse(payload, status_code=201))
-        response.event_id = event.event_id  # type: ignore[attr-defined]
-        return response
-
-    def _refuse_create(self) -> Response | None:
-        """Answer 503 before processing while ``refuse_next_creates`` lasts (nothing is created)."""
-        with self._lock:
-            if self.faults.refuse_next_creates <= 0:
-                return None
-            self.faults.refuse_next_creates -= 1
-        refused = self._fault_response("http_503")
-        refused.fault = "refused_create_503"  # type: ignore[attr-defined]
-        return refused
-
-    def _maybe_lose(self, response: Response) -> Response:
-        """The answer to a committed create, or what replaces it when a fault loses it (502 or a dropped line)."""
-        faults = self.faults
-        lost: Response | None = None
-        if faults.lose_next_creates > 0:
-            faults.lose_next_creates -= 1
-            lost = self._fault_response("http_502")
-        elif faults.lose_create_rate and self._random.random() < faults.lose_create_rate:
-            lost = self._fault_response("http_502") if self._random.random() < 0.5 else _DroppedConnection()
-        if lost is None:
-            return response
-        dropped = isinstance(lost, _DroppedConnection)
-        lost.fault = "lost_response_dropped" if dropped else "lost_response_502"  # type: ignore[attr-defined]
-        return lost
-
-    def _claim_key(self, record_key: tuple[str, str, str, str], fingerprint: str, now: datetime) -> Response | None:
-        with self._lock:
-            record = self._idempotency.get(record_key)
-            if record is None or now - record.created_at > IDEMPOTENCY_TTL:
-                self._idempotency[record_key] = _IdempotencyRecord(fingerprint, now)
-                return None
-            self._counters["idempotency_hits"] += 1
-        if record.fingerprint != fingerprint:
-            return validation_error(
-                [
-                    (
-                        ["header", "Idempotency-Key"],
-                        "Idempotency-Key was already used with a different request",
-                        "idempotency_key_reused",
-                    )
-                ]
-            )
-        if record.in_flight:
-            detail = "A request with this Idempotency-Key is still being processed."
-            return telnyx_error(409, "10036", "Idempotency conflict", detail, "/header/Idempotency-Key")
-        self._counters["idempotent_replays"] += 1
-        response = JSONResponse(record.body, status_code=record.status, headers={"Idempotent-Replayed": "true"})
-        response.event_id = record.body.get("scheduled_event_id")  # type: ignore[attr-defined]
-        return response
-
-    def _validate_and_store(self, assistant_id: str, body: Any, now: datetime, organization: str) -> _StoredEvent:
-        scheduled_at = check_schema(body)
-        check_business_rules(assistant_id, body, scheduled_at, now)
-        if not self._assistants[assistant_id].telephony and body["telnyx_conversation_channel"] == "phone_call":
-            detail = "Assistant does not have telephony settings configured"
-            raise Problem(telnyx_error(400, "10032", "Invalid scheduled event", detail, "/assistant_id"))
-        event = _StoredEvent(
-            event_id=str(uuid.uuid4()),
-            assistant_id=assistant_id,
-            body=body,
-            created_at=now,
-            timeline=plan_timeline(body, scheduled_at, self.time_scale),
-            organization=organization,
-        )
-        with self._lock:
-            self._events[event.event_id] = event
-            self._counters["events_created"] += 1
-        return event
-
-    def _find(self, request: Request, organization: str) -> _StoredEvent:
-        event_id = request.path_params["event_id"]
-        with self._lock:
-            event = self._events.get(event_id)
-        if (
-            event is None
-            or event.assistant_id != request.path_params["assistant_id"]
-            or event.organization != organization
-        ):
-            raise Problem(
-                telnyx_error(404, "10005", "Resource not found", f"Scheduled event {event_id} was not found.")
-            )
-        return event
-
-    async def _get(self, request: Request, organization: str) -> Response:
-        return JSONResponse(self._render(self._find(request, organization), self.clock()))
-
-    async def _delete(self, request: Request, organization: str) -> Response:
-        event = self._find(request, organization)
-        pending = event.timeline.state_at(self.clock())["status"] == "pending"
-        with self._lock:
-            self._events.pop(event.event_id, None)
-            self._counters["events_cancelled" if pending else "events_deleted"] += 1
-        return Response(status_code=200)
-
-    async def _list(self, request: Request, organization: str) -> Response:
-        query = request.query_params
-        number = query_int(query.get("page[number]"), "number", 1, 1, None)
-        size = query_int(query.get("page[size]"), "size", 20, 1, 100)
-        channel = query.get("conversation_channel")
-        if channel is not None and channel not in CHANNELS:
-            where: list[str | int] = ["query", "conversation_channel"]
-            raise Problem(validation_error([(where, "Input should be 'phone_call' or 'sms_chat'", "enum")]))
-        bounds = [query_datetime(query.get(name), name) for name in ("from_date", "to_date")]
-        now = self.clock()
-        assistant_id = request.path_params["assistant_id"]
-        with self._lock:
-            stored = [
-                e for e in self._events.values() if e.assistant_id == assistant_id and e.organization == organization
-            ]
-        rendered = [self._render(event, now) for event in stored]
-        selected = [item for item in rendered if matches(item, channel, bounds[0], bounds[1])]
-        total = len(selected)
-        data = selected[(number - 1) * size : number * size]
-        meta = {
-            "total_pages": math.ceil(total / size),
-            "total_results": total,
-            "page_number": number,
-            "page_size": size,
-        }
-        return JSONResponse({"data": data, "meta": meta})
-
-    def _render(self, event: _StoredEvent, now: datetime) -> dict[str, Any]:
-        body = event.body
-        channel = body["telnyx_conversation_channel"]
-        result: dict[str, Any] = {
-            "scheduled_event_id": event.event_id,
-            "assistant_id": event.assistant_id,
-            "telnyx_conversation_channel": channel,
-            "telnyx_end_user_target": body["telnyx_end_user_target"],
-            "telnyx_agent_target": body["telnyx_agent_target"],
-            "scheduled_at_fixed_datetime": event.timeline.scheduled_at,
-            "created_at": event.created_at,
-            "retry_count": 0,
-            "errors": [],
-        }
-        for name in ("conversation_metadata", "dynamic_variables"):
-            if body.get(name) is not None:
-                result[name] = body[name]
-        if channel == "sms_chat":
-            result["text"] = body["text"]
-        else:
-            result["max_retries_client_errors"] = body.get("max_retries_client_errors") or 0
-            result["call_attempts"] = []
-            for name in ("retry_interval_secs", "call_settings"):
-                if body.get(name) is not None:
-                    result[name] = body[name]
-        result.update(event.timeline.state_at(now))
-        if channel == "phone_call":
-            result["retry_attempts"] = len(result["call_attempts"])
-        rendered: dict[str, Any] = jsonable(result)
-        return rendered
 
     # -- /_sim control endpoints ---------------------------------------------------------------------------
 
@@ -726,63 +416,20 @@ def _make_server(app: Starlette, host: str, port: int) -> Any:
 
 
 def outcome_table_markdown() -> str:
-    """The outcome table as Markdown, for the docs.
-
-    :return: the table.
-    """
+    """The outcome table as Markdown, for the docs."""
     rows = ["| end-user target | outcome | what happens |", "|---|---|---|"]
     rows += [f"| `{target}` | {o.name} | {o.description} |" for target, o in OUTCOMES.items()]
     return "\n".join(rows)
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Command line: serve the simulator until interrupted.
+    """Command line: serve the simulator until interrupted (``telnyx-simulator``).
 
     :param argv: arguments (default: ``sys.argv[1:]``).
     """
-    parser = argparse.ArgumentParser(prog="telnyx-simulator", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default: loopback)")
-    parser.add_argument("--port", type=int, default=8765, help="port (0: any free port)")
-    parser.add_argument("--api-key", action="append", help=f"accepted API key (repeatable; default {DEFAULT_API_KEY})")
-    parser.add_argument(
-        "--assistant", action="append", help=f"an assistant that exists (repeatable; default {DEFAULT_ASSISTANTS})"
-    )
-    parser.add_argument("--time-scale", type=float, default=1.0, help="event clock speed after dispatch")
-    parser.add_argument("--seed", type=int, default=None, help="seed for fault injection")
-    parser.add_argument("--latency-ms", type=float, default=0.0, help="latency added to every request")
-    parser.add_argument("--rate-limit", type=float, default=None, help="requests per second per API key")
-    parser.add_argument("--rate-limit-window", choices=["fixed", "token_bucket"], default="fixed")
-    parser.add_argument("--rate-limit-headers", choices=["always", "on_429", "never"], default="always")
-    parser.add_argument("--error-rate", type=float, default=0.0, help="share of requests answered 5xx")
-    parser.add_argument("--timeout-rate", type=float, default=0.0, help="share of requests that hang")
-    parser.add_argument("--lose-create-rate", type=float, default=0.0, help="share of create responses lost")
-    parser.add_argument("--port-file", default=None, help="write the bound port to this file once listening")
-    args = parser.parse_args(argv)
-    faults = Faults(
-        latency=args.latency_ms / 1000,
-        rate_limit=args.rate_limit,
-        rate_limit_window=args.rate_limit_window,
-        rate_limit_headers=args.rate_limit_headers,
-        error_rate=args.error_rate,
-        timeout_rate=args.timeout_rate,
-        lose_create_rate=args.lose_create_rate,
-    )
-    simulator = Simulator(
-        api_keys=tuple(args.api_key or (DEFAULT_API_KEY,)),
-        assistants=tuple(args.assistant or DEFAULT_ASSISTANTS),
-        time_scale=args.time_scale,
-        faults=faults,
-        seed=args.seed,
-    )
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    with simulator.serve_in_thread(args.host, args.port) as base_url:
-        if args.port_file:
-            with open(args.port_file, "w", encoding="utf-8") as handle:
-                handle.write(base_url.rsplit(":", 1)[1].split("/")[0])
-        print(f"Telnyx simulator listening on {base_url} (time scale {args.time_scale:g})", flush=True)  # noqa: T201
-        stop.wait()
+    from airflow_provider_telnyx.testing._cli import main as run
+
+    run(argv)
 
 
 if __name__ == "__main__":

@@ -19,13 +19,8 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 from airflow_provider_telnyx.hooks._http import async_timeout
 from airflow_provider_telnyx.hooks.telnyx import TelnyxHook
 from airflow_provider_telnyx.models import check_seconds
-from airflow_provider_telnyx.waiting import (
-    DEFAULT_MAX_TRANSIENT_ERRORS,
-    EventWaiter,
-    ManyEventsWaiter,
-    apoll,
-    apoll_many,
-)
+from airflow_provider_telnyx.utils.waiting import DEFAULT_MAX_TRANSIENT_ERRORS, EventWaiter, PollingWaiter
+from airflow_provider_telnyx.utils.waiting_many import ManyEventsWaiter
 
 __all__ = ["DEADLINE_GRACE", "TelnyxScheduledEventTrigger", "TelnyxScheduledEventsTrigger"]
 
@@ -50,11 +45,11 @@ class _PollingTrigger(BaseTrigger):
         self,
         *,
         assistant_id: str,
-        telnyx_conn_id: str,
-        poll_interval: float,
-        end_time: float | None,
-        max_transient_errors: int,
-        cancel_on_kill: bool,
+        telnyx_conn_id: str = TelnyxHook.default_conn_name,
+        poll_interval: float = 60.0,
+        end_time: float | None = None,
+        max_transient_errors: int = DEFAULT_MAX_TRANSIENT_ERRORS,
+        cancel_on_kill: bool = True,
     ) -> None:
         super().__init__()  # type: ignore[no-untyped-call]  # airflow-core's BaseTrigger is not annotated
         check_seconds("poll_interval", poll_interval)
@@ -82,9 +77,21 @@ class _PollingTrigger(BaseTrigger):
     def _describe(self) -> str:
         raise NotImplementedError
 
-    def _start(self) -> tuple[Callable[[TelnyxHook], Awaitable[Any]], Callable[[], float], Callable[[], Any]]:
-        """A fresh wait: one polling cycle (returns the payload when the wait is over), the next delay, and the
-        payload of a deadline that passed during a cycle."""
+    def waiter(self) -> PollingWaiter[Any]:
+        """A fresh wait's state for this trigger's events, cadence and deadline (the operators' blocking wait uses
+        it too, so both ways of waiting follow the same rule)."""
+        return self._new_waiter(
+            poll_interval=self.poll_interval,
+            deadline=self.end_time,
+            max_transient_errors=self.max_transient_errors,
+            clock=self.clock,
+        )
+
+    def _new_waiter(self, **options: Any) -> PollingWaiter[Any]:
+        raise NotImplementedError
+
+    def _event_ids(self) -> list[str]:
+        """The events a user's kill cancels while still pending."""
         raise NotImplementedError
 
     def _remaining(self) -> float | None:
@@ -94,13 +101,13 @@ class _PollingTrigger(BaseTrigger):
         return max(self.end_time - self.clock(), 0.0) + DEADLINE_GRACE
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        """Poll until the wait is over and yield its single event (a :mod:`~airflow_provider_telnyx.waiting`
+        """Poll until the wait is over and yield its single event (a :mod:`~airflow_provider_telnyx.utils.waiting`
         payload for ``execute_complete``). A cycle still waiting for answers when the deadline passes is cut: the
         deadline holds within :data:`DEADLINE_GRACE`, whatever the API does.
 
         :return: an async iterator yielding one :class:`TriggerEvent`.
         """
-        poll_once, next_sleep, expire = self._start()
+        waiter = self.waiter()
         hook = self._hook()
         payload: dict[str, Any]
         try:
@@ -108,13 +115,13 @@ class _PollingTrigger(BaseTrigger):
                 remaining = self._remaining()
                 try:
                     async with async_timeout(remaining) if remaining is not None else nullcontext():
-                        result = await poll_once(hook)
+                        result = await waiter.apoll(hook, self.assistant_id)
                 except TimeoutError:
-                    result = expire()
+                    result = waiter.expire()
                 if result is not None:
                     break
                 self.log.debug("%s: not final yet", self._describe())
-                await self.sleep(next_sleep())
+                await self.sleep(waiter.next_sleep())
             payload = dict(result)
         except Exception as error:  # a trigger must never die silently: report, then let execute_complete fail
             self.log.exception("Waiting for %s failed", self._describe())
@@ -124,131 +131,9 @@ class _PollingTrigger(BaseTrigger):
         self.log.info("%s: wait over (%s)", self._describe(), payload["status"])
         yield TriggerEvent(payload)  # type: ignore[no-untyped-call]  # airflow-core is not annotated
 
-
-class TelnyxScheduledEventTrigger(_PollingTrigger):
-    """Poll one scheduled event until it is ``completed`` or ``failed``, the deadline passes, or waiting fails.
-
-    Yields exactly one event whose payload is a :class:`~airflow_provider_telnyx.waiting.WaitPayload`:
-    ``{"status": "final" | "error" | "timeout", "message", "event_id", "event"}``; the task's
-    ``execute_complete`` passes it to :func:`~airflow_provider_telnyx.waiting.resolve`.
-
-    :param assistant_id: the assistant that owns the event.
-    :param scheduled_event_id: the event to wait for.
-    :param telnyx_conn_id: the Airflow connection (only its id is serialized, never the key).
-    :param poll_interval: seconds between polls.
-    :param end_time: absolute deadline (epoch seconds); ``None`` for no deadline.
-    :param max_transient_errors: consecutive failed polls tolerated (timeouts, 429, 5xx).
-    :param cancel_on_kill: cancel the event if it is still pending when a user kills the task.
-    """
-
-    def __init__(
-        self,
-        *,
-        assistant_id: str,
-        scheduled_event_id: str,
-        telnyx_conn_id: str = TelnyxHook.default_conn_name,
-        poll_interval: float = 60.0,
-        end_time: float | None = None,
-        max_transient_errors: int = DEFAULT_MAX_TRANSIENT_ERRORS,
-        cancel_on_kill: bool = True,
-    ) -> None:
-        super().__init__(
-            assistant_id=assistant_id,
-            telnyx_conn_id=telnyx_conn_id,
-            poll_interval=poll_interval,
-            end_time=end_time,
-            max_transient_errors=max_transient_errors,
-            cancel_on_kill=cancel_on_kill,
-        )
-        self.scheduled_event_id = scheduled_event_id
-
-    serialized = ("scheduled_event_id", *_PollingTrigger.serialized)
-
-    def _describe(self) -> str:
-        return f"scheduled event {self.scheduled_event_id}"
-
-    def _start(self) -> tuple[Callable[[TelnyxHook], Awaitable[Any]], Callable[[], float], Callable[[], Any]]:
-        waiter = EventWaiter(
-            event_id=self.scheduled_event_id,
-            poll_interval=self.poll_interval,
-            deadline=self.end_time,
-            max_transient_errors=self.max_transient_errors,
-            clock=self.clock,
-        )
-
-        async def poll_once(hook: TelnyxHook) -> Any:
-            return waiter.observe(await apoll(hook, self.assistant_id, self.scheduled_event_id))
-
-        return poll_once, waiter.next_sleep, waiter.expire
-
     async def on_kill(self) -> None:
-        """Cancel the event if it is still ``pending`` (a user killed the deferred task)."""
-        if not self.cancel_on_kill:
-            return
-        hook = self._hook()
-        try:
-            await hook.acancel_scheduled_event_if_pending(self.assistant_id, self.scheduled_event_id)
-        finally:
-            await hook.aclose()
-
-
-class TelnyxScheduledEventsTrigger(_PollingTrigger):
-    """Wait for many scheduled events at once with as few requests as the API allows (see ``ManyEventsWaiter``).
-
-    Yields one event whose payload is a :class:`~airflow_provider_telnyx.waiting.ManyPayload`; the task's
-    ``execute_complete`` passes it to :func:`~airflow_provider_telnyx.waiting.resolve_many`.
-
-    :param assistant_id: the assistant that owns the events.
-    :param scheduled_event_ids: the events to wait for.
-    :param telnyx_conn_id: the Airflow connection (only its id is serialized).
-    :param poll_interval: seconds between polling cycles.
-    :param end_time: absolute deadline (epoch seconds), or ``None``.
-    :param max_transient_errors: consecutive failed cycles tolerated.
-    :param cancel_on_kill: cancel the events still pending when a user kills the task.
-    """
-
-    def __init__(
-        self,
-        *,
-        assistant_id: str,
-        scheduled_event_ids: list[str],
-        telnyx_conn_id: str = TelnyxHook.default_conn_name,
-        poll_interval: float = 60.0,
-        end_time: float | None = None,
-        max_transient_errors: int = DEFAULT_MAX_TRANSIENT_ERRORS,
-        cancel_on_kill: bool = True,
-    ) -> None:
-        super().__init__(
-            assistant_id=assistant_id,
-            telnyx_conn_id=telnyx_conn_id,
-            poll_interval=poll_interval,
-            end_time=end_time,
-            max_transient_errors=max_transient_errors,
-            cancel_on_kill=cancel_on_kill,
-        )
-        self.scheduled_event_ids = [str(event_id) for event_id in scheduled_event_ids]
-
-    serialized = ("scheduled_event_ids", *_PollingTrigger.serialized)
-
-    def _describe(self) -> str:
-        return f"{len(self.scheduled_event_ids)} scheduled events"
-
-    def _start(self) -> tuple[Callable[[TelnyxHook], Awaitable[Any]], Callable[[], float], Callable[[], Any]]:
-        waiter = ManyEventsWaiter(
-            event_ids=self.scheduled_event_ids,
-            poll_interval=self.poll_interval,
-            deadline=self.end_time,
-            max_transient_errors=self.max_transient_errors,
-            clock=self.clock,
-        )
-
-        async def poll_once(hook: TelnyxHook) -> Any:
-            return await apoll_many(hook, self.assistant_id, waiter)
-
-        return poll_once, waiter.next_sleep, waiter.expire
-
-    async def on_kill(self) -> None:
-        """Cancel the events that are still ``pending`` (a user killed the deferred task)."""
+        """Cancel the events that are still ``pending`` (a user killed the deferred task), unless
+        ``cancel_on_kill`` is off. Airflow calls it only on a user's action, never on a triggerer restart."""
         if not self.cancel_on_kill:
             return
         hook = self._hook()
@@ -259,7 +144,71 @@ class TelnyxScheduledEventsTrigger(_PollingTrigger):
                 return await hook.acancel_scheduled_event_if_pending(self.assistant_id, event_id)
 
         try:
-            cancelled = await asyncio.gather(*(cancel(i) for i in self.scheduled_event_ids), return_exceptions=True)
+            cancelled = await asyncio.gather(*(cancel(i) for i in self._event_ids()), return_exceptions=True)
             self.log.info("Cancelled %d pending scheduled events", sum(result is True for result in cancelled))
         finally:
             await hook.aclose()
+
+
+class TelnyxScheduledEventTrigger(_PollingTrigger):
+    """Poll one scheduled event until it is ``completed`` or ``failed``, the deadline passes, or waiting fails.
+
+    Yields exactly one event whose payload is a :class:`~airflow_provider_telnyx.waiting.WaitPayload`:
+    ``{"status": "final" | "error" | "timeout", "message", "event_id", "event"}``; the task's
+    ``execute_complete`` passes it to :func:`~airflow_provider_telnyx.waiting.resolve`.
+
+    :param scheduled_event_id: the event to wait for.
+    :param assistant_id: the assistant that owns the event.
+    :param telnyx_conn_id: the Airflow connection (default ``telnyx_default``; only its id is serialized, never
+        the key).
+    :param poll_interval: seconds between polls (default 60).
+    :param end_time: absolute deadline (epoch seconds); ``None`` (default) for no deadline.
+    :param max_transient_errors: consecutive failed polls tolerated (timeouts, 429, 5xx; default 5).
+    :param cancel_on_kill: cancel the event if it is still pending when a user kills the task (default on).
+    """
+
+    def __init__(self, *, scheduled_event_id: str, **options: Any) -> None:
+        super().__init__(**options)
+        self.scheduled_event_id = scheduled_event_id
+
+    serialized = ("scheduled_event_id", *_PollingTrigger.serialized)
+
+    def _describe(self) -> str:
+        return f"scheduled event {self.scheduled_event_id}"
+
+    def _new_waiter(self, **options: Any) -> EventWaiter:
+        return EventWaiter(event_id=self.scheduled_event_id, **options)
+
+    def _event_ids(self) -> list[str]:
+        return [self.scheduled_event_id]
+
+
+class TelnyxScheduledEventsTrigger(_PollingTrigger):
+    """Wait for many scheduled events at once with as few requests as the API allows (see ``ManyEventsWaiter``).
+
+    Yields one event whose payload is a :class:`~airflow_provider_telnyx.waiting.ManyPayload`; the task's
+    ``execute_complete`` passes it to :func:`~airflow_provider_telnyx.waiting.resolve_many`.
+
+    :param scheduled_event_ids: the events to wait for.
+    :param assistant_id: the assistant that owns the events.
+    :param telnyx_conn_id: the Airflow connection (default ``telnyx_default``; only its id is serialized).
+    :param poll_interval: seconds between polling cycles (default 60).
+    :param end_time: absolute deadline (epoch seconds), or ``None`` (default).
+    :param max_transient_errors: consecutive failed cycles tolerated (default 5).
+    :param cancel_on_kill: cancel the events still pending when a user kills the task (default on).
+    """
+
+    def __init__(self, *, scheduled_event_ids: list[str], **options: Any) -> None:
+        super().__init__(**options)
+        self.scheduled_event_ids = [str(event_id) for event_id in scheduled_event_ids]
+
+    serialized = ("scheduled_event_ids", *_PollingTrigger.serialized)
+
+    def _describe(self) -> str:
+        return f"{len(self.scheduled_event_ids)} scheduled events"
+
+    def _new_waiter(self, **options: Any) -> ManyEventsWaiter:
+        return ManyEventsWaiter(event_ids=self.scheduled_event_ids, **options)
+
+    def _event_ids(self) -> list[str]:
+        return list(self.scheduled_event_ids)

@@ -40,10 +40,7 @@ class Progress:
         self.started = self.clock()
 
     def line(self) -> str:
-        """``done/total (pct), rate, ETA, errors`` as one short line.
-
-        :return: the line.
-        """
+        """``done/total (pct), rate, ETA, errors`` as one short line."""
         elapsed = max(self.clock() - self.started, 1e-9)
         rate = self.done / elapsed
         left = self.total - self.done

@@ -148,10 +148,7 @@ class AdaptiveRateLimiter:
     # -- adapting --------------------------------------------------------------------------------------------
 
     def observe(self, answer: Answer) -> None:
-        """Take what one answer said (any answer: the hook's retries included).
-
-        :param answer: the answer.
-        """
+        """Take what one answer said (any answer: the hook's retries included)."""
         now = self._clock()
         if answer.latency is not None and math.isfinite(answer.latency) and answer.latency >= 0:
             self._latency = answer.latency if self._latency is None else 0.8 * self._latency + 0.2 * answer.latency

@@ -126,9 +126,14 @@ def test_user_marks_a_deferred_sensor_failed_and_the_call_is_cancelled(cluster: 
         "the trigger's on_kill cancelled the pending event",
         120,
     )
+    cancelled = cluster.sim("GET", "/stats")["events_cancelled"] - before
+    deletes = [e for e in _journal(cluster) if e["route"] == "delete" and e["event_id"] == event_id]
+    assert cancelled == 1  # this event, and only it
+    assert [e["status"] for e in deletes][-1:] == [200]  # cancelled by the trigger's on_kill, once accepted
+    assert cluster.task_states(CALL_DAG, run_id)["wait_for_call"] == "failed"  # the user's choice stands
     FIGURES["a user marks a deferred sensor failed"] = {
         "seconds until the pending event was cancelled": round(seconds, 1),
-        "events cancelled": cluster.sim("GET", "/stats")["events_cancelled"] - before,
+        "events cancelled": cancelled,
     }
 
 

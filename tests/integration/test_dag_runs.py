@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pytest
 
 from airflow_provider_telnyx.testing.simulator import Simulator
 from tests.dagrun import TEST_DAGS, load_dag
+from tests.harness import SimulatorConnection
 
 pytestmark = pytest.mark.usefixtures("airflow_db")
 
@@ -59,15 +59,9 @@ def test_failed_call_with_soft_fail_skips(telnyx_simulator: Simulator) -> None:
 
 
 def test_lost_create_response_and_task_retry_create_exactly_one_event(
-    telnyx_simulator: Simulator, monkeypatch: pytest.MonkeyPatch
+    telnyx_simulator: Simulator, simulator_connection: SimulatorConnection
 ) -> None:
-    conn = {
-        "conn_type": "telnyx",
-        "password": telnyx_simulator.api_key,
-        "host": telnyx_simulator.base_url,
-        "extra": {"max_retries": 0},
-    }
-    monkeypatch.setenv("AIRFLOW_CONN_TELNYX_NO_RETRIES", json.dumps(conn))
+    simulator_connection("telnyx_no_retries", max_retries=0)
     telnyx_simulator.set_faults(lose_next_creates=1)
     run = run_dag("e2e_lost_response")
     assert states(run) == {"schedule_call": "success"}

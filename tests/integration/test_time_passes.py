@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from datetime import datetime
 from typing import Any
@@ -11,15 +10,15 @@ import pytest
 
 from airflow_provider_telnyx.testing.simulator import Faults, Simulator
 from tests.dagrun import TEST_DAGS, load_dag
+from tests.harness import SimulatorConnection
 
 pytestmark = [pytest.mark.usefixtures("airflow_db"), pytest.mark.integration]
 
 
 @pytest.fixture(autouse=True)
-def connections(telnyx_simulator: Simulator, monkeypatch: pytest.MonkeyPatch) -> None:
-    base = json.loads(telnyx_simulator.connection_json())
-    monkeypatch.setenv("AIRFLOW_CONN_TELNYX_NO_RETRIES", json.dumps(base | {"extra": {"max_retries": 0}}))
-    monkeypatch.setenv("AIRFLOW_CONN_TELNYX_WRONG_KEY", json.dumps(base | {"password": "KEYnot_the_right_one"}))
+def connections(simulator_connection: SimulatorConnection) -> None:
+    simulator_connection("telnyx_no_retries", max_retries=0)
+    simulator_connection("telnyx_wrong_key", password="KEYnot_the_right_one")
 
 
 def run_dag(dag_id: str) -> Any:

@@ -10,7 +10,12 @@ import sys
 import zipfile
 from pathlib import Path
 
+import pytest
+
 from airflow_provider_telnyx import __version__
+
+#: Integration: builds and installs the wheel in a fresh venv.
+pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).parents[2]
 

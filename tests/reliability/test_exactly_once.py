@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
@@ -12,6 +11,7 @@ import pytest
 from airflow_provider_telnyx.hooks.telnyx import TelnyxHook
 from airflow_provider_telnyx.testing.simulator import Faults, Simulator
 from tests.dagrun import TEST_DAGS, load_dag
+from tests.harness import SimulatorConnection
 from tests.reliability.conftest import Report
 
 ASSISTANT = "assistant-once"
@@ -66,16 +66,10 @@ async def test_hook_creates_with_keys_exist_exactly_once(telnyx_simulator: Simul
 @pytest.mark.usefixtures("airflow_db")
 @pytest.mark.telnyx_simulator(faults=Faults(lose_create_rate=0.3), seed=5)
 def test_mapped_tasks_with_retries_create_each_event_once(
-    telnyx_simulator: Simulator, report: Report, monkeypatch: pytest.MonkeyPatch
+    telnyx_simulator: Simulator, report: Report, simulator_connection: SimulatorConnection
 ) -> None:
     """Exactly once: 20 mapped create tasks under dag.test() with task retries"""
-    conn = {
-        "conn_type": "telnyx",
-        "password": telnyx_simulator.api_key,
-        "host": telnyx_simulator.base_url,
-        "extra": {"max_retries": 0},
-    }
-    monkeypatch.setenv("AIRFLOW_CONN_TELNYX_NO_RETRIES", json.dumps(conn))
+    simulator_connection("telnyx_no_retries", max_retries=0)
     run = load_dag("reliability_mapped_creates", TEST_DAGS, "reliability_mapped").test()
     tis = run.get_task_instances()
     events = telnyx_simulator.events("assistant-mapped")

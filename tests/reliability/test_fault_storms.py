@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -16,7 +15,7 @@ from airflow_provider_telnyx.sensors.scheduled_event import TelnyxScheduledEvent
 from airflow_provider_telnyx.testing.clock import ManualClock
 from airflow_provider_telnyx.testing.simulator import Faults, Simulator
 from airflow_provider_telnyx.triggers.scheduled_event import TelnyxScheduledEventTrigger
-from tests.harness import run_sensor
+from tests.harness import SimulatorConnection, run_sensor
 from tests.reliability.conftest import Report
 
 ASSISTANT = "assistant-storm"
@@ -88,7 +87,7 @@ async def test_every_operation_completes_within_the_retry_budget(telnyx_simulato
 
 @pytest.mark.telnyx_simulator(faults=STORM, seed=4)
 def test_sensors_and_triggers_reach_the_right_outcome(
-    telnyx_simulator: Simulator, report: Report, monkeypatch: pytest.MonkeyPatch
+    telnyx_simulator: Simulator, report: Report, simulator_connection: SimulatorConnection
 ) -> None:
     """Fault storm: sensors and triggers under 30% faults"""
     clock = ManualClock(START)
@@ -109,17 +108,9 @@ def test_sensors_and_triggers_reach_the_right_outcome(
         ).event_id: "failed"
     }
     telnyx_simulator.set_faults(error_rate=STORM.error_rate, timeout_rate=STORM.timeout_rate)
-    conn = {
-        "conn_type": "telnyx",
-        "password": telnyx_simulator.api_key,
-        "host": telnyx_simulator.base_url,
-        "extra": {"max_retries": 3, "timeout": 0.15},
-    }
-    monkeypatch.setenv("AIRFLOW_CONN_TELNYX_STORM", json.dumps(conn))
+    simulator_connection("telnyx_storm", max_retries=3, timeout=0.15)
     # The poking sensor's hook does not retry (so no real backoff sleeps); its own error budget absorbs faults.
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_TELNYX_STORM_POKE", json.dumps(conn | {"extra": {"max_retries": 0, "timeout": 0.15}})
-    )
+    simulator_connection("telnyx_storm_poke", max_retries=0, timeout=0.15)
     reached: dict[str, int] = {"trigger": 0, "sensor": 0}
     for event_id, expected in outcomes.items():
         clock.advance(-7200)

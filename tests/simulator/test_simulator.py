@@ -56,13 +56,6 @@ def hook(**kwargs: Any) -> TelnyxHook:
 clock_marker = pytest.mark.telnyx_simulator(time_scale=1.0)
 
 
-@pytest.fixture
-def clock(telnyx_simulator: Simulator) -> ManualClock:
-    """A manual wall clock for the simulator, starting at START."""
-    telnyx_simulator.clock = ManualClock(START)
-    return telnyx_simulator.clock
-
-
 @pytest.mark.telnyx_simulator(time_scale=1.0)
 def test_every_outcome_in_the_table(telnyx_simulator: Simulator) -> None:
     clock = ManualClock(START)

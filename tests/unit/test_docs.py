@@ -20,3 +20,33 @@ def test_spec_copy_is_verbatim() -> None:
     if original.exists():  # CI lays shared/ beside the clone; a bare clone has only the copy
         assert copy.read_bytes() == original.read_bytes()
     assert "create_scheduled_event" in copy.read_text()
+
+
+def test_architecture_page_names_files_that_exist() -> None:
+    """Every file the architecture page sends a reader to exists, and every package module is on it."""
+    import re
+
+    root = Path(__file__).parents[2]
+    package = root / "airflow_provider_telnyx"
+    page = (DOCS / "architecture.md").read_text()
+    named = set(re.findall(r"`([\w/]+\.(?:py|md))`", page))
+    basenames = {path.name for path in package.rglob("*.py")}
+    missing = [
+        name
+        for name in named
+        if not ((root / name).exists() or (package / name).exists() or (DOCS / name).exists())
+        and not ("/" not in name and name in basenames)
+    ]
+    assert sorted(missing) == []
+    modules = {
+        str(path.relative_to(package))
+        for path in package.rglob("*.py")
+        if path.name != "__init__.py" and "testing" not in path.parts
+    }
+    unnamed = sorted(module for module in modules if module not in named and path_named(module, page) is False)
+    assert unnamed == []
+
+
+def path_named(module: str, page: str) -> bool:
+    """A module is named by its path, or inside a listing such as ``models/`` (``enums.py``, ...)."""
+    return f"`{module}`" in page or f"`{module.rsplit('/', 1)[-1]}`" in page

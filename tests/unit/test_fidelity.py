@@ -21,7 +21,7 @@ from airflow_provider_telnyx.exceptions import (
     TelnyxNotFoundError,
     TelnyxServerError,
 )
-from airflow_provider_telnyx.hooks._http import retry_after_seconds
+from airflow_provider_telnyx.hooks._retry import retry_after_seconds
 from airflow_provider_telnyx.models import (
     ScheduledEvent,
     ScheduledEventPage,

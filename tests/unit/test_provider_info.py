@@ -9,6 +9,7 @@ from importlib.resources import files
 from pathlib import Path
 
 import jsonschema
+import pytest
 
 from airflow_provider_telnyx import __version__
 from airflow_provider_telnyx.get_provider_info import get_provider_info
@@ -75,6 +76,7 @@ def _airflow_cli(*args: str) -> str:
     return result.stdout
 
 
+@pytest.mark.integration
 def test_cli_lists_provider_and_connection_type() -> None:
     providers = _airflow_cli("providers", "list", "--output", "json")
     (ours,) = [p for p in json.loads(providers) if p["package_name"] == "airflow-provider-telnyx"]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -10,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 
 from airflow_provider_telnyx.exceptions import TelnyxNotFoundError, TelnyxServerError
 from airflow_provider_telnyx.hooks.telnyx import TelnyxClientConfig, TelnyxHook
@@ -20,7 +18,7 @@ from airflow_provider_telnyx.operators.batch import ItemResult, TelnyxCreateSche
 from airflow_provider_telnyx.operators.scheduled_event import TelnyxCreateScheduledEventOperator
 from airflow_provider_telnyx.testing.simulator import Simulator
 from airflow_provider_telnyx.waiting import EventWaiter, failure_summary
-from tests.harness import DictStateStore, FakeTI, context
+from tests.harness import DictStateStore, FakeTI, SimulatorConnection, context
 from tests.unit.mock_api import MockApi, event_json
 
 DOC = Path(__file__).parents[2] / "docs" / "troubleshooting.md"
@@ -118,9 +116,8 @@ def local_messages() -> list[str]:
     ]
 
 
-def api_messages(simulator: Simulator, monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    conn = json.loads(simulator.connection_json()) | {"extra": {"max_retries": 0}}
-    monkeypatch.setenv("AIRFLOW_CONN_TELNYX_DEFAULT", json.dumps(conn))
+def api_messages(simulator: Simulator, connect: SimulatorConnection) -> list[str]:
+    connect(max_retries=0)
     hook = TelnyxHook()
     body = {
         "telnyx_conversation_channel": "phone_call",
@@ -141,14 +138,22 @@ def api_messages(simulator: Simulator, monkeypatch: pytest.MonkeyPatch) -> list[
             )
         )
     )
-    simulator.set_faults(rate_limit=1)
-    messages.append(raised(lambda: [list(hook.list_scheduled_events("assistant-1")) for _ in range(3)]))
-    simulator.set_faults(rate_limit=None)
-    monkeypatch.setenv("AIRFLOW_CONN_TELNYX_DEFAULT", json.dumps(conn | {"password": "KEYwrong"}))
+    too_many = {
+        "errors": [
+            {
+                "code": "10011",
+                "title": "Too many requests",
+                "detail": "You have exceeded the maximum number of allowed requests.",
+            }
+        ]
+    }
+    limited = MockApi().script(httpx.Response(429, json=too_many)).hook(max_retries=1)
+    messages.append(raised(lambda: limited.get_scheduled_event("assistant-1", "e1")))
+    connect(password="KEYwrong", max_retries=0)
     messages.append(raised(lambda: TelnyxHook().get_scheduled_event("assistant-1", "e1")))
     store = DictStateStore()
     store.set("telnyx_scheduled_event_id", "evt-gone")
-    monkeypatch.setenv("AIRFLOW_CONN_TELNYX_DEFAULT", json.dumps(conn))
+    connect(max_retries=0)
     op = TelnyxCreateScheduledEventOperator(
         task_id="t",
         assistant_id="assistant-1",
@@ -167,10 +172,10 @@ def api_messages(simulator: Simulator, monkeypatch: pytest.MonkeyPatch) -> list[
 
 
 def test_every_message_the_code_produces_has_its_row(
-    telnyx_simulator: Simulator, monkeypatch: pytest.MonkeyPatch
+    telnyx_simulator: Simulator, simulator_connection: SimulatorConnection
 ) -> None:
     quoted = patterns()
-    produced = local_messages() + api_messages(telnyx_simulator, monkeypatch)
+    produced = local_messages() + api_messages(telnyx_simulator, simulator_connection)
     unmatched = [message for message in produced if not any(matches(p, message) for p in quoted)]
     assert unmatched == [], "\n".join(unmatched)
     unused = [p for p in quoted if p not in NOT_OURS and not any(matches(p, message) for message in produced)]

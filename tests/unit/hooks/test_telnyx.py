@@ -485,7 +485,7 @@ class TestSecrets:
             logs,
         ]
         assert len(api.requests) == 3
-        assert "retry 1/3" in logs
+        assert "attempt 1, next in" in logs
         for text in produced:
             assert API_KEY not in text
 

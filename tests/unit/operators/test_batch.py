@@ -13,7 +13,7 @@ from airflow_provider_telnyx.sensors.scheduled_event import TelnyxScheduledEvent
 from airflow_provider_telnyx.testing.clock import ManualClock
 from airflow_provider_telnyx.testing.simulator import Faults, Simulator
 from airflow_provider_telnyx.triggers.scheduled_event import TelnyxScheduledEventsTrigger
-from tests.harness import DictStateStore, FakeTI, context, run_sensor
+from tests.harness import DictStateStore, FakeTI, SimulatorConnection, context, run_sensor
 
 ASSISTANT = "assistant-batch"
 START = datetime(2031, 8, 1, 9, 0, tzinfo=UTC)
@@ -33,12 +33,6 @@ def batch(**kwargs: Any) -> TelnyxCreateScheduledEventsOperator:
         dynamic_variables={"campaign": "spring", "n": "default"},
         **kwargs,
     )
-
-
-@pytest.fixture
-def clock(telnyx_simulator: Simulator) -> ManualClock:
-    telnyx_simulator.clock = ManualClock(START)
-    return telnyx_simulator.clock
 
 
 def test_every_bad_item_is_reported_before_anything_is_sent(telnyx_simulator: Simulator, clock: ManualClock) -> None:
@@ -77,10 +71,9 @@ def test_creates_each_item_once_with_merged_defaults(telnyx_simulator: Simulator
 
 @pytest.mark.telnyx_simulator(faults=Faults(error_rate=0.3), seed=9)
 def test_retry_after_a_partial_batch_creates_only_the_missing_events(
-    telnyx_simulator: Simulator, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
+    telnyx_simulator: Simulator, clock: ManualClock, simulator_connection: SimulatorConnection
 ) -> None:
-    conn = json.loads(telnyx_simulator.connection_json()) | {"extra": {"max_retries": 0}}
-    monkeypatch.setenv("AIRFLOW_CONN_TELNYX_DEFAULT", json.dumps(conn))
+    simulator_connection(max_retries=0)
     store = DictStateStore()
     with pytest.raises(TelnyxBatchError) as caught:
         batch(events=items(40)).execute(context(FakeTI(try_number=1), store))

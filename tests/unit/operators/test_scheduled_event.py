@@ -45,12 +45,6 @@ def operator(**overrides: Any) -> TelnyxCreateScheduledEventOperator:
     return TelnyxCreateScheduledEventOperator(**kwargs)
 
 
-@pytest.fixture
-def clock(telnyx_simulator: Simulator) -> ManualClock:
-    telnyx_simulator.clock = ManualClock(START)
-    return telnyx_simulator.clock
-
-
 class TestConstruction:
     def test_no_io_and_defaults(self) -> None:
         op = operator(telnyx_conn_id="does_not_exist")
@@ -260,14 +254,15 @@ class TestWaiting:
 def _with_time_moving(op: TelnyxCreateScheduledEventOperator, clock: ManualClock) -> Any:
     """Run execute while each status check moves the simulator clock an hour (the call finishes meanwhile)."""
     hook = op.hook
-    original = hook.get_scheduled_event
+    original = hook.call
 
-    def get_and_move(*args: Any) -> Any:
-        event = original(*args)
-        clock.advance(3600)
-        return event
+    def call_and_move(request: Any) -> Any:
+        answer = original(request)
+        if request.method == "GET":
+            clock.advance(3600)
+        return answer
 
-    hook.get_scheduled_event = get_and_move  # type: ignore[method-assign]
+    hook.call = call_and_move  # type: ignore[method-assign]
     return op.execute(context())
 
 

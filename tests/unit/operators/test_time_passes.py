@@ -33,23 +33,11 @@ from airflow_provider_telnyx.operators.scheduled_event import (
 from airflow_provider_telnyx.sensors.scheduled_event import TelnyxScheduledEventSensor
 from airflow_provider_telnyx.testing.clock import ManualClock
 from airflow_provider_telnyx.testing.simulator import Simulator
-from tests.harness import DictStateStore, FakeTI, context
+from tests.harness import DictStateStore, FakeTI, SimulatorConnection, context
 
 ASSISTANT = "assistant-late"
 START = datetime(2031, 6, 1, 9, 0, tzinfo=UTC)
 DUE = START + timedelta(seconds=30)
-
-
-@pytest.fixture
-def clock(telnyx_simulator: Simulator) -> ManualClock:
-    telnyx_simulator.clock = ManualClock(START)
-    return telnyx_simulator.clock
-
-
-def no_retries(simulator: Simulator, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The hook gives up at the first failure, so a lost answer fails the try (Airflow's retry takes over)."""
-    conn = json.loads(simulator.connection_json()) | {"extra": {"max_retries": 0}}
-    monkeypatch.setenv("AIRFLOW_CONN_TELNYX_DEFAULT", json.dumps(conn))
 
 
 def single(clock: ManualClock, **overrides: Any) -> TelnyxCreateScheduledEventOperator:
@@ -118,9 +106,9 @@ class TestReattachBeforeTheClock:
 
     @pytest.mark.parametrize("policy", ["send_now", "fail"])
     def test_lost_answer_then_retry_after_the_time_finds_the_event_by_its_tags(
-        self, telnyx_simulator: Simulator, clock: ManualClock, monkeypatch: pytest.MonkeyPatch, policy: str
+        self, telnyx_simulator: Simulator, clock: ManualClock, simulator_connection: SimulatorConnection, policy: str
     ) -> None:
-        no_retries(telnyx_simulator, monkeypatch)
+        simulator_connection(max_retries=0)
         telnyx_simulator.set_faults(lose_next_creates=1)
         store = DictStateStore()
         with pytest.raises(TelnyxServerError) as caught:
@@ -160,9 +148,9 @@ class TestLatePolicy:
     """A try that sends nothing (server down), and a retry that runs after the call's time."""
 
     def late_retry(
-        self, simulator: Simulator, clock: ManualClock, monkeypatch: pytest.MonkeyPatch, late_by: float, **kw: Any
+        self, simulator: Simulator, clock: ManualClock, connect: SimulatorConnection, late_by: float, **kw: Any
     ) -> tuple[TelnyxCreateScheduledEventOperator, dict[str, Any], FakeTI]:
-        no_retries(simulator, monkeypatch)
+        connect(max_retries=0)
         simulator.set_faults(refuse_next_creates=1)
         store = DictStateStore()
         with pytest.raises(TelnyxServerError):
@@ -175,10 +163,10 @@ class TestLatePolicy:
         self,
         telnyx_simulator: Simulator,
         clock: ManualClock,
-        monkeypatch: pytest.MonkeyPatch,
+        simulator_connection: SimulatorConnection,
         capsys: pytest.CaptureFixture[str],
     ) -> None:
-        op, ctx, _ = self.late_retry(telnyx_simulator, clock, monkeypatch, late_by=600)
+        op, ctx, _ = self.late_retry(telnyx_simulator, clock, simulator_connection, late_by=600)
         capsys.readouterr()
         result = op.execute(ctx)
         assert telnyx_simulator.stats()["events_created"] == 1
@@ -192,17 +180,17 @@ class TestLatePolicy:
         )
 
     def test_skip_skips_without_creating(
-        self, telnyx_simulator: Simulator, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
+        self, telnyx_simulator: Simulator, clock: ManualClock, simulator_connection: SimulatorConnection
     ) -> None:
-        op, ctx, _ = self.late_retry(telnyx_simulator, clock, monkeypatch, late_by=60, late_policy="skip")
+        op, ctx, _ = self.late_retry(telnyx_simulator, clock, simulator_connection, late_by=60, late_policy="skip")
         with pytest.raises(AirflowSkipException, match="late_policy='skip'"):
             op.execute(ctx)
         assert creates(telnyx_simulator) == [("create", 503)]
 
     def test_fail_fails_without_retrying(
-        self, telnyx_simulator: Simulator, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
+        self, telnyx_simulator: Simulator, clock: ManualClock, simulator_connection: SimulatorConnection
     ) -> None:
-        op, ctx, _ = self.late_retry(telnyx_simulator, clock, monkeypatch, late_by=60, late_policy="fail")
+        op, ctx, _ = self.late_retry(telnyx_simulator, clock, simulator_connection, late_by=60, late_policy="fail")
         with pytest.raises(TelnyxLateEventError, match="scheduled_at was due at 2031-06-01T09:00:30") as caught:
             op.execute(ctx)
         assert isinstance(caught.value, AirflowFailException)
@@ -213,12 +201,12 @@ class TestLatePolicy:
         self,
         telnyx_simulator: Simulator,
         clock: ManualClock,
-        monkeypatch: pytest.MonkeyPatch,
+        simulator_connection: SimulatorConnection,
         late_by: float,
         limit: float | None,
         created: int,
     ) -> None:
-        op, ctx, _ = self.late_retry(telnyx_simulator, clock, monkeypatch, late_by=late_by, max_lateness=limit)
+        op, ctx, _ = self.late_retry(telnyx_simulator, clock, simulator_connection, late_by=late_by, max_lateness=limit)
         if created:
             op.execute(ctx)
         else:
@@ -263,22 +251,19 @@ class TestErrorsNoRetryCanFix:
         self,
         telnyx_simulator: Simulator,
         clock: ManualClock,
-        monkeypatch: pytest.MonkeyPatch,
+        simulator_connection: SimulatorConnection,
         setup: str,
         error: type[Exception],
         fails_at_once: bool,
     ) -> None:
-        conn = json.loads(telnyx_simulator.connection_json()) | {"extra": {"max_retries": 0}}
         overrides: dict[str, Any] = {}
-        if setup == "bad_key":
-            conn["password"] = "KEYwrong"
-        elif setup == "no_telephony":
+        if setup == "no_telephony":
             overrides["assistant_id"] = "assistant-no-telephony"
         elif setup == "refused_destination":
             overrides["end_user_target"] = "+13125550105"
-        else:
+        elif setup == "server_down":
             telnyx_simulator.set_faults(refuse_next_creates=1)
-        monkeypatch.setenv("AIRFLOW_CONN_TELNYX_DEFAULT", json.dumps(conn))
+        simulator_connection(password="KEYwrong" if setup == "bad_key" else None, max_retries=0)
         with pytest.raises(error) as caught:
             single(clock, **overrides).execute(context())
         assert isinstance(caught.value, AirflowFailException) is fails_at_once
@@ -286,11 +271,8 @@ class TestErrorsNoRetryCanFix:
         assert caught.value.code  # type: ignore[attr-defined]  # the API's own code, kept
         assert str(caught.value.http_status) in str(caught.value)  # type: ignore[attr-defined]
 
-    def test_delete_with_a_bad_key_fails_at_once(
-        self, telnyx_simulator: Simulator, monkeypatch: pytest.MonkeyPatch
-    ) -> None:
-        conn = json.loads(telnyx_simulator.connection_json()) | {"password": "KEYwrong"}
-        monkeypatch.setenv("AIRFLOW_CONN_TELNYX_DEFAULT", json.dumps(conn))
+    def test_delete_with_a_bad_key_fails_at_once(self, simulator_connection: SimulatorConnection) -> None:
+        simulator_connection(password="KEYwrong")
         op = TelnyxDeleteScheduledEventOperator(task_id="d", assistant_id=ASSISTANT, scheduled_event_id="evt-1")
         with pytest.raises(TelnyxAuthError, match="401") as caught:
             op.execute(context())
@@ -370,9 +352,9 @@ class TestBatch:
         assert telnyx_simulator.stats()["events_created"] == 2
 
     def test_mixed_failures_retry_only_the_retryable_items(
-        self, telnyx_simulator: Simulator, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
+        self, telnyx_simulator: Simulator, clock: ManualClock, simulator_connection: SimulatorConnection
     ) -> None:
-        no_retries(telnyx_simulator, monkeypatch)
+        simulator_connection(max_retries=0)
         events = items(20)
         for i in (3, 7):
             events[i]["end_user_target"] = "+13125550105"  # refused for good
@@ -454,9 +436,9 @@ class TestBatch:
         assert line.startswith("600 items: 0 created, 0 reused, 0 skipped, 600 failed (0 retryable)")
 
     def test_late_retry_after_lead_time_sends_only_the_missing_half(
-        self, telnyx_simulator: Simulator, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
+        self, telnyx_simulator: Simulator, clock: ManualClock, simulator_connection: SimulatorConnection
     ) -> None:
-        no_retries(telnyx_simulator, monkeypatch)
+        simulator_connection(max_retries=0)
         telnyx_simulator.set_faults(refuse_next_creates=10)
         store = DictStateStore()
         with pytest.raises(TelnyxBatchError):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -14,7 +13,7 @@ from airflow_provider_telnyx.hooks.telnyx import TelnyxHook
 from airflow_provider_telnyx.sensors.scheduled_event import TelnyxScheduledEventSensor
 from airflow_provider_telnyx.testing.clock import ManualClock
 from airflow_provider_telnyx.testing.simulator import Simulator
-from tests.harness import Outcome, run_sensor
+from tests.harness import Outcome, SimulatorConnection, run_sensor
 
 MODES = ["poke", "reschedule", "deferrable"]
 START = datetime(2031, 5, 1, 8, 0, tzinfo=UTC)
@@ -52,12 +51,6 @@ def same(results: dict[str, Outcome]) -> Outcome:
             assert outcome.value["status"] == first.value["status"], mode
             assert outcome.value["scheduled_event_id"] == first.value["scheduled_event_id"], mode
     return first
-
-
-@pytest.fixture
-def clock(telnyx_simulator: Simulator) -> ManualClock:
-    telnyx_simulator.clock = ManualClock(START)
-    return telnyx_simulator.clock
 
 
 def test_completed(clock: ManualClock) -> None:
@@ -129,10 +122,9 @@ def test_deleted_event(clock: ManualClock, soft_fail: bool) -> None:
         assert "was deleted" in outcome.message
 
 
-def test_auth_error(clock: ManualClock, telnyx_simulator: Simulator, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_auth_error(clock: ManualClock, simulator_connection: SimulatorConnection) -> None:
     event_id = schedule("+13125550100")
-    wrong = {"conn_type": "telnyx", "password": "KEYrevoked", "host": telnyx_simulator.base_url}
-    monkeypatch.setenv("AIRFLOW_CONN_TELNYX_REVOKED", json.dumps(wrong))
+    simulator_connection("telnyx_revoked", password="KEYrevoked")
     outcome = same(outcomes(lambda: sensor(event_id, telnyx_conn_id="telnyx_revoked"), None))
     assert outcome.error is TelnyxScheduledEventWaitError
     assert "refused the key" in outcome.message
@@ -140,18 +132,12 @@ def test_auth_error(clock: ManualClock, telnyx_simulator: Simulator, monkeypatch
 
 
 def test_transient_errors_tolerated_then_bounded(
-    clock: ManualClock, telnyx_simulator: Simulator, monkeypatch: pytest.MonkeyPatch
+    clock: ManualClock, telnyx_simulator: Simulator, simulator_connection: SimulatorConnection
 ) -> None:
     event_id = schedule("+13125550100")
     clock.advance(3600)
     telnyx_simulator.set_faults(error_rate=1.0)
-    no_hook_retries = {
-        "conn_type": "telnyx",
-        "password": telnyx_simulator.api_key,
-        "host": telnyx_simulator.base_url,
-        "extra": {"max_retries": 0},
-    }
-    monkeypatch.setenv("AIRFLOW_CONN_TELNYX_FRAGILE", json.dumps(no_hook_retries))
+    simulator_connection("telnyx_fragile", max_retries=0)
     results = outcomes(lambda: sensor(event_id, max_transient_errors=2, telnyx_conn_id="telnyx_fragile"), None)
     outcome = same(results)
     assert outcome.error is TelnyxScheduledEventWaitError

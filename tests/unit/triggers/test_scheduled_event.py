@@ -49,12 +49,6 @@ def test_serialization_round_trip_is_json_and_keyless() -> None:
     assert rebuilt.serialize() == (classpath, kwargs)
 
 
-@pytest.fixture
-def clock(telnyx_simulator: Simulator) -> ManualClock:
-    telnyx_simulator.clock = ManualClock(START)
-    return telnyx_simulator.clock
-
-
 def create(target: str = "+13125550100") -> str:
     body = {
         "telnyx_conversation_channel": "phone_call",

@@ -1,0 +1,170 @@
+"""A batch's results, one per input row, and its summary (what the batch operator returns and logs)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+from airflow.sdk.exceptions import AirflowFailException
+
+from airflow_provider_telnyx.models import ScheduledEventRequest
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+    from pydantic import JsonValue
+
+__all__ = [
+    "MAX_ERROR_TEXT",
+    "STATE_REJECTED",
+    "BatchItem",
+    "ItemResult",
+    "Outcome",
+    "bounded",
+    "rejected_before",
+    "remember_rejected",
+    "summarize",
+    "summary_line",
+]
+
+#: Longest error text kept per item in the summary.
+MAX_ERROR_TEXT = 300
+
+Outcome = Literal["created", "reused", "skipped", "failed"]
+
+
+@dataclass(frozen=True)
+class BatchItem:
+    """One validated input row: its request (with the intended time) and its idempotency key.
+
+    :param index: the row's position in ``events``.
+    :param request: the create body.
+    :param key: the ``Idempotency-Key``.
+    """
+
+    index: int
+    request: ScheduledEventRequest
+    key: str
+
+
+@dataclass
+class ItemResult:
+    """What happened to one input row.
+
+    :param index: the row's position in ``events``.
+    :param outcome: ``created``, ``reused`` (an earlier try created it), ``skipped`` (late, ``late_policy="skip"``)
+        or ``failed``.
+    :param scheduled_event_id: the event, when there is one.
+    :param scheduled_at: when it was sent for (differs from the intended time for a late ``send_now``).
+    :param error_class: the exception's class name, when it failed.
+    :param error: the exception's message (bounded), when it failed.
+    :param retryable: whether a task retry may fix the failure (and will send the item again).
+    """
+
+    index: int
+    outcome: Outcome
+    scheduled_event_id: str | None = None
+    scheduled_at: str | None = None
+    error_class: str | None = None
+    error: str | None = None
+    retryable: bool | None = None
+
+    @classmethod
+    def failure(cls, index: int, error: BaseException) -> ItemResult:
+        """The result of an item whose send raised.
+
+        :param index: the row.
+        :param error: what it raised (any exception: one odd answer never aborts the batch).
+        """
+        return cls(
+            index,
+            "failed",
+            error_class=type(error).__name__,
+            error=bounded(str(error) or type(error).__name__),
+            # A task retry may fix anything but what Airflow itself would not retry (400/401/403/404/422, late).
+            retryable=not isinstance(error, AirflowFailException),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """The result as a JSON-safe dictionary, unset fields left out."""
+        return {name: value for name, value in self.__dict__.items() if value is not None}
+
+
+def bounded(text: str) -> str:
+    return text if len(text) <= MAX_ERROR_TEXT else text[: MAX_ERROR_TEXT - 3] + "..."
+
+
+def summarize(results: list[ItemResult], requests: int, throttled: int, seconds: float) -> dict[str, Any]:
+    ordered = sorted(results, key=lambda r: r.index)
+    counts = {name: sum(r.outcome == name for r in ordered) for name in ("created", "reused", "skipped", "failed")}
+    elapsed = max(seconds, 1e-9)
+    return {
+        "total": len(ordered),
+        "counts": counts,
+        "created": counts["created"],
+        "already_existed": counts["reused"],
+        "skipped": counts["skipped"],
+        "failed": counts["failed"],
+        "retryable_failures": sum(bool(r.retryable) for r in ordered if r.outcome == "failed"),
+        "items": [r.to_json() for r in ordered],
+        "scheduled_event_ids": [r.scheduled_event_id for r in ordered],
+        "requests": requests,
+        "rate_limited": throttled,
+        "seconds": round(seconds, 3),
+        "requests_per_second": round(requests / elapsed, 2),
+    }
+
+
+def summary_line(summary: Mapping[str, Any]) -> str:
+    """The batch summary in one bounded line (counts, traffic, the first failure; never the list of ids).
+
+    :param summary: the summary the batch operator returns.
+    """
+    counts = summary["counts"]
+    line = (
+        f"{summary['total']} items: {counts['created']} created, {counts['reused']} reused, "
+        f"{counts['skipped']} skipped, {counts['failed']} failed ({summary['retryable_failures']} retryable); "
+        f"{summary['requests']} requests ({summary['rate_limited']} rate-limited) in {summary['seconds']:.1f} s, "
+        f"{summary['requests_per_second']:.1f}/s"
+    )
+    first = next((item for item in summary["items"] if item["outcome"] == "failed"), None)
+    if first is not None:
+        line += f". First failure: events[{first['index']}]: {first.get('error_class')}: {first.get('error')}"
+    return line
+
+
+#: Task-state-store key of the items an earlier try of this clear refused for good (not re-sent by a retry).
+STATE_REJECTED = "telnyx_batch_rejected"
+
+
+def _clear_number(context: Context) -> int:
+    return int(getattr(context.get("dag_run"), "clear_number", 0) or 0)
+
+
+def rejected_before(context: Context) -> dict[int, dict[str, Any]]:
+    """Items an earlier try of this run (same clear) refused for good: a retry does not send them again.
+
+    :return: ``{index: {"error_class", "error"}}``.
+    """
+    store = context.get("task_state_store")
+    if store is None or (context["ti"].try_number or 1) <= 1:
+        return {}
+    kept = store.get(STATE_REJECTED)
+    if not isinstance(kept, dict) or kept.get("clear_number") != _clear_number(context):
+        return {}
+    items = kept.get("items")
+    if not isinstance(items, dict):
+        return {}
+    return {int(index): value for index, value in items.items() if isinstance(value, dict)}
+
+
+def remember_rejected(context: Context, results: list[ItemResult]) -> None:
+    """Keep the items refused for good in the task state store (for :func:`rejected_before` on a retry)."""
+    store = context.get("task_state_store")
+    rejected: dict[str, JsonValue] = {
+        str(r.index): {"error_class": r.error_class, "error": r.error}
+        for r in results
+        if r.outcome == "failed" and r.retryable is False
+    }
+    if store is not None and rejected:
+        store.set(STATE_REJECTED, {"clear_number": _clear_number(context), "items": rejected})

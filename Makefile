@@ -1,11 +1,12 @@
-# All set-up lives here: `make demo` and `make test` work on a fresh machine with Python 3.11.
-PYTHON ?= python3.11
+# All set-up lives here: `make demo` and `make test` work on a fresh machine with any Python 3.10-3.13.
+# The venv is made with the newest of 3.13, 3.12, 3.11 and 3.10 found (scripts/find-python.sh); PYTHON=... overrides.
+PYTHON ?= $(shell scripts/find-python.sh)
 VENV := .venv
 BIN := $(VENV)/bin
 UV_VERSION := 0.13.9
 STAMP := $(VENV)/.installed
 
-.PHONY: help install install-bench test-deployment demo test unit lint typecheck docs release-check reliability-report bench constraints clean
+.PHONY: help install install-bench test-compat test-deployment demo test unit lint typecheck docs release-check reliability-report bench constraints clean
 
 help:
 	@echo "make demo         run the example DAG end to end against the embedded simulator"
@@ -15,10 +16,13 @@ help:
 	@echo "make release-check  build wheel and sdist, install the wheel in a fresh venv, twine check"
 	@echo "make reliability-report  run tests/reliability and regenerate docs/reliability.md"
 	@echo "make bench        run benchmarks B1-B5 and regenerate docs/benchmarks.md"
+	@echo "make test-compat  unit tests and example DAGs on Airflow 3.0, 3.1, 3.2 and 3.3 (Python 3.10 and 3.13)"
 	@echo "make test-deployment  run the scenarios on a real deployment (PostgreSQL, scheduler, triggerer, ...)"
 	@echo "make constraints  re-resolve constraints.txt on purpose (needs the package index)"
 
 $(BIN)/python:
+	@test -n "$(PYTHON)" || { echo "No Python 3.10-3.13 found: install one, or run make PYTHON=/path/to/python3.X" >&2; exit 1; }
+	@echo "Creating $(VENV) with $(PYTHON) ($$($(PYTHON) -V 2>&1))"
 	$(PYTHON) -m venv $(VENV)
 
 $(BIN)/uv: $(BIN)/python
@@ -61,6 +65,12 @@ install-bench: $(STAMP)
 bench: install-bench
 	$(BIN)/python benchmarks/run.py
 
+# Every supported Airflow minor in its own venv (.venv-compat/), pinned by constraints/; writes docs/compatibility.md.
+# Installs Debian's chromium for the connection-form test when it can (root and apt), else that test is skipped.
+test-compat: $(STAMP)
+	scripts/install-chromium.sh
+	$(BIN)/python scripts/test_compat.py
+
 # A real deployment on this machine: PostgreSQL, scheduler, triggerer, dag-processor, api-server (tests/deployment).
 test-deployment: $(STAMP)
 	$(BIN)/uv pip install --quiet --python $(BIN)/python -c constraints.txt -e ".[dev,deployment]"
@@ -73,9 +83,14 @@ reliability-report: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/python scripts/demo.py
 
+# Re-resolves every constraints file on purpose (needs the package index): constraints.txt for Airflow 3.3 and
+# every Python 3.10-3.13 (a universal resolution), and constraints/airflow-3.X.txt for make test-compat.
+COMPILE = $(BIN)/uv pip compile pyproject.toml --universal --python-version 3.10 --no-header --annotation-style line
 constraints: $(BIN)/uv
-	$(BIN)/uv pip compile pyproject.toml --extra dev --extra testing --extra bench --extra deployment --python-version 3.11 \
-		--python-platform x86_64-manylinux_2_28 --no-header --annotation-style line -o constraints.txt
+	$(COMPILE) --extra dev --extra testing --extra bench --extra deployment --extra browser -o constraints.txt
+	for pins in constraints/airflow-3.*.in; do \
+		$(COMPILE) $$pins --extra dev --extra browser -o $${pins%.in}.txt || exit 1; \
+	done
 
 clean:
 	rm -rf $(VENV) dist build .pytest_cache .mypy_cache .ruff_cache docs/_build

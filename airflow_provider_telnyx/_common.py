@@ -2,14 +2,29 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import sys
+from datetime import datetime, timezone
+from enum import Enum
+
+if sys.version_info >= (3, 11):
+    from enum import StrEnum
+else:  # pragma: no cover - Python 3.10
+
+    class StrEnum(str, Enum):
+        """Python 3.11's ``enum.StrEnum`` on 3.10: members are strings, ``str()`` and ``format()`` give the value."""
+
+        def __str__(self) -> str:
+            return str(self.value)
+
 
 __all__ = [
     "DEFAULT_BASE_URL",
     "DEFAULT_MAX_RETRIES",
     "DEFAULT_TIMEOUT",
     "TELNYX_UI_COLOR",
+    "StrEnum",
     "default_deferrable",
+    "parse_iso_datetime",
     "utcnow",
 ]
 
@@ -28,11 +43,23 @@ def default_deferrable() -> bool:
 
     :return: the configured default.
     """
-    from airflow.sdk import conf
+    from airflow_provider_telnyx._compat import conf
 
     return conf.getboolean("operators", "default_deferrable", fallback=False)
 
 
 def utcnow() -> datetime:
     """The wall clock, timezone-aware (operators read it through a replaceable ``clock`` attribute)."""
-    return datetime.now(UTC)
+    return datetime.now(timezone.utc)
+
+
+def parse_iso_datetime(text: str) -> datetime:
+    """``datetime.fromisoformat`` that also takes a trailing ``Z`` on Python 3.10 (3.11 reads it natively).
+
+    :param text: an ISO 8601 date-time.
+    :raises ValueError: when it is not one.
+    """
+    text = text.strip()
+    if text[-1:] in ("Z", "z"):
+        text = text[:-1] + "+00:00"
+    return datetime.fromisoformat(text)

@@ -22,7 +22,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowSensorTimeout
+from airflow_provider_telnyx._compat import AirflowException, AirflowFailException, AirflowSensorTimeout
 
 __all__ = [
     "ApiErrorItem",

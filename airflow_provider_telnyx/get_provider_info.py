@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from airflow_provider_telnyx import __version__
-from airflow_provider_telnyx._common import DEFAULT_BASE_URL
+from airflow_provider_telnyx._connection_form import CONN_FIELDS, UI_FIELD_BEHAVIOUR
 
 
 def get_provider_info() -> dict[str, Any]:
@@ -60,44 +60,8 @@ def get_provider_info() -> dict[str, Any]:
                 "hook-class-name": "airflow_provider_telnyx.hooks.telnyx.TelnyxHook",
                 "connection-type": "telnyx",
                 "hook-name": "Telnyx",
-                "ui-field-behaviour": {
-                    "hidden-fields": ["login"],
-                    "relabeling": {"password": "API key", "host": "Base URL", "schema": "Scheme (http or https)"},
-                    "placeholders": {
-                        "host": DEFAULT_BASE_URL,
-                        "schema": "https",
-                        "port": "443",
-                        "password": "KEY0123456789ABCDEF_...",
-                        "timeout": "60",
-                        "max_retries": "3",
-                        "idempotency_namespace": "production",
-                    },
-                },
-                "conn-fields": {
-                    "timeout": {
-                        "label": "Timeout (seconds)",
-                        "description": "Total time allowed for one request (connect, send, read the whole "
-                        "answer), in seconds.",
-                        "schema": {"type": ["number", "null"], "exclusiveMinimum": 0, "maximum": 3600},
-                    },
-                    "max_retries": {
-                        "label": "Max retries",
-                        "description": "Retries for connection errors, timeouts, 408, 429 and 5xx answers.",
-                        "schema": {"type": ["integer", "null"], "minimum": 0, "maximum": 20},
-                    },
-                    "proxy": {
-                        "label": "Proxy URL",
-                        "description": "Optional HTTP(S) proxy, e.g. http://proxy.internal:3128",
-                        "schema": {"type": ["string", "null"]},
-                    },
-                    "idempotency_namespace": {
-                        "label": "Idempotency namespace",
-                        "description": "Names this Airflow deployment in idempotency keys and tags when Airflow has "
-                        "no task state store (before 3.3); set a different one per deployment sharing a Telnyx "
-                        "organization.",
-                        "schema": {"type": ["string", "null"], "pattern": "^[A-Za-z0-9_.-]{1,64}$"},
-                    },
-                },
+                "ui-field-behaviour": UI_FIELD_BEHAVIOUR,
+                "conn-fields": CONN_FIELDS,
             }
         ],
     }

@@ -17,7 +17,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -75,7 +75,7 @@ def b1_batch_create(n: int = 2000, limit: int = 100, latency: float = 0.05) -> d
     from airflow_provider_telnyx.operators.batch import TelnyxCreateScheduledEventsOperator
 
     rows: dict[str, Any] = {}
-    at = datetime.now(UTC) + timedelta(days=1)
+    at = datetime.now(timezone.utc) + timedelta(days=1)
     targets = [f"+1312{5550000 + i:07d}" for i in range(n)]
 
     def measure(name: str, simulator: Simulator, run: Callable[[], int]) -> dict[str, Any]:
@@ -233,7 +233,7 @@ def b2_waiting(n: int = 1000, poll: float = 1.0) -> dict[str, Any]:
             from airflow_provider_telnyx.hooks.telnyx import TelnyxHook
 
             hook = TelnyxHook()
-            now = datetime.now(UTC)
+            now = datetime.now(timezone.utc)
             ids = [
                 # Finishing over about a minute: each second, another 1/60 of the events dispatches.
                 hook.create_scheduled_event(ASSISTANT, body(i, now + timedelta(seconds=20 + (i % 60)))).event_id
@@ -341,7 +341,9 @@ def b4_overhead(n: int = 2000) -> dict[str, Any]:
     with simulator.serve_in_thread():
         connect(simulator)
         hook = TelnyxHook()
-        event_id = hook.create_scheduled_event(ASSISTANT, body(1, datetime.now(UTC) + timedelta(days=1))).event_id
+        event_id = hook.create_scheduled_event(
+            ASSISTANT, body(1, datetime.now(timezone.utc) + timedelta(days=1))
+        ).event_id
         path = f"/ai/assistants/{ASSISTANT}/scheduled_events/{event_id}"
         raw = httpx.Client(base_url=simulator.base_url or "", headers={"Authorization": f"Bearer {simulator.api_key}"})
         sdk = telnyx.Telnyx(api_key=simulator.api_key, base_url=simulator.base_url)
@@ -535,7 +537,7 @@ def main(argv: list[str]) -> None:
         log(f"running {key}")
         results[key] = BENCHMARKS[key]()
     results["_meta"] = {
-        "when": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "when": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "python": platform.python_version(),
         "cores": os.cpu_count(),
         "seconds": time.monotonic() - started,

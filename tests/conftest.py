@@ -6,7 +6,7 @@ import json
 import os
 import tempfile
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +44,7 @@ from airflow_provider_telnyx.testing.simulator import Simulator  # noqa: E402
 from tests.harness import SimulatorConnection  # noqa: E402
 
 #: The simulator's wall clock starts here unless the test module sets its own ``START``.
-START = datetime(2031, 6, 1, 9, 0, tzinfo=UTC)
+START = datetime(2031, 6, 1, 9, 0, tzinfo=timezone.utc)
 
 #: Every assistant id the tests use: the simulator answers 404 for any other, as the API does.
 TEST_ASSISTANTS = (
@@ -133,3 +133,15 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if INTEGRATION_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.integration)
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """With ``TELNYX_COMPAT_RESULTS`` set (``make test-compat``), append ``<outcome> <node id>`` per test to it.
+
+    The compatibility page's cells are read from these lines: a cell says "yes" only for tests that passed there.
+    """
+    target = os.environ.get("TELNYX_COMPAT_RESULTS")
+    if not target or (report.when != "call" and not (report.failed or report.skipped)):
+        return
+    with open(target, "a") as out:
+        out.write(f"{report.outcome} {report.nodeid}\n")

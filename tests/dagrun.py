@@ -9,11 +9,18 @@ EXAMPLE_DAGS = Path(__file__).parents[1] / "example_dags"
 TEST_DAGS = Path(__file__).parent / "dags"
 
 
+def dag_bag(dag_folder: str) -> Any:
+    """A real ``DagBag`` (it moved to ``airflow.dag_processing.dagbag`` in Airflow 3.1)."""
+    try:
+        from airflow.dag_processing.dagbag import DagBag
+    except ImportError:  # Airflow 3.0
+        from airflow.models.dagbag import DagBag
+    return DagBag(dag_folder=dag_folder)
+
+
 def load_dag(dag_id: str, folder: Path = EXAMPLE_DAGS, file: str | None = None) -> Any:
     """Parse a DAG file with a real ``DagBag`` and return the DAG."""
-    from airflow.dag_processing.dagbag import DagBag
-
-    bag = DagBag(dag_folder=str(folder / f"{file or dag_id}.py"))
+    bag = dag_bag(str(folder / f"{file or dag_id}.py"))
     assert not bag.import_errors, bag.import_errors
     return bag.get_dag(dag_id)
 

@@ -133,7 +133,7 @@ class _Deadline(Exception):
     """The request's overall deadline passed."""
 
 
-if sys.version_info >= (3, 11):  # noqa: UP036 - Python 3.10 is supported (issue 16)
+if sys.version_info >= (3, 11):
     async_timeout = asyncio.timeout
 else:  # pragma: no cover - Python 3.10
 

@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass, field
-from datetime import UTC
+from datetime import timezone
 from functools import partial
 from typing import Any
 
@@ -151,7 +151,7 @@ def _hint_seconds(name: str, raw: str | None, now: float) -> float | None:
         except (TypeError, ValueError, IndexError, OverflowError):
             return None
         if parsed.tzinfo is None:
-            parsed = parsed.replace(tzinfo=UTC)
+            parsed = parsed.replace(tzinfo=timezone.utc)
         value = parsed.timestamp() - now
     if value is None:
         return None

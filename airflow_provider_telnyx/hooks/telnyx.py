@@ -17,11 +17,12 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import httpx
-from airflow.sdk import BaseHook
 from tenacity import AsyncRetrying, Retrying
 from typing_extensions import Unpack
 
 from airflow_provider_telnyx import __version__
+from airflow_provider_telnyx._compat import BaseHook, aextra_dejson, aget_connection, amask_secret, conf, mask_secret
+from airflow_provider_telnyx._connection_form import form_widgets, ui_field_behaviour
 from airflow_provider_telnyx.exceptions import (
     TelnyxApiError,
     TelnyxInvalidInputError,
@@ -91,6 +92,16 @@ class TelnyxHook(BaseHook):
 
     user_agent: ClassVar[str] = f"airflow-provider-telnyx/{__version__}"
 
+    @classmethod
+    def get_connection_form_widgets(cls) -> dict[str, Any]:
+        """The extras' fields, for Airflow 3.0 and 3.1 (3.2+ reads the same ``conn-fields`` from provider info)."""
+        return form_widgets()
+
+    @classmethod
+    def get_ui_field_behaviour(cls) -> dict[str, Any]:
+        """Hidden, relabelled and placeholder fields, for Airflow 3.0 and 3.1 (3.2+ reads provider info)."""
+        return ui_field_behaviour()
+
     def __init__(
         self,
         telnyx_conn_id: str = default_conn_name,
@@ -123,8 +134,6 @@ class TelnyxHook(BaseHook):
     # -- configuration -------------------------------------------------------------------------------------
 
     def _configure(self, conn: Connection, extra: Mapping[str, Any]) -> TelnyxClientConfig:
-        from airflow.sdk import conf
-
         config = TelnyxClientConfig.from_connection_fields(
             password=conn.password,
             host=conn.host,
@@ -150,8 +159,6 @@ class TelnyxHook(BaseHook):
         :raises TelnyxInvalidInputError: when the connection's fields are unusable.
         """
         if self._config is None:
-            from airflow.sdk.log import mask_secret
-
             conn = self.get_connection(self.telnyx_conn_id)
             if conn.password:
                 mask_secret(conn.password)
@@ -161,12 +168,10 @@ class TelnyxHook(BaseHook):
     async def aget_config(self) -> TelnyxClientConfig:
         """Async twin of :meth:`get_config`; the connection lookup and masking never block the event loop."""
         if self._config is None:
-            from airflow.sdk.log import amask_secret
-
-            conn = await self.aget_connection(self.telnyx_conn_id)
+            conn = await aget_connection(self, self.telnyx_conn_id)
             if conn.password:
                 await amask_secret(conn.password)
-            self._config = self._configure(conn, await conn.aextra_dejson())
+            self._config = self._configure(conn, await aextra_dejson(conn))
         return self._config
 
     @cached_property

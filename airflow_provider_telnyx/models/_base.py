@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict
@@ -17,7 +17,7 @@ class _Response(BaseModel):
 
 def _as_utc(value: datetime) -> datetime:
     # A timestamp without an offset is read as UTC (the API's own convention), never as local time.
-    return value if value.tzinfo is not None and value.utcoffset() is not None else value.replace(tzinfo=UTC)
+    return value if value.tzinfo is not None and value.utcoffset() is not None else value.replace(tzinfo=timezone.utc)
 
 
 #: A response timestamp: always timezone-aware (UTC when the API left the offset out).

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from enum import StrEnum
+from airflow_provider_telnyx._common import StrEnum
 
 __all__ = ["ConversationChannel", "EventStatus", "SipRegion"]
 

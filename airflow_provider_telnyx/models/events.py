@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from enum import StrEnum
+from datetime import datetime, timezone
 from typing import Annotated, Any, ClassVar
 
 from pydantic import (
@@ -21,6 +20,7 @@ from pydantic import (
     model_validator,
 )
 
+from airflow_provider_telnyx._common import StrEnum
 from airflow_provider_telnyx.models._base import UtcDatetime, _Response
 from airflow_provider_telnyx.models.enums import ConversationChannel, EventStatus, SipRegion
 from airflow_provider_telnyx.models.inputs import (
@@ -112,7 +112,7 @@ class ScheduledEventRequest(_Request):
         context = info.context or {}
         if context.get("check_future") is False:  # the operators decide lateness at send time (late_policy)
             return value
-        now = context.get("now") or datetime.now(UTC)
+        now = context.get("now") or datetime.now(timezone.utc)
         if value <= now:
             raise ValueError(f"must be in the future (it is {value.isoformat()}, now is {now.isoformat()})")
         return value

@@ -16,12 +16,12 @@ import math
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from enum import StrEnum
+from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
+from airflow_provider_telnyx._common import StrEnum, parse_iso_datetime
 from airflow_provider_telnyx.exceptions import TelnyxInvalidInputError, TelnyxLateEventError
 from airflow_provider_telnyx.models import ScheduledEventRequest, field_errors
 
@@ -160,7 +160,7 @@ class TaskIdentity:
         if isinstance(kept, dict) and isinstance(kept_anchor, str):
             kept_nonce = kept.get("nonce")
             nonce = kept_nonce if isinstance(kept_nonce, str) else None
-            anchor = datetime.fromisoformat(kept_anchor)
+            anchor = parse_iso_datetime(kept_anchor)
         else:
             anchor = clock()
             if store is not None:
@@ -202,7 +202,7 @@ def resolve_scheduled_at(value: Any, anchor: datetime) -> datetime:
         return anchor + value
     if isinstance(value, str):
         try:
-            value = datetime.fromisoformat(value.strip())
+            value = parse_iso_datetime(value)
         except ValueError:
             raise ValueError(f"{value!r} is not an ISO 8601 date-time") from None
     if not isinstance(value, datetime):
@@ -329,7 +329,7 @@ def send_time(
     if intended - now >= MIN_LEAD:
         return intended
     lateness = max(now - intended, timedelta(0))
-    what = f"{subject} was due at {intended.astimezone(UTC).isoformat()} ({_duration(lateness)} before now)"
+    what = f"{subject} was due at {intended.astimezone(timezone.utc).isoformat()} ({_duration(lateness)} before now)"
     if policy is LatePolicy.FAIL:
         raise TelnyxLateEventError(f"{what} and late_policy='fail': not sent")
     if policy is LatePolicy.SKIP:

@@ -6,8 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from airflow.sdk.exceptions import AirflowFailException
-
+from airflow_provider_telnyx._compat import AirflowFailException
 from airflow_provider_telnyx.models import ScheduledEventRequest
 
 if TYPE_CHECKING:

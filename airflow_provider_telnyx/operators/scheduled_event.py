@@ -21,10 +21,10 @@ from datetime import datetime, timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseOperator, ResumableJobMixin
-from airflow.sdk.exceptions import AirflowSkipException
+from airflow.sdk import BaseOperator
 
 from airflow_provider_telnyx._common import TELNYX_UI_COLOR
+from airflow_provider_telnyx._compat import AirflowSkipException, ResumableJobMixin
 from airflow_provider_telnyx.exceptions import (
     TelnyxApiError,
     TelnyxNotFoundError,
@@ -340,6 +340,9 @@ class TelnyxDeleteScheduledEventOperator(BaseOperator):
     :param scheduled_event_id: the event, typically ``{{ ti.xcom_pull(task_ids='...', key='scheduled_event_id') }}``;
         a value that renders to ``None`` or ``""`` fails before any request. (templated)
     :param missing_ok: succeed with a log line when the event is already gone (default); else fail.
+    :param only_if_pending: cancel the event only while it is still ``pending`` and leave a dispatched or final one
+        (and its record) alone; a missing event counts as not pending. As a teardown after a deferrable create it is the cancel-on-kill of Airflow before
+        3.3, whose triggerer does not call a trigger's ``on_kill``. Default ``False``: delete whatever it is.
     :param telnyx_conn_id: the Airflow connection to use. (templated)
     """
 
@@ -352,6 +355,7 @@ class TelnyxDeleteScheduledEventOperator(BaseOperator):
         assistant_id: str,
         scheduled_event_id: str,
         missing_ok: bool = True,
+        only_if_pending: bool = False,
         telnyx_conn_id: str = TelnyxHook.default_conn_name,
         **kwargs: Any,
     ) -> None:
@@ -359,6 +363,7 @@ class TelnyxDeleteScheduledEventOperator(BaseOperator):
         self.assistant_id = assistant_id
         self.scheduled_event_id = scheduled_event_id
         self.missing_ok = missing_ok
+        self.only_if_pending = only_if_pending
         self.telnyx_conn_id = telnyx_conn_id
 
     @cached_property
@@ -370,11 +375,14 @@ class TelnyxDeleteScheduledEventOperator(BaseOperator):
         """Delete the event.
 
         :param context: the task's context.
-        :return: ``True`` if it was deleted, ``False`` if it was already gone.
+        :return: ``True`` if it was deleted, ``False`` if it was already gone (or, with ``only_if_pending``, no
+            longer pending).
         :raises TelnyxNotFoundError: when it is gone and ``missing_ok`` is off.
         """
         event_id = check_event_id(self.scheduled_event_id)
         try:
+            if self.only_if_pending:
+                return self.hook.cancel_scheduled_event_if_pending(self.assistant_id, event_id)
             self.hook.delete_scheduled_event(self.assistant_id, event_id)
         except TelnyxNotFoundError:
             if not self.missing_ok:

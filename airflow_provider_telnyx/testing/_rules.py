@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from typing import Any
 
 from starlette.responses import JSONResponse, Response
@@ -64,7 +64,7 @@ def validation_error(problems: list[tuple[list[str | int], str, str]]) -> JSONRe
 
 
 def iso(value: datetime) -> str:
-    return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return value.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def jsonable(value: Any) -> Any:
@@ -81,11 +81,12 @@ def parse_datetime(value: Any) -> datetime | None:
     if not isinstance(value, str):
         return None
     try:
-        parsed = datetime.fromisoformat(value)
+        # Python 3.10 reads no trailing "Z"; the API (and 3.11) do.
+        parsed = datetime.fromisoformat(value[:-1] + "+00:00" if value.endswith("Z") else value)
     except ValueError:
         return None
     # FastAPI/pydantic reads a naive date-time as UTC; so does the simulator.
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
 
 
 def matches(item: Mapping[str, Any], channel: str | None, start: datetime | None, end: datetime | None) -> bool:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 __all__ = ["ManualClock"]
 
@@ -15,7 +15,7 @@ class ManualClock:
     """
 
     def __init__(self, start: datetime | None = None) -> None:
-        self._now = start or datetime.now(UTC)
+        self._now = start or datetime.now(timezone.utc)
         self._lock = threading.Lock()
 
     def __call__(self) -> datetime:

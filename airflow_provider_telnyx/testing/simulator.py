@@ -26,7 +26,7 @@ import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import asdict, fields, replace
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from typing import Any
 
 from starlette.applications import Starlette
@@ -96,7 +96,7 @@ class Simulator(ScheduledEventRoutes):
         time_scale: float = 1.0,
         faults: Faults | None = None,
         seed: int | None = None,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
         monotonic: Callable[[], float] = time.monotonic,
         record_exchanges: bool = False,
     ) -> None:
@@ -296,7 +296,7 @@ class Simulator(ScheduledEventRoutes):
 
     def _record(self, request: Request, route: str, status: int, fault: str | None, event_id: str | None) -> None:
         entry = JournalEntry(
-            at=iso(datetime.now(UTC)),
+            at=iso(datetime.now(timezone.utc)),
             method=request.method,
             path=request.url.path,
             route=route,

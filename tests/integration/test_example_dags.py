@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from airflow_provider_telnyx.testing.simulator import Simulator
-from tests.dagrun import EXAMPLE_DAGS, load_dag
+from tests.dagrun import EXAMPLE_DAGS, dag_bag, load_dag
 
 pytestmark = pytest.mark.usefixtures("airflow_db")
 
@@ -31,11 +31,9 @@ def test_sms_example_runs_end_to_end(telnyx_simulator: Simulator) -> None:
 def test_every_example_dag_parses_without_errors_or_warnings() -> None:
     import warnings
 
-    from airflow.dag_processing.dagbag import DagBag
-
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        bag = DagBag(dag_folder=str(EXAMPLE_DAGS))
+        bag = dag_bag(str(EXAMPLE_DAGS))
     ours = [w for w in caught if "example_dags" in str(w.filename) or "airflow_provider_telnyx" in str(w.filename)]
     assert bag.import_errors == {}
     assert ours == [], [str(w.message) for w in ours]

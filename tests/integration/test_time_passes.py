@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from collections import Counter
-from datetime import datetime
 from typing import Any
 
 import pytest
 
+from airflow_provider_telnyx._common import parse_iso_datetime
 from airflow_provider_telnyx.testing.simulator import Faults, Simulator
 from tests.dagrun import TEST_DAGS, load_dag
 from tests.harness import SimulatorConnection
@@ -43,7 +43,7 @@ def test_lost_answer_then_retry_after_the_time_reattaches(telnyx_simulator: Simu
     (event,) = telnyx_simulator.events()
     assert creates(telnyx_simulator) == [502]  # try 2 found the event; it sent no create
     retry_started = ti.start_date
-    assert retry_started > datetime.fromisoformat(event["scheduled_at_fixed_datetime"])  # the retry ran late
+    assert retry_started > parse_iso_datetime(event["scheduled_at_fixed_datetime"])  # the retry ran late
     from tests.integration.test_dag_runs import xcom
 
     assert xcom(run, "schedule_call", "scheduled_event_id") == event["scheduled_event_id"]
@@ -58,7 +58,7 @@ def test_server_down_then_late_retry_sends_now_and_warns(
     assert (ti.state, ti.try_number) == ("success", 2)
     (event,) = telnyx_simulator.events()
     assert creates(telnyx_simulator) == [503, 201]
-    assert datetime.fromisoformat(event["scheduled_at_fixed_datetime"]) > ti.start_date  # re-timed into the future
+    assert parse_iso_datetime(event["scheduled_at_fixed_datetime"]) > ti.start_date  # re-timed into the future
     output = capsys.readouterr().out
     assert "Scheduled event is late: intended for " in output
     assert "(late_policy=send_now)" in output

@@ -7,7 +7,7 @@ import json
 import os
 import platform
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -57,7 +57,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         ),
         "",
         (
-            f"- run: {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}, Python {platform.python_version()}, "
+            f"- run: {datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}, Python {platform.python_version()}, "
             f"{os.cpu_count()} cores"
         ),
         f"- result: {'all reliability tests passed' if not _FAILED else 'FAILED: ' + ', '.join(_FAILED)}",

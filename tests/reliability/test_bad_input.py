@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
-from airflow.sdk.exceptions import AirflowFailException
 
+from airflow_provider_telnyx._compat import AirflowFailException
 from airflow_provider_telnyx.exceptions import TelnyxInvalidInputError
 from airflow_provider_telnyx.hooks.telnyx import TelnyxHook
 from airflow_provider_telnyx.operators.scheduled_event import TelnyxCreateScheduledEventOperator
@@ -17,7 +17,7 @@ from tests.dagrun import TEST_DAGS, load_dag
 from tests.harness import context
 from tests.reliability.conftest import Report
 
-FUTURE = datetime.now(UTC) + timedelta(days=3)
+FUTURE = datetime.now(timezone.utc) + timedelta(days=3)
 GOOD = {
     "assistant_id": "assistant-ok",
     "end_user_target": "+13125550100",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
@@ -25,7 +25,7 @@ async def _no_wait(_: float) -> None:
 @pytest.mark.telnyx_simulator(faults=Faults(lose_create_rate=0.3), seed=11)
 async def test_hook_creates_with_keys_exist_exactly_once(telnyx_simulator: Simulator, report: Report) -> None:
     """Exactly once: 250 hook creates with 30% of responses lost"""
-    at = datetime.now(UTC) + timedelta(hours=2)
+    at = datetime.now(timezone.utc) + timedelta(hours=2)
     hook = TelnyxHook(max_retries=8, async_sleep=_no_wait)
     limit = asyncio.Semaphore(25)
 

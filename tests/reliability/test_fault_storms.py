@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -20,7 +20,7 @@ from tests.reliability.conftest import Report
 
 ASSISTANT = "assistant-storm"
 STORM = Faults(error_rate=0.225, error_statuses=(429, 502, 503), timeout_rate=0.075, hang_seconds=0.4)
-START = datetime(2031, 9, 1, 12, 0, tzinfo=UTC)
+START = datetime(2031, 9, 1, 12, 0, tzinfo=timezone.utc)
 OPS = 60
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from typing import Any
 
 import schemathesis
@@ -72,7 +72,7 @@ def test_schemathesis_finds_no_5xx_and_no_schema_violation(telnyx_simulator: Sim
     assert statuses.get("5xx", 0) == 0
 
 
-NOW = datetime(2031, 1, 1, tzinfo=UTC)
+NOW = datetime(2031, 1, 1, tzinfo=timezone.utc)
 e164 = st.from_regex(r"\A\+[1-9][0-9]{1,14}\Z")
 label = st.from_regex(r"[a-z0-9]([a-z0-9-]{0,10}[a-z0-9])?", fullmatch=True)
 hostname = st.lists(label, min_size=1, max_size=4).map(".".join)
@@ -92,7 +92,7 @@ sip_uris = st.builds(
 )
 e164_numbers = st.from_regex(r"\+[1-9][0-9]{1,14}", fullmatch=True)
 target = st.one_of(e164, sip_uris)
-future = st.datetimes(min_value=datetime(2031, 1, 2), max_value=datetime(2100, 1, 1), timezones=st.just(UTC))
+future = st.datetimes(min_value=datetime(2031, 1, 2), max_value=datetime(2100, 1, 1), timezones=st.just(timezone.utc))
 flat = st.dictionaries(st.text(min_size=1, max_size=10), st.one_of(st.text(max_size=10), st.integers(), st.booleans()))
 variables = st.dictionaries(st.text(min_size=1, max_size=10), st.text(max_size=20))
 

@@ -14,12 +14,12 @@ import math
 import resource
 import time
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
-from airflow.sdk.exceptions import AirflowFailException
 
+from airflow_provider_telnyx._compat import AirflowFailException
 from airflow_provider_telnyx.exceptions import (
     TelnyxAuthError,
     TelnyxBatchError,
@@ -62,7 +62,7 @@ pytestmark = pytest.mark.integration
 KEY = "KEYhostile_secret_5e6f7a8b"
 ASSISTANT = "assistant-hostile"
 CONN = "telnyx_hostile"
-FUTURE = datetime.now(UTC) + timedelta(days=3)
+FUTURE = datetime.now(timezone.utc) + timedelta(days=3)
 BODY = {
     "telnyx_conversation_channel": "phone_call",
     "telnyx_end_user_target": "+13125550100",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from airflow_provider_telnyx.hooks.telnyx import TelnyxHook
@@ -14,7 +14,7 @@ from airflow_provider_telnyx.triggers.scheduled_event import TelnyxScheduledEven
 from tests.reliability.conftest import Report
 
 ASSISTANT = "assistant-restart"
-START = datetime(2031, 10, 1, 8, 0, tzinfo=UTC)
+START = datetime(2031, 10, 1, 8, 0, tzinfo=timezone.utc)
 TRIGGERS = 20
 
 

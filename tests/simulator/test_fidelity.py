@@ -3,7 +3,7 @@ assistants, rate-limit models and headers, and the fields and pointers the spec 
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import httpx
@@ -13,7 +13,7 @@ from airflow_provider_telnyx.testing._limits import Faults, RateLimiter
 from airflow_provider_telnyx.testing.clock import ManualClock
 from airflow_provider_telnyx.testing.simulator import Simulator
 
-START = datetime(2031, 3, 1, 12, 0, tzinfo=UTC)
+START = datetime(2031, 3, 1, 12, 0, tzinfo=timezone.utc)
 PATH = "/ai/assistants/assistant-1/scheduled_events"
 
 

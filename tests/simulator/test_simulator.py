@@ -7,7 +7,7 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +28,7 @@ from airflow_provider_telnyx.testing.clock import ManualClock
 from airflow_provider_telnyx.testing.lifecycle import OUTCOMES
 from airflow_provider_telnyx.testing.simulator import Faults, Simulator, outcome_table_markdown
 
-START = datetime(2031, 3, 1, 9, 0, tzinfo=UTC)
+START = datetime(2031, 3, 1, 9, 0, tzinfo=timezone.utc)
 ASSISTANT = "assistant-7f3c"
 
 
@@ -266,7 +266,7 @@ def test_idempotency_replay_conflict_and_bad_keys(telnyx_simulator: Simulator, c
 async def test_idempotency_conflict_while_in_flight(telnyx_simulator: Simulator) -> None:
     telnyx_simulator.set_faults(hold_creates=True)
     h = TelnyxHook(max_retries=0)
-    payload = body(at=datetime.now(UTC) + timedelta(hours=1))
+    payload = body(at=datetime.now(timezone.utc) + timedelta(hours=1))
     held = asyncio.create_task(h.acreate_scheduled_event(ASSISTANT, payload, idempotency_key="same"))
     while telnyx_simulator.stats().get("creates_held", 0) == 0:
         await asyncio.sleep(0.01)
@@ -280,7 +280,7 @@ async def test_idempotency_conflict_while_in_flight(telnyx_simulator: Simulator)
 
 
 async def test_200_concurrent_creates_exact_counts(telnyx_simulator: Simulator) -> None:
-    at = datetime.now(UTC) + timedelta(hours=1)
+    at = datetime.now(timezone.utc) + timedelta(hours=1)
     h = TelnyxHook()
     keys = [f"batch-{i % 150}" for i in range(200)]  # 50 keys sent twice, concurrently
 
@@ -325,7 +325,7 @@ def test_rate_limit_429_with_headers(telnyx_simulator: Simulator) -> None:
 @pytest.mark.telnyx_simulator(faults=Faults(error_rate=1.0))
 def test_error_rate_answers_5xx_without_processing(telnyx_simulator: Simulator) -> None:
     with pytest.raises(TelnyxServerError):
-        hook(max_retries=2).create_scheduled_event(ASSISTANT, body(at=datetime.now(UTC) + timedelta(hours=1)))
+        hook(max_retries=2).create_scheduled_event(ASSISTANT, body(at=datetime.now(timezone.utc) + timedelta(hours=1)))
     assert {e.status for e in telnyx_simulator.journal} <= {500, 502, 503}
     assert telnyx_simulator.stats().get("events_created", 0) == 0
 
@@ -347,7 +347,7 @@ def test_latency(telnyx_simulator: Simulator) -> None:
 
 @pytest.mark.telnyx_simulator(faults=Faults(lose_create_rate=1.0))
 def test_lost_create_responses_commit_the_event(telnyx_simulator: Simulator) -> None:
-    at = datetime.now(UTC) + timedelta(hours=1)
+    at = datetime.now(timezone.utc) + timedelta(hours=1)
     kinds = set()
     for i in range(12):
         with pytest.raises((TelnyxServerError, TelnyxConnectionError)) as caught:
@@ -369,7 +369,7 @@ def test_sdk_round_trip(telnyx_simulator: Simulator) -> None:
 
     client = telnyx.Telnyx(api_key=telnyx_simulator.api_key, base_url=telnyx_simulator.base_url, max_retries=0)
     events = client.ai.assistants.scheduled_events
-    at = datetime.now(UTC) + timedelta(hours=1)
+    at = datetime.now(timezone.utc) + timedelta(hours=1)
     call = events.create(
         ASSISTANT,
         scheduled_at_fixed_datetime=at,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import httpx
@@ -77,7 +77,7 @@ class TestTolerantReader:
         assert (event.status, event.known_status, event.is_final) == ("paused", None, False)
         assert event.retry_count is None
         assert event.max_retries_client_errors is None
-        assert event.scheduled_at_fixed_datetime == datetime(2030, 1, 1, 10, tzinfo=UTC)
+        assert event.scheduled_at_fixed_datetime == datetime(2030, 1, 1, 10, tzinfo=timezone.utc)
         assert event.attempts[0].attempted_at.tzinfo is not None
         assert event.call_settings is not None
         assert event.call_settings.sip_region == "Asia Pacific"
@@ -109,7 +109,7 @@ class TestTolerantReader:
             "telnyx_conversation_channel": "phone_call",
             "telnyx_end_user_target": "+13125550100",
             "telnyx_agent_target": "+13125550199",
-            "scheduled_at_fixed_datetime": (datetime.now(UTC) + timedelta(days=1)).isoformat(),
+            "scheduled_at_fixed_datetime": (datetime.now(timezone.utc) + timedelta(days=1)).isoformat(),
         }
         assert run(hook, mode, "create_scheduled_event", "assistant-1", body).event_id == "evt-1"
 
@@ -160,7 +160,7 @@ class TestGuideRules:
             "telnyx_conversation_channel": "phone_call",
             "telnyx_end_user_target": "+13125550100",
             "telnyx_agent_target": "+13125550199",
-            "scheduled_at_fixed_datetime": (datetime.now(UTC) + timedelta(days=1)).isoformat(),
+            "scheduled_at_fixed_datetime": (datetime.now(timezone.utc) + timedelta(days=1)).isoformat(),
         }
         run(api.hook(), mode, "create_scheduled_event", "assistant-1", body, idempotency_key="tenant:order-42:call")
         assert api.requests[0].headers["Idempotency-Key"] == "tenant:order-42:call"
@@ -274,7 +274,7 @@ class TestConnection:
 class TestDeploymentSafeKeys:
     def identity(self, store: DictStateStore | None, ti: FakeTI, namespace: str | None = None) -> TaskIdentity:
         return TaskIdentity.of(
-            context(ti, store), clock=lambda: datetime(2031, 1, 1, tzinfo=UTC), namespace=lambda: namespace
+            context(ti, store), clock=lambda: datetime(2031, 1, 1, tzinfo=timezone.utc), namespace=lambda: namespace
         )
 
     def test_same_ids_in_two_deployments_give_different_keys_and_tags(self) -> None:
@@ -311,7 +311,7 @@ def test_every_created_event_is_checked(monkeypatch: pytest.MonkeyPatch) -> None
         "telnyx_conversation_channel": "phone_call",
         "telnyx_end_user_target": "+13125550100",
         "telnyx_agent_target": "+13125550199",
-        "scheduled_at_fixed_datetime": (datetime.now(UTC) + timedelta(days=1)).isoformat(),
+        "scheduled_at_fixed_datetime": (datetime.now(timezone.utc) + timedelta(days=1)).isoformat(),
     }
     for answer, message in (
         (event_json(scheduled_event_id=None), "without scheduled_event_id"),

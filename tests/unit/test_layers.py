@@ -13,6 +13,8 @@ PACKAGE = Path(__file__).parents[2] / "airflow_provider_telnyx"
 LAYERS: dict[str, int] = {
     "__init__": 0,
     "_common": 0,
+    "_compat": 0,
+    "_connection_form": 0,
     "exceptions": 0,
     "models": 1,
     "hooks": 2,

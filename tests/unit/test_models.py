@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from typing import Any
 
 import pytest
@@ -18,7 +18,7 @@ from airflow_provider_telnyx.models import (
 )
 from tests.unit.mock_api import event_json, sms_json
 
-NOW = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
+NOW = datetime(2030, 1, 1, 12, 0, tzinfo=timezone.utc)
 
 
 def request(**overrides: Any) -> dict[str, Any]:

@@ -44,29 +44,51 @@ def test_every_declared_module_and_class_imports() -> None:
         assert hasattr(importlib.import_module(module), name), path
 
 
-def test_connection_form_seen_by_providers_manager() -> None:
+def test_connection_form_seen_by_the_api_server() -> None:
+    """What the UI's Add Connection form receives, on every Airflow we support (3.2+ reads ``conn-fields``;
+    3.0 and 3.1 call the hook's ``get_connection_form_widgets`` / ``get_ui_field_behaviour``)."""
+    from airflow.api_fastapi.core_api.services.ui.connections import HookMetaService
     from airflow.providers_manager import ProvidersManager
 
-    manager = ProvidersManager()
-    assert manager.providers["airflow-provider-telnyx"].version == __version__
-    behaviour = manager.field_behaviours["telnyx"]
-    assert sorted(behaviour["hidden_fields"]) == ["login"]
-    assert behaviour["relabeling"] == {"password": "API key", "host": "Base URL", "schema": "Scheme (http or https)"}
-    assert behaviour["placeholders"]["host"] == "https://api.telnyx.com/v2"
-    widgets = {k: v for k, v in manager.connection_form_widgets.items() if k.startswith("extra__telnyx__")}
-    assert sorted(widgets) == [
-        "extra__telnyx__idempotency_namespace",
-        "extra__telnyx__max_retries",
-        "extra__telnyx__proxy",
-        "extra__telnyx__timeout",
-    ]
-    assert widgets["extra__telnyx__timeout"].field["schema"]["title"] == "Timeout (seconds)"
-    from airflow.sdk.providers_manager_runtime import ProvidersManagerTaskRuntime
+    assert ProvidersManager().providers["airflow-provider-telnyx"].version == __version__
+    HookMetaService.hook_meta_data.cache_clear()
+    (meta,) = [m for m in HookMetaService.hook_meta_data() if m.connection_type == "telnyx"]
+    assert (meta.hook_name, meta.hook_class_name) == ("Telnyx", "airflow_provider_telnyx.hooks.telnyx.TelnyxHook")
+    standard = meta.standard_fields
+    assert standard is not None
+    assert standard.login is not None
+    assert standard.login.hidden
+    assert standard.password is not None
+    assert standard.password.title == "API key"
+    assert standard.host is not None
+    assert standard.host.title == "Base URL"
+    assert standard.host.placeholder == "https://api.telnyx.com/v2"
+    extras = meta.extra_fields or {}
+    assert sorted(extras) == ["idempotency_namespace", "max_retries", "proxy", "timeout"]
+    titles = {name: field["schema"]["title"] for name, field in extras.items()}
+    assert titles == {
+        "timeout": "Timeout (seconds)",
+        "max_retries": "Max retries",
+        "proxy": "Proxy URL",
+        "idempotency_namespace": "Idempotency namespace",
+    }
+    assert "integer" in extras["max_retries"]["schema"]["type"]
+    assert extras["timeout"]["description"].startswith("Total time allowed for one request")
 
-    hook = ProvidersManagerTaskRuntime().hooks["telnyx"]
-    assert hook is not None
-    assert (hook.hook_name, hook.connection_id_attribute_name) == ("Telnyx", "telnyx_conn_id")
-    assert hook.connection_testable
+
+def test_hook_form_methods_match_the_declarative_form() -> None:
+    """Airflow 3.0/3.1's hook methods and 3.2+'s provider info are built from one declaration."""
+    from airflow_provider_telnyx.hooks.telnyx import TelnyxHook
+
+    info = get_provider_info()["connection-types"][0]
+    behaviour = TelnyxHook.get_ui_field_behaviour()
+    assert behaviour["hidden_fields"] == info["ui-field-behaviour"]["hidden-fields"] == ["login"]
+    assert behaviour["relabeling"] == info["ui-field-behaviour"]["relabeling"]
+    widgets = TelnyxHook.get_connection_form_widgets()
+    assert sorted(widgets) == sorted(info["conn-fields"])
+    assert {name: w.args[0] for name, w in widgets.items()} == {
+        name: field["label"] for name, field in info["conn-fields"].items()
+    }
 
 
 def _airflow_cli(*args: str) -> str:

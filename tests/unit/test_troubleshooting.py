@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from airflow_provider_telnyx._compat import AIRFLOW_V_3_3_PLUS
 from airflow_provider_telnyx.exceptions import TelnyxNotFoundError, TelnyxServerError
 from airflow_provider_telnyx.hooks.telnyx import TelnyxClientConfig, TelnyxHook
 from airflow_provider_telnyx.models import check_event_id, parse_scheduled_event, path_id
@@ -22,7 +23,7 @@ from tests.harness import DictStateStore, FakeTI, SimulatorConnection, context
 from tests.unit.mock_api import MockApi, event_json
 
 DOC = Path(__file__).parents[2] / "docs" / "troubleshooting.md"
-NOW = datetime(2031, 1, 1, 12, tzinfo=UTC)
+NOW = datetime(2031, 1, 1, 12, tzinfo=timezone.utc)
 #: Rows quoting messages that Airflow itself produces, or alternatives of a row produced here.
 NOT_OURS = {"Sensor has timed out", "ReadTimeout: ..."}
 
@@ -123,14 +124,14 @@ def api_messages(simulator: Simulator, connect: SimulatorConnection) -> list[str
         "telnyx_conversation_channel": "phone_call",
         "telnyx_end_user_target": "+13125550100",
         "telnyx_agent_target": "+13125550199",
-        "scheduled_at_fixed_datetime": (datetime.now(UTC) + timedelta(hours=1)).isoformat(),
+        "scheduled_at_fixed_datetime": (datetime.now(timezone.utc) + timedelta(hours=1)).isoformat(),
     }
     messages = [
         raised(lambda: hook.create_scheduled_event("assistant-no-telephony", body)),
         raised(lambda: hook.create_scheduled_event("assistant-1", body | {"telnyx_end_user_target": "+13125550105"})),
     ]
     hook.create_scheduled_event("assistant-1", body, idempotency_key="k1")
-    later = (datetime.now(UTC) + timedelta(hours=2)).isoformat()
+    later = (datetime.now(timezone.utc) + timedelta(hours=2)).isoformat()
     messages.append(
         raised(
             lambda: hook.create_scheduled_event(
@@ -162,7 +163,8 @@ def api_messages(simulator: Simulator, connect: SimulatorConnection) -> list[str
         scheduled_at=NOW,
     )
     op.end_user_target, op.agent_target = "+13125550100", "+13125550199"
-    messages.append(raised(lambda: op.execute(context(FakeTI(try_number=2), store))))
+    if AIRFLOW_V_3_3_PLUS:  # the message of a deleted event read back from the task state store (Airflow 3.3+)
+        messages.append(raised(lambda: op.execute(context(FakeTI(try_number=2), store))))
     closed = TelnyxHook(max_retries=0)
     closed._config = TelnyxClientConfig(api_key="KEYlong_enough", base_url="http://127.0.0.1:9/v2", max_retries=0)
     messages.append(raised(lambda: closed.get_scheduled_event("assistant-1", "e1")))

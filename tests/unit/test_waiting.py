@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from typing import Any
 
 import pytest
@@ -36,7 +36,7 @@ class Clock(ManualClock):
     """The manual clock, read as epoch seconds (what the waiters take)."""
 
     def __init__(self) -> None:
-        super().__init__(datetime.fromtimestamp(START, UTC))
+        super().__init__(datetime.fromtimestamp(START, timezone.utc))
 
     def timestamp(self) -> float:
         return self().timestamp()

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -16,7 +16,7 @@ from airflow_provider_telnyx.triggers.scheduled_event import TelnyxScheduledEven
 from tests.harness import DictStateStore, FakeTI, SimulatorConnection, context, run_sensor
 
 ASSISTANT = "assistant-batch"
-START = datetime(2031, 8, 1, 9, 0, tzinfo=UTC)
+START = datetime(2031, 8, 1, 9, 0, tzinfo=timezone.utc)
 
 
 def items(n: int, first: int = 6000) -> list[dict[str, Any]]:

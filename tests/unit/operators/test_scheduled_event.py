@@ -3,13 +3,14 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta, timezone
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from airflow.sdk import DAG, macros
-from airflow.sdk.exceptions import AirflowFailException, TaskDeferred
+from airflow.sdk import DAG
 
+from airflow_provider_telnyx._compat import AirflowFailException, TaskDeferred
 from airflow_provider_telnyx.exceptions import (
     TelnyxConnectionError,
     TelnyxInvalidInputError,
@@ -27,10 +28,10 @@ from airflow_provider_telnyx.operators.scheduled_event import (
 from airflow_provider_telnyx.testing.clock import ManualClock
 from airflow_provider_telnyx.testing.simulator import Simulator
 from airflow_provider_telnyx.triggers.scheduled_event import TelnyxScheduledEventTrigger
-from tests.harness import DictStateStore, FakeTI, context, run_deferred
+from tests.harness import DictStateStore, FakeTI, context, needs_task_state_store, run_deferred
 
 ASSISTANT = "assistant-ops"
-START = datetime(2031, 6, 1, 9, 0, tzinfo=UTC)
+START = datetime(2031, 6, 1, 9, 0, tzinfo=timezone.utc)
 
 
 def operator(**overrides: Any) -> TelnyxCreateScheduledEventOperator:
@@ -93,7 +94,11 @@ class TestConstruction:
                 retry_interval_secs=60,
                 telnyx_conn_id="{{ params.conn }}",
             )
-        ctx = {"params": {"who": "Ada", "conn": "telnyx_x"}, "ts_dt": START, "macros": macros}
+        ctx = {
+            "params": {"who": "Ada", "conn": "telnyx_x"},
+            "ts_dt": START,
+            "macros": SimpleNamespace(timedelta=timedelta),
+        }
         op.render_template_fields(ctx)
         assert op.assistant_id == "assistant-ada"
         assert op.scheduled_at == (START + timedelta(hours=1)).isoformat()
@@ -162,6 +167,7 @@ class TestExactlyOnce:
         }
         json.dumps(result)
 
+    @needs_task_state_store
     def test_retry_reattaches_through_the_task_state_store(
         self, telnyx_simulator: Simulator, clock: ManualClock
     ) -> None:
@@ -198,8 +204,9 @@ class TestExactlyOnce:
         first = op.build_request(context(store=store)).scheduled_at_fixed_datetime
         again = operator(scheduled_at=timedelta(minutes=10)).build_request(context(store=store))
         assert again.scheduled_at_fixed_datetime == first
-        assert timedelta(minutes=9) < first - datetime.now(UTC) <= timedelta(minutes=10)
+        assert timedelta(minutes=9) < first - datetime.now(timezone.utc) <= timedelta(minutes=10)
 
+    @needs_task_state_store
     def test_deleted_event_is_not_recreated(self, telnyx_simulator: Simulator, clock: ManualClock) -> None:
         store = DictStateStore()
         first = operator().execute(context(FakeTI(), store))
@@ -313,6 +320,23 @@ class TestDeleteOperator:
         )
         with pytest.raises(Exception, match="404"):
             strict.execute(context())
+
+    def test_only_if_pending_cancels_a_pending_event_and_keeps_a_dispatched_one(
+        self, telnyx_simulator: Simulator, clock: ManualClock
+    ) -> None:
+        """The teardown that stands in for a trigger's on_kill before Airflow 3.3."""
+        pending = operator(task_id="p").execute(context(FakeTI(task_id="p")))["scheduled_event_id"]
+        soon = operator(task_id="s", scheduled_at=START + timedelta(minutes=1)).execute(context(FakeTI(task_id="s")))
+        clock.advance(2 * 60)  # the second one dispatched: ringing
+        results = [
+            TelnyxDeleteScheduledEventOperator(
+                task_id=f"d{i}", assistant_id=ASSISTANT, scheduled_event_id=event_id, only_if_pending=True
+            ).execute(context())
+            for i, event_id in enumerate([pending, soon["scheduled_event_id"]])
+        ]
+        assert results == [True, False]
+        assert telnyx_simulator.stats()["events_cancelled"] == 1
+        assert {e["scheduled_event_id"] for e in telnyx_simulator.events()} == {soon["scheduled_event_id"]}
 
 
 class TestPreflight:

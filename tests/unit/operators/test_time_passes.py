@@ -7,12 +7,13 @@ scheduled time has passed" is a fact of the test, not of the machine's speed.
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
-from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
+from airflow_provider_telnyx._common import parse_iso_datetime
+from airflow_provider_telnyx._compat import AirflowFailException, AirflowSkipException
 from airflow_provider_telnyx.exceptions import (
     TelnyxAuthError,
     TelnyxBatchError,
@@ -33,10 +34,10 @@ from airflow_provider_telnyx.operators.scheduled_event import (
 from airflow_provider_telnyx.sensors.scheduled_event import TelnyxScheduledEventSensor
 from airflow_provider_telnyx.testing.clock import ManualClock
 from airflow_provider_telnyx.testing.simulator import Simulator
-from tests.harness import DictStateStore, FakeTI, SimulatorConnection, context
+from tests.harness import DictStateStore, FakeTI, SimulatorConnection, context, needs_task_state_store
 
 ASSISTANT = "assistant-late"
-START = datetime(2031, 6, 1, 9, 0, tzinfo=UTC)
+START = datetime(2031, 6, 1, 9, 0, tzinfo=timezone.utc)
 DUE = START + timedelta(seconds=30)
 
 
@@ -92,6 +93,7 @@ class TestSendTime:
 
 
 class TestReattachBeforeTheClock:
+    @needs_task_state_store
     @pytest.mark.parametrize("policy", ["send_now", "skip", "fail"])
     def test_retry_after_the_time_reattaches_through_the_state_store(
         self, telnyx_simulator: Simulator, clock: ManualClock, policy: str
@@ -170,7 +172,7 @@ class TestLatePolicy:
         capsys.readouterr()
         result = op.execute(ctx)
         assert telnyx_simulator.stats()["events_created"] == 1
-        sent_for = datetime.fromisoformat(result["scheduled_at_fixed_datetime"])
+        sent_for = parse_iso_datetime(result["scheduled_at_fixed_datetime"])
         assert sent_for == clock() + LATE_SEND_MARGIN
         warnings = [line for line in capsys.readouterr().out.splitlines() if "[warning" in line and "late" in line]
         assert len(warnings) == 1
@@ -220,7 +222,7 @@ class TestLatePolicy:
         telnyx_simulator.clock = ManualClock(DUE + timedelta(seconds=1))
         result = single(ours).execute(context())
         assert creates(telnyx_simulator) == [("create", 400), ("create", 201)]
-        assert datetime.fromisoformat(result["scheduled_at_fixed_datetime"]) == DUE + LATE_SEND_MARGIN
+        assert parse_iso_datetime(result["scheduled_at_fixed_datetime"]) == DUE + LATE_SEND_MARGIN
 
     def test_bad_late_arguments_fail_at_parse_time(self) -> None:
         with pytest.raises(TelnyxInvalidInputError, match="late_policy"):
@@ -342,7 +344,7 @@ class TestBatch:
         outcomes = [item["outcome"] for item in caught.value.summary["items"]]
         assert outcomes == ["created", "created", "created", "failed"]
         retimed = caught.value.summary["items"][1]["scheduled_at"]
-        assert datetime.fromisoformat(retimed) == START + LATE_SEND_MARGIN
+        assert parse_iso_datetime(retimed) == START + LATE_SEND_MARGIN
         assert caught.value.summary["items"][3]["error_class"] == "TelnyxLateEventError"
 
         telnyx_simulator.reset()

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
-from airflow.sdk.exceptions import AirflowSensorTimeout
 
+from airflow_provider_telnyx._compat import AirflowSensorTimeout
 from airflow_provider_telnyx.exceptions import TelnyxScheduledEventFailedError, TelnyxScheduledEventWaitError
 from airflow_provider_telnyx.hooks.telnyx import TelnyxHook
 from airflow_provider_telnyx.sensors.scheduled_event import TelnyxScheduledEventSensor
@@ -16,7 +16,7 @@ from airflow_provider_telnyx.testing.simulator import Simulator
 from tests.harness import Outcome, SimulatorConnection, run_sensor
 
 MODES = ["poke", "reschedule", "deferrable"]
-START = datetime(2031, 5, 1, 8, 0, tzinfo=UTC)
+START = datetime(2031, 5, 1, 8, 0, tzinfo=timezone.utc)
 ASSISTANT = "assistant-parity"
 
 

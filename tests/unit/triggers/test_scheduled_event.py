@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -15,7 +15,7 @@ from airflow_provider_telnyx.triggers.scheduled_event import TelnyxScheduledEven
 from tests.conftest import API_KEY
 
 ASSISTANT = "assistant-trig"
-START = datetime(2031, 7, 1, 9, 0, tzinfo=UTC)
+START = datetime(2031, 7, 1, 9, 0, tzinfo=timezone.utc)
 
 
 def trigger(**kwargs: Any) -> TelnyxScheduledEventTrigger:

@@ -1,0 +1,148 @@
+"""What ``make test-compat`` runs and what ``docs/compatibility.md`` claims, in one table (read by both).
+
+A target is an Airflow minor on one Python, built from one committed constraints file. A feature is a row of the
+compatibility page: the tests that must have passed on a target for its cell to say "yes", and the fallback
+``airflow_provider_telnyx._compat`` picks on Airflow versions older than a feature.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from packaging.version import Version
+
+__all__ = ["FEATURES", "Feature", "Target", "targets"]
+
+
+@dataclass(frozen=True)
+class Target:
+    """One venv of ``make test-compat``.
+
+    :param airflow: the Airflow minor, e.g. ``3.1``.
+    :param pythons: the Python minors to use, first found wins (one entry: that Python or skipped).
+    :param constraints: the committed constraints file, relative to the repository root.
+    :param browser: whether the connection form is checked in Chromium on this target (oldest and newest).
+    """
+
+    airflow: str
+    pythons: tuple[str, ...]
+    constraints: str
+    browser: bool = False
+
+    @property
+    def name(self) -> str:
+        """``3.1``, or ``3.3-py3.13`` where one Airflow runs on several Pythons."""
+        return f"{self.airflow}-py{self.pythons[0]}" if self.airflow == "3.3" else self.airflow
+
+
+def targets() -> list[Target]:
+    """Every target, oldest Airflow first (the Pythons are spread so that each of 3.10-3.13 is used)."""
+    return [
+        Target("3.0", ("3.10", "3.11", "3.12"), "constraints/airflow-3.0.txt", browser=True),
+        Target("3.1", ("3.11", "3.12", "3.10", "3.13"), "constraints/airflow-3.1.txt"),
+        Target("3.2", ("3.12", "3.13", "3.11", "3.10"), "constraints/airflow-3.2.txt"),
+        Target("3.3", ("3.10",), "constraints.txt"),
+        Target("3.3", ("3.13",), "constraints.txt", browser=True),
+    ]
+
+
+@dataclass(frozen=True)
+class Feature:
+    """One row of the compatibility page.
+
+    :param name: the feature, as users know it.
+    :param summary: what the tests show.
+    :param tests: pytest node ids that must all pass on a target for its cell to say "yes".
+    :param fallbacks: ``(first Airflow version with the full feature, what happens before it)``.
+    """
+
+    name: str
+    summary: str
+    tests: tuple[str, ...]
+    fallbacks: tuple[tuple[str, str], ...] = ()
+
+    def note_for(self, airflow: str) -> str:
+        """The fallback note for ``airflow`` (empty when the full feature is there)."""
+        notes = [note for since, note in self.fallbacks if Version(airflow) < Version(since)]
+        return "; ".join(notes)
+
+
+_OPS = "tests/unit/operators/test_scheduled_event.py"
+FEATURES = (
+    Feature(
+        "Exactly once",
+        "a retry after a crash or a lost answer reattaches to the event an earlier try created, never sends a second.",
+        (
+            f"{_OPS}::TestExactlyOnce::test_retry_after_a_crash_finds_the_event_by_metadata",
+            f"{_OPS}::TestExactlyOnce::test_lost_response_then_retry_creates_one_event",
+            "tests/unit/operators/test_batch.py::test_retry_after_a_partial_batch_creates_only_the_missing_events",
+        ),
+        (
+            (
+                "3.3",
+                "no task state store: reattach by the tag lookup and the deterministic idempotency key "
+                "(set the connection's `idempotency_namespace` per deployment)",
+            ),
+        ),
+    ),
+    Feature(
+        "Deferrable waits",
+        "the operator defers to the trigger and resumes with the same outcome as a blocking wait.",
+        (
+            f"{_OPS}::TestWaiting::test_deferrable_wait_and_resume",
+            "tests/unit/triggers/test_scheduled_event.py::test_restart_from_serialize_resumes_with_only_gets",
+            "tests/integration/test_example_dags.py::test_call_example_runs_end_to_end",
+        ),
+    ),
+    Feature(
+        "Cancel on kill",
+        "killing a task cancels its event while it is still pending, and leaves a dispatched one alone.",
+        (
+            f"{_OPS}::TestOnKill::test_cancels_a_pending_event",
+            f"{_OPS}::TestOnKill::test_trigger_on_kill_cancels_only_pending",
+            f"{_OPS}::TestDeleteOperator::test_only_if_pending_cancels_a_pending_event_and_keeps_a_dispatched_one",
+        ),
+        (
+            (
+                "3.3",
+                "only the blocking wait cancels (the operator's `on_kill`); the triggerer does not call a "
+                "trigger's `on_kill`, so a killed *deferred* task leaves its event: delete it with "
+                "`TelnyxDeleteScheduledEventOperator(only_if_pending=True)` as a teardown",
+            ),
+        ),
+    ),
+    Feature(
+        "Connection form",
+        "the `telnyx` type shows API key, Base URL and the extras, hides Login, and tests the connection.",
+        (
+            "tests/unit/test_provider_info.py::test_connection_form_seen_by_the_api_server",
+            "tests/unit/hooks/test_telnyx.py::test_test_connection_is_read_only",
+            "tests/unit/hooks/test_telnyx.py::test_test_connection_reports_a_bad_key",
+            "tests/unit/test_provider_info.py::test_hook_form_methods_match_the_declarative_form",
+        ),
+        (
+            (
+                "3.2",
+                "the form comes from the hook's `get_connection_form_widgets` / `get_ui_field_behaviour` "
+                "(needs `wtforms`, a dependency of ours) instead of the declarative `conn-fields`",
+            ),
+        ),
+    ),
+    Feature(
+        "Batch",
+        "a batch validates every row first, creates each once at the learned rate, and reattaches on retry.",
+        (
+            "tests/unit/operators/test_batch.py::test_every_bad_item_is_reported_before_anything_is_sent",
+            "tests/unit/operators/test_batch.py::test_creates_each_item_once_with_merged_defaults",
+            "tests/integration/test_example_dags.py::test_batch_example_calls_every_contact_once",
+        ),
+    ),
+    Feature(
+        "Coalesced waiting",
+        "one sensor or trigger waits for many events with list pages instead of one GET per event.",
+        (
+            "tests/unit/operators/test_batch.py::test_coalesced_sensor_outcomes_agree_across_modes",
+            "tests/unit/operators/test_batch.py::test_trigger_serializes_and_falls_back_to_gets_for_few_events",
+        ),
+    ),
+)

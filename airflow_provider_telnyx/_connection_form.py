@@ -14,7 +14,7 @@ __all__ = ["CONN_FIELDS", "UI_FIELD_BEHAVIOUR", "form_widgets", "ui_field_behavi
 #: Standard fields: hidden, relabelled, with placeholders (provider-info spelling, dashes).
 UI_FIELD_BEHAVIOUR: dict[str, Any] = {
     "hidden-fields": ["login"],
-    "relabeling": {"password": "API key", "host": "Base URL", "schema": "Scheme (http or https)"},
+    "relabeling": {"password": "API key", "host": "Base URL", "port": "Port", "schema": "Scheme (http or https)"},
     "placeholders": {
         "host": DEFAULT_BASE_URL,
         "schema": "https",

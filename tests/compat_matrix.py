@@ -22,12 +22,14 @@ class Target:
     :param pythons: the Python minors to use, first found wins (one entry: that Python or skipped).
     :param constraints: the committed constraints file, relative to the repository root.
     :param browser: whether the connection form is checked in Chromium on this target (oldest and newest).
+    :param wheel: whether the built wheel is installed into a fresh venv of this Airflow (the oldest).
     """
 
     airflow: str
     pythons: tuple[str, ...]
     constraints: str
     browser: bool = False
+    wheel: bool = False
 
     @property
     def name(self) -> str:
@@ -38,7 +40,7 @@ class Target:
 def targets() -> list[Target]:
     """Every target, oldest Airflow first (the Pythons are spread so that each of 3.10-3.13 is used)."""
     return [
-        Target("3.0", ("3.10", "3.11", "3.12"), "constraints/airflow-3.0.txt", browser=True),
+        Target("3.0", ("3.10", "3.11", "3.12"), "constraints/airflow-3.0.txt", browser=True, wheel=True),
         Target("3.1", ("3.11", "3.12", "3.10", "3.13"), "constraints/airflow-3.1.txt"),
         Target("3.2", ("3.12", "3.13", "3.11", "3.10"), "constraints/airflow-3.2.txt"),
         Target("3.3", ("3.10",), "constraints.txt"),

@@ -341,8 +341,9 @@ class TelnyxDeleteScheduledEventOperator(BaseOperator):
         a value that renders to ``None`` or ``""`` fails before any request. (templated)
     :param missing_ok: succeed with a log line when the event is already gone (default); else fail.
     :param only_if_pending: cancel the event only while it is still ``pending`` and leave a dispatched or final one
-        (and its record) alone; a missing event counts as not pending. As a teardown after a deferrable create it is the cancel-on-kill of Airflow before
-        3.3, whose triggerer does not call a trigger's ``on_kill``. Default ``False``: delete whatever it is.
+        (and its record) alone; a missing event counts as not pending. As a teardown after a deferrable create it
+        is the cancel-on-kill of Airflow before 3.3, whose triggerer does not call a trigger's ``on_kill``.
+        Default ``False``: delete whatever it is.
     :param telnyx_conn_id: the Airflow connection to use. (templated)
     """
 

@@ -18,6 +18,16 @@ from airflow_provider_telnyx import __version__
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).parents[2]
+#: The constraints the fresh venv is pinned by: ``make test-compat`` sets the Airflow 3.0 file, to prove the wheel
+#: installs into (and registers with) the oldest Airflow we support.
+CONSTRAINTS = ROOT / os.environ.get("TELNYX_WHEEL_CONSTRAINTS", "constraints.txt")
+
+
+def _pinned(name: str) -> str:
+    for line in CONSTRAINTS.read_text().splitlines():
+        if line.startswith(f"{name}=="):
+            return line.split("==")[1].split()[0].rstrip(";")
+    raise AssertionError(f"{name} is not pinned in {CONSTRAINTS}")
 
 
 def _uv() -> str:
@@ -45,7 +55,7 @@ def test_wheel_and_sdist_install_and_register(tmp_path: Path) -> None:
     subprocess.run([_uv(), "venv", "--python", sys.executable, str(venv)], check=True, capture_output=True)
     python = venv / "bin" / "python"
     subprocess.run(
-        [_uv(), "pip", "install", "--python", str(python), "-c", str(ROOT / "constraints.txt"), str(wheel)],
+        [_uv(), "pip", "install", "--python", str(python), "-c", str(CONSTRAINTS), str(wheel)],
         check=True,
         capture_output=True,
         timeout=900,
@@ -62,6 +72,13 @@ def test_wheel_and_sdist_install_and_register(tmp_path: Path) -> None:
     )
     (ours,) = [p for p in json.loads(listed.stdout) if p["package_name"] == "airflow-provider-telnyx"]
     assert ours["version"] == __version__
+    core = subprocess.run(
+        [str(python), "-c", "import importlib.metadata as m; print(m.version('apache-airflow-core'))"],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    assert core.stdout.strip() == _pinned("apache-airflow-core")
     imported = subprocess.run(
         [str(python), "-c", "from airflow_provider_telnyx.hooks.telnyx import TelnyxHook; print(TelnyxHook.conn_type)"],
         check=True,

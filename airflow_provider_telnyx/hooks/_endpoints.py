@@ -27,15 +27,6 @@ __all__ = ["Create", "create_body", "event_request", "events_page", "events_path
 _T = TypeVar("_T")
 
 
-class _EventsPage:
-    """A :class:`ScheduledEventPage` seen through the pager's :class:`Page` protocol."""
-
-    def __init__(self, page: ScheduledEventPage) -> None:
-        self.items = page.data
-        self.page_number = page.meta.page_number
-        self.is_last = page.is_last
-
-
 def invalid(request: ApiRequest, error: ValidationError) -> TelnyxInvalidResponseError:
     problems = "; ".join(f"{name}: {message}" for name, message in field_errors(error)[:5])
     return TelnyxInvalidResponseError(
@@ -134,4 +125,4 @@ def read_event(request: ApiRequest, payload: Any, event_id: str) -> ScheduledEve
 
 
 def events_page(request: ApiRequest, payload: Any) -> Page[ScheduledEvent]:
-    return _EventsPage(parsed(request, payload, ScheduledEventPage.model_validate))
+    return parsed(request, payload, ScheduledEventPage.model_validate)

@@ -28,6 +28,7 @@ from airflow_provider_telnyx.exceptions import (
     TelnyxInvalidInputError,
     TelnyxNotFoundError,
 )
+from airflow_provider_telnyx.hooks._conversations import ConversationEndpoints
 from airflow_provider_telnyx.hooks._endpoints import (
     Create,
     event_request,
@@ -62,13 +63,15 @@ from airflow_provider_telnyx.hooks._retry import MAX_RETRY_AFTER  # noqa: F401
 _T = TypeVar("_T")
 
 
-class TelnyxHook(BaseHook):
+class TelnyxHook(ConversationEndpoints, BaseHook):
     """Talks to the Telnyx API using an Airflow connection of type ``telnyx``.
 
     The connection's password is the API key; host, port and schema make the base URL (default
     ``https://api.telnyx.com/v2``); extras ``timeout`` (seconds per request, in all), ``max_retries``, ``proxy`` and
     ``idempotency_namespace`` are optional. Nothing is read or opened until the first request. Every method has an
-    async twin prefixed with ``a`` that never blocks the event loop.
+    async twin prefixed with ``a`` that never blocks the event loop. Besides scheduled events and assistants it
+    reads the conversations events lead to (``ConversationEndpoints`` in :mod:`.hooks._conversations`:
+    ``get_conversation``, ``list_conversation_messages``, ``get_conversation_insights``).
 
     Connection errors, timeouts, 408, 409, 429 and 5xx answers are retried with full-jitter exponential backoff,
     honouring ``Retry-After`` (429, 503), ``x-ratelimit-reset`` (429) and ``x-should-retry``; other 4xx answers

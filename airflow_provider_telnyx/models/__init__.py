@@ -10,8 +10,19 @@ offset is read as UTC.
 
 from __future__ import annotations
 
+from airflow_provider_telnyx.models._base import ListPage
 from airflow_provider_telnyx.models.assistants import Assistant, TelephonySettings
-from airflow_provider_telnyx.models.enums import ConversationChannel, EventStatus, SipRegion
+from airflow_provider_telnyx.models.conversations import (
+    Conversation,
+    ConversationInsight,
+    ConversationInsightList,
+    ConversationMessage,
+    ConversationMessagePage,
+    InsightResult,
+    ToolCall,
+    ToolCallFunction,
+)
+from airflow_provider_telnyx.models.enums import ConversationChannel, EventStatus, InsightStatus, MessageRole, SipRegion
 from airflow_provider_telnyx.models.events import (
     AnyScheduledEvent,
     CallAttempt,
@@ -60,10 +71,19 @@ __all__ = [
     "Assistant",
     "CallAttempt",
     "CallSettings",
+    "Conversation",
     "ConversationChannel",
+    "ConversationInsight",
+    "ConversationInsightList",
+    "ConversationMessage",
+    "ConversationMessagePage",
     "EventFilters",
     "EventStatus",
+    "InsightResult",
+    "InsightStatus",
     "ListFilter",
+    "ListPage",
+    "MessageRole",
     "PageMeta",
     "ResponseCallSettings",
     "ScheduledEvent",
@@ -74,6 +94,8 @@ __all__ = [
     "SipRegion",
     "TelephonySettings",
     "TelnyxClientConfig",
+    "ToolCall",
+    "ToolCallFunction",
     "UtcDatetime",
     "check_event_id",
     "check_idempotency_key",

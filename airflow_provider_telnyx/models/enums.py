@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from airflow_provider_telnyx._common import StrEnum
 
-__all__ = ["ConversationChannel", "EventStatus", "SipRegion"]
+__all__ = ["ConversationChannel", "EventStatus", "InsightStatus", "MessageRole", "SipRegion"]
 
 
 class ConversationChannel(StrEnum):
@@ -39,3 +39,26 @@ class SipRegion(StrEnum):
     CANADA = "Canada"
     AUSTRALIA = "Australia"
     MIDDLE_EAST = "Middle East"
+
+
+class MessageRole(StrEnum):
+    """Who wrote a conversation message."""
+
+    USER = "user"
+    ASSISTANT = "assistant"
+    TOOL = "tool"
+
+
+class InsightStatus(StrEnum):
+    """Progress of the insights Telnyx computes for a conversation: ``pending`` → ``in_progress`` →
+    ``completed`` | ``failed``."""
+
+    PENDING = "pending"
+    IN_PROGRESS = "in_progress"
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+    @property
+    def is_terminal(self) -> bool:
+        """Whether no further change will happen (``completed`` or ``failed``)."""
+        return self in (InsightStatus.COMPLETED, InsightStatus.FAILED)

@@ -21,7 +21,7 @@ from pydantic import (
 )
 
 from airflow_provider_telnyx._common import StrEnum
-from airflow_provider_telnyx.models._base import UtcDatetime, _Response
+from airflow_provider_telnyx.models._base import ListPage, PageMeta, UtcDatetime, _Response
 from airflow_provider_telnyx.models.enums import ConversationChannel, EventStatus, SipRegion
 from airflow_provider_telnyx.models.inputs import (
     MAX_RETRIES_CLIENT_ERRORS,
@@ -330,26 +330,5 @@ def _event_variant(data: Any) -> Any:
 AnyScheduledEvent = Annotated[ScheduledEvent, BeforeValidator(_event_variant)]
 
 
-class PageMeta(_Response):
-    """Pagination facts of a list response (``Meta``); the SDK pages on ``page_number`` and ``total_pages``."""
-
-    total_pages: int | None = None
-    total_results: int | None = None
-    page_number: int | None = None
-    page_size: int | None = None
-
-
-class ScheduledEventPage(_Response):
+class ScheduledEventPage(ListPage[AnyScheduledEvent]):
     """One page of ``GET /ai/assistants/{assistant_id}/scheduled_events`` (``PaginatedScheduledEventList``)."""
-
-    data: list[AnyScheduledEvent] = Field(default_factory=list)
-    meta: PageMeta = Field(default_factory=PageMeta)
-
-    @property
-    def is_last(self) -> bool:
-        """Whether no page follows this one (the SDKs' rule: stop on an empty page, or when
-        ``page_number >= total_pages``)."""
-        meta = self.meta
-        if not self.data:
-            return True
-        return meta.total_pages is not None and meta.page_number is not None and meta.page_number >= meta.total_pages

@@ -55,6 +55,7 @@ class ScheduledEventRoutes:
     _lock: threading.Lock
     _random: random.Random
     _events: dict[str, StoredEvent]
+    _conversations: dict[str, StoredEvent]
     _idempotency: dict[tuple[str, str, str, str], IdempotencyRecord]
     _assistants: dict[str, SimulatedAssistant]
     _counters: Counter[str]
@@ -164,10 +165,43 @@ class ScheduledEventRoutes:
             timeline=plan_timeline(body, scheduled_at, self.time_scale),
             organization=organization,
         )
+        self._store(event)
+        return event
+
+    def _store(self, event: StoredEvent) -> None:
         with self._lock:
             self._events[event.event_id] = event
+            self._conversations[event.timeline.conversation_id] = event
             self._counters["events_created"] += 1
-        return event
+
+    def seed_event(self, assistant_id: str, body: dict[str, Any], *, organization: str | None = None) -> str:
+        """Store an event as if it had been created before (its time may be in the past: an event scheduled
+        yesterday is final now, with its conversation), without a request. For tests and benchmarks that need
+        history, e.g. yesterday's calls.
+
+        :param assistant_id: a known assistant.
+        :param body: a create body (checked against the schema; the "in the future" rule is not applied).
+        :param organization: whose event it is (default: the default organization's).
+        :return: the event id.
+        """
+        from airflow_provider_telnyx.testing.simulator import DEFAULT_ORGANIZATION
+
+        if assistant_id not in self._assistants:
+            raise ValueError(f"unknown assistant {assistant_id!r}: add it first")
+        try:
+            scheduled_at = check_schema(body)
+        except Problem as problem:
+            raise ValueError(f"not a valid create body: {bytes(problem.response.body).decode()}") from None
+        event = StoredEvent(
+            event_id=str(uuid.uuid4()),
+            assistant_id=assistant_id,
+            body=dict(body),
+            created_at=scheduled_at - timedelta(hours=1),
+            timeline=plan_timeline(body, scheduled_at, self.time_scale),
+            organization=organization or DEFAULT_ORGANIZATION,
+        )
+        self._store(event)
+        return event.event_id
 
     def _find(self, request: Request, organization: str) -> StoredEvent:
         event_id = request.path_params["event_id"]
@@ -191,6 +225,8 @@ class ScheduledEventRoutes:
         pending = event.timeline.state_at(self.clock())["status"] == "pending"
         with self._lock:
             self._events.pop(event.event_id, None)
+            if pending:  # never dispatched: no conversation will ever exist
+                self._conversations.pop(event.timeline.conversation_id, None)
             self._counters["events_cancelled" if pending else "events_deleted"] += 1
         return Response(status_code=200)
 

@@ -1,7 +1,8 @@
 """An embedded simulator of the Telnyx API, for demos, our tests and our users' tests.
 
-Serves, under ``/v2``, the four scheduled-events operations, ``GET /ai/assistants`` and
-``GET /ai/assistants/{assistant_id}``, following ``shared/telnyx-api``: bare-object create/retrieve answers, the
+Serves, under ``/v2``, the four scheduled-events operations, ``GET /ai/assistants``,
+``GET /ai/assistants/{assistant_id}`` and the conversations of dispatched events (the conversation, its messages,
+its insights: :mod:`._conversations`), following ``shared/telnyx-api``: bare-object create/retrieve answers, the
 ``{data, meta}`` list envelope, FastAPI-style 422s for schema violations, Telnyx-style ``{"errors": [...]}`` bodies
 for 400/401/404/409/429, bearer auth, and ``Idempotency-Key`` records scoped as the guide says (organization,
 method and path, 24 hours). API keys belong to organizations (by default all to one); assistants must be
@@ -34,6 +35,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from airflow_provider_telnyx.testing._conversations import ConversationRoutes
 from airflow_provider_telnyx.testing._events import ScheduledEventRoutes
 from airflow_provider_telnyx.testing._limits import Faults, RateLimiter, fault_response
 from airflow_provider_telnyx.testing._records import (
@@ -71,7 +73,7 @@ DEFAULT_ORGANIZATION = "org-simulator"
 DEFAULT_ASSISTANTS = ("assistant-demo",)
 
 
-class Simulator(ScheduledEventRoutes):
+class Simulator(ScheduledEventRoutes, ConversationRoutes):
     """The simulated API, its state, its faults and its journal.
 
     :param api_keys: bearer tokens accepted (any other answers 401).
@@ -113,6 +115,7 @@ class Simulator(ScheduledEventRoutes):
         self.add_assistants(*assistants)
         self._assistants[NO_TELEPHONY_ASSISTANT] = SimulatedAssistant(NO_TELEPHONY_ASSISTANT, telephony=False)
         self._events: dict[str, StoredEvent] = {}
+        self._conversations: dict[str, StoredEvent] = {}
         self._idempotency: dict[tuple[str, str, str, str], IdempotencyRecord] = {}
         self._limiter = RateLimiter(monotonic)
         self._journal: deque[JournalEntry] = deque(maxlen=200_000)
@@ -124,6 +127,7 @@ class Simulator(ScheduledEventRoutes):
         #: Set by :meth:`serve_in_thread` while serving: ``http://host:port/v2``.
         self.base_url: str | None = None
         events = "/v2/ai/assistants/{assistant_id}/scheduled_events"
+        conversation = "/v2/ai/conversations/{conversation_id}"
         self.app = Starlette(
             routes=[
                 Route("/v2/ai/assistants", self._route("assistants", self._list_assistants), methods=["GET"]),
@@ -132,6 +136,9 @@ class Simulator(ScheduledEventRoutes):
                 Route(events, self._route("create", self._handle_create), methods=["POST"]),
                 Route(events + "/{event_id}", self._route("get", self._get), methods=["GET"]),
                 Route(events + "/{event_id}", self._route("delete", self._delete), methods=["DELETE"]),
+                Route(conversation, self._route("conversation", self._get_conversation), methods=["GET"]),
+                Route(conversation + "/messages", self._route("messages", self._conversation_messages)),
+                Route(conversation + "/conversations-insights", self._route("insights", self._conversation_insights)),
                 Route("/_sim/journal", self._http_journal, methods=["GET"]),
                 Route("/_sim/stats", self._http_stats, methods=["GET"]),
                 Route("/_sim/faults", self._http_faults, methods=["GET", "PUT"]),
@@ -164,6 +171,7 @@ class Simulator(ScheduledEventRoutes):
         """Forget every event, idempotency record, journal entry and counter; clear the faults."""
         with self._lock:
             self._events.clear()
+            self._conversations.clear()
             self._idempotency.clear()
             self._journal.clear()
             self._counters.clear()

@@ -1,9 +1,11 @@
 """Validate the simulator's answers against Telnyx's official OpenAPI text (``openapi-core``).
 
-``scheduled_events.openapi.yaml`` beside this file is a verbatim copy of ``shared/telnyx-api/`` (from
-``team-telnyx/openapi`` ``openapi/spec3.yml`` at 12de4dd); ``test_spec_copy_is_verbatim`` keeps them equal.
-The spec documents 200/201/422 for the four operations; other statuses (400, 401, 404, 409, 429, 5xx) are
-Telnyx gateway errors, checked against the spec's ``Error`` schema when their body is JSON.
+``scheduled_events.openapi.yaml`` and ``conversations.openapi.yaml`` beside this file are verbatim copies of
+``shared/telnyx-api/`` (from ``team-telnyx/openapi`` ``openapi/spec3.yml`` at 12de4dd);
+``test_spec_copy_is_verbatim`` keeps them equal. The first covers the four scheduled-events operations, the second
+the conversation, its messages and its insights. The specs document 200/201/422 (and the conversation's 404);
+other statuses (400, 401, 404, 409, 429, 5xx) are Telnyx gateway errors, checked against the scheduled-events
+spec's ``Error`` schema when their body is JSON.
 """
 
 from __future__ import annotations
@@ -24,12 +26,20 @@ from werkzeug.datastructures import Headers, ImmutableMultiDict
 from airflow_provider_telnyx.testing.simulator import Exchange
 
 SPEC_PATH = Path(__file__).with_name("scheduled_events.openapi.yaml")
+CONVERSATIONS_SPEC_PATH = Path(__file__).with_name("conversations.openapi.yaml")
+#: Every spec copy, by a path fragment that routes an answer to it.
+SPECS = {"/scheduled_events": SPEC_PATH, "/ai/conversations/": CONVERSATIONS_SPEC_PATH}
 DOCUMENTED = {200, 201, 422}
 
 
 @cache
-def openapi() -> OpenAPI:
-    return OpenAPI.from_file_path(str(SPEC_PATH))
+def openapi(path: Path = SPEC_PATH) -> OpenAPI:
+    return OpenAPI.from_file_path(str(path))
+
+
+def spec_for(path: str) -> Path | None:
+    """The spec that documents a request path (``None`` for one outside both excerpts)."""
+    return next((spec for fragment, spec in SPECS.items() if fragment in path), None)
 
 
 @cache
@@ -98,11 +108,12 @@ def violations(exchanges: list[Exchange]) -> list[str]:
     found: list[str] = []
     for exchange in exchanges:
         where = f"{exchange.method} {exchange.path}?{exchange.query} -> {exchange.status}"
-        if exchange.status == 0 or "/scheduled_events" not in exchange.path:
-            continue  # a dropped connection has no answer; /ai/assistants[/{id}] is outside the excerpt
+        spec = spec_for(exchange.path)
+        if exchange.status == 0 or spec is None:
+            continue  # a dropped connection has no answer; /ai/assistants[/{id}] is outside the excerpts
         if exchange.status in DOCUMENTED:
             try:
-                openapi().validate_response(_Request(exchange), _Response(exchange))
+                openapi(spec).validate_response(_Request(exchange), _Response(exchange))
             except Exception as error:
                 found.append(f"{where}: {error!r} {getattr(error, '__cause__', '')!r}")
             continue

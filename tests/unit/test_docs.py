@@ -2,6 +2,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from airflow_provider_telnyx.testing.simulator import outcome_table_markdown
 
 DOCS = Path(__file__).parents[2] / "docs"
@@ -14,12 +16,19 @@ def test_simulator_page_shows_the_outcome_table_the_code_uses() -> None:
     assert page[start:end].strip() == outcome_table_markdown()
 
 
-def test_spec_copy_is_verbatim() -> None:
-    copy = Path(__file__).parents[1] / "contract" / "scheduled_events.openapi.yaml"
-    original = Path(__file__).parents[3] / "shared" / "telnyx-api" / "scheduled_events.openapi.yaml"
+@pytest.mark.parametrize(
+    ("name", "operation"),
+    [
+        ("scheduled_events.openapi.yaml", "create_scheduled_event"),
+        ("conversations.openapi.yaml", "get_conversations_public__conversation_id__messages_get"),
+    ],
+)
+def test_spec_copy_is_verbatim(name: str, operation: str) -> None:
+    copy = Path(__file__).parents[1] / "contract" / name
+    original = Path(__file__).parents[3] / "shared" / "telnyx-api" / name
     if original.exists():  # CI lays shared/ beside the clone; a bare clone has only the copy
         assert copy.read_bytes() == original.read_bytes()
-    assert "create_scheduled_event" in copy.read_text()
+    assert operation in copy.read_text()
 
 
 def test_architecture_page_names_files_that_exist() -> None:

@@ -81,7 +81,8 @@ def test_a_call_has_a_conversation_only_once_dispatched_and_its_messages_appear_
     assert roles == ["assistant", "user", "assistant", "user", "assistant", "tool", "assistant"]
     assert "appointment: Tuesday 10:00" in done["data"][2]["text"]
     tool = done["data"][4]["tool_calls"][0]
-    assert tool["type"] == "function" and json.loads(tool["function"]["arguments"])["confirmed"] is True
+    assert tool["type"] == "function"
+    assert json.loads(tool["function"]["arguments"])["confirmed"] is True
     sent = [m["sent_at"] for m in done["data"]]
     assert sent == sorted(sent)
 
@@ -158,7 +159,8 @@ def test_messages_page_like_the_api(sim: Simulator) -> None:
     assert call(sim, path).json()["meta"]["page_size"] == 20  # the spec's default
     for bad in ({"page[size]": 0}, {"page[size]": 101}, {"page[number]": 0}, {"page[size]": "x"}):
         answer = call(sim, path, **bad)
-        assert answer.status_code == 422 and answer.json()["detail"][0]["loc"][0] == "query"
+        assert answer.status_code == 422
+        assert answer.json()["detail"][0]["loc"][0] == "query"
 
 
 def test_the_contract_check_catches_a_broken_conversation_answer() -> None:

@@ -61,11 +61,11 @@ def run(hook: TelnyxHook, mode: str, method: str, *args: Any, **kwargs: Any) -> 
     """Call ``method`` on the sync side, or its ``a``-prefixed twin on the async side, with the same result."""
     if mode == "sync":
         result = getattr(hook, method)(*args, **kwargs)
-        return list(result) if method == "list_scheduled_events" else result
+        return list(result) if method.startswith("list_") else result
 
     async def go() -> Any:
         result = getattr(hook, f"a{method}")(*args, **kwargs)
-        if method == "list_scheduled_events":
+        if method.startswith("list_"):
             return [item async for item in result]
         return await result
 

@@ -87,7 +87,7 @@ demo: $(STAMP)
 # every Python 3.10-3.13 (a universal resolution), and constraints/airflow-3.X.txt for make test-compat.
 COMPILE = $(BIN)/uv pip compile pyproject.toml --universal --python-version 3.10 --no-header --annotation-style line
 constraints: $(BIN)/uv
-	$(COMPILE) --extra dev --extra testing --extra bench --extra deployment --extra browser -o constraints.txt
+	$(COMPILE) --extra dev --extra testing --extra parquet --extra bench --extra deployment --extra browser -o constraints.txt
 	for pins in constraints/airflow-3.*.in; do \
 		$(COMPILE) $$pins --extra dev --extra browser -o $${pins%.in}.txt || exit 1; \
 	done

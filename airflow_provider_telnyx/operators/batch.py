@@ -45,8 +45,8 @@ from airflow_provider_telnyx.operators._batch_results import (
 )
 from airflow_provider_telnyx.operators.base import BaseTelnyxCreateOperator
 from airflow_provider_telnyx.triggers.scheduled_event import TelnyxScheduledEventsTrigger
-from airflow_provider_telnyx.utils.pool import Progress, run_pool
-from airflow_provider_telnyx.utils.rate_limit import INITIAL_RATE, AdaptiveRateLimiter, Answer
+from airflow_provider_telnyx.utils.pool import Progress, paced_hook, run_pool
+from airflow_provider_telnyx.utils.rate_limit import INITIAL_RATE
 from airflow_provider_telnyx.utils.waiting_many import resolve_many
 
 if TYPE_CHECKING:
@@ -271,12 +271,11 @@ class TelnyxCreateScheduledEventsOperator(BaseTelnyxCreateOperator):
     async def _send_all(
         self, to_send: list[BatchItem], late: tuple[LatePolicy, timedelta | None], total: int
     ) -> tuple[list[ItemResult], int, int]:
-        limiter = AdaptiveRateLimiter(self.requests_per_second, max_in_flight=self.max_concurrency)
-        hook = TelnyxHook(telnyx_conn_id=self.telnyx_conn_id, pace=limiter.pace)
-        if self.hook.rate_limit.limit:  # announced to the lookups of this try already
-            limiter.observe(Answer(200, limit=self.hook.rate_limit.limit))
-        hook.rate_limit.listeners.append(
-            lambda status, limit, retry_after, latency: limiter.observe(Answer(status, limit, retry_after, latency))
+        hook, limiter = paced_hook(
+            self.telnyx_conn_id,
+            requests_per_second=self.requests_per_second,
+            max_in_flight=self.max_concurrency,
+            known_limit=self.hook.rate_limit.limit,  # announced to the lookups of this try already
         )
         progress = Progress(total=total)
         progress.reused = progress.done = total - len(to_send)

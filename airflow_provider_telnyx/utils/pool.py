@@ -1,4 +1,5 @@
-"""Running many jobs at once with flat memory, and a progress line at a steady cadence."""
+"""Running many jobs at once with flat memory, a hook paced by the adaptive rate limiter, and a progress line at a
+steady cadence."""
 
 from __future__ import annotations
 
@@ -10,9 +11,34 @@ from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-__all__ = ["Progress", "run_pool"]
+from airflow_provider_telnyx.hooks.telnyx import TelnyxHook
+from airflow_provider_telnyx.utils.rate_limit import AdaptiveRateLimiter, Answer
+
+__all__ = ["Progress", "paced_hook", "run_pool"]
 
 _T = TypeVar("_T")
+
+
+def paced_hook(
+    telnyx_conn_id: str, *, requests_per_second: float | None, max_in_flight: int, known_limit: int | None = None
+) -> tuple[TelnyxHook, AdaptiveRateLimiter]:
+    """An async-side hook whose every request (retries included) waits for the rate limiter, and the limiter,
+    fed with every answer the hook sees (announced limits, 429s, ``Retry-After``, latency).
+
+    :param telnyx_conn_id: the connection.
+    :param requests_per_second: a fixed rate; ``None`` adapts to the API's answers.
+    :param max_in_flight: the most requests in flight at once.
+    :param known_limit: a limit the API already announced (to an earlier hook of the same task).
+    :return: the hook (close it with ``aclose``) and its limiter.
+    """
+    limiter = AdaptiveRateLimiter(requests_per_second, max_in_flight=max_in_flight)
+    hook = TelnyxHook(telnyx_conn_id=telnyx_conn_id, pace=limiter.pace)
+    if known_limit:
+        limiter.observe(Answer(200, limit=known_limit))
+    hook.rate_limit.listeners.append(
+        lambda status, limit, retry_after, latency: limiter.observe(Answer(status, limit, retry_after, latency))
+    )
+    return hook, limiter
 
 
 @dataclass

@@ -102,7 +102,8 @@ class TelnyxExportScheduledEventsOperator(BaseOperator):
     :param event_ids: the events to export: a list of ids, a create operator's result, or an ``XComArg``; when
         set, the date range is not used. An id that no longer exists is counted as missing. (templated)
     :param from_date: start of the range of ``scheduled_at_fixed_datetime`` (ISO text or aware datetime; default
-        the data interval's start). (templated)
+        the data interval's start; an empty interval, as Airflow 3's plain cron schedules give, is refused rather
+        than read as "nothing to export"). (templated)
     :param to_date: end of the range, inclusive as the API reads it (default the data interval's end). (templated)
     :param conversation_channel: only ``phone_call`` or only ``sms_chat`` events (range selection). (templated)
     :param include_transcript: read every event's messages (one request per ``message_page_size`` messages).
@@ -202,6 +203,18 @@ class TelnyxExportScheduledEventsOperator(BaseOperator):
                 subject="export",
             )
         filters: dict[str, Any] = {"from_date": _aware(start, "from_date"), "to_date": _aware(end, "to_date")}
+        if self.from_date is None and self.to_date is None and filters["from_date"] == filters["to_date"]:
+            raise TelnyxInvalidInputError(
+                [
+                    (
+                        "from_date",
+                        f"this run's data interval is empty ({filters['from_date'].isoformat()}): Airflow 3's cron "
+                        "schedules give runs none unless the DAG uses CronDataIntervalTimetable; give from_date and "
+                        "to_date (e.g. from the logical date) or event_ids",
+                    )
+                ],
+                subject="export",
+            )
         if filters["from_date"] > filters["to_date"]:
             raise TelnyxInvalidInputError([("to_date", "must not be before from_date")], subject="export")
         if self.conversation_channel is not None:

@@ -259,3 +259,12 @@ def test_transcripts_never_reach_the_log(
     assert "Export progress" in logged
     for said in ("pineapple-7", "Hi, yes, speaking", "confirmed"):
         assert said not in logged
+
+
+def test_an_empty_data_interval_is_refused_not_read_as_nothing_to_export(sim: Simulator, tmp_path: Path) -> None:
+    operator = TelnyxExportScheduledEventsOperator(
+        task_id="export", assistant_id=ASSISTANT, destination=f"file://{tmp_path / 'x.jsonl'}"
+    )
+    with pytest.raises(TelnyxInvalidInputError, match="CronDataIntervalTimetable"):
+        operator.execute(context(data_interval_start=NOW, data_interval_end=NOW))  # type: ignore[arg-type]
+    assert sim.journal == []

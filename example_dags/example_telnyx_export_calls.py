@@ -2,8 +2,8 @@
 
 The schedule is a data-interval timetable, so each run's data interval is the day before it and the operator's
 default range is "yesterday" (Airflow 3's plain ``schedule="@daily"`` gives runs no interval: the operator would
-refuse it and ask for ``from_date``/``to_date``). The file
-lands in ``$TELNYX_EXPORT_ROOT/calls/<ds>/calls.jsonl`` (default ``file:///tmp/telnyx-exports``; an ``s3://`` or
+refuse it and ask for ``from_date``/``to_date``). The file lands in
+``$TELNYX_EXPORT_ROOT/calls/<day exported>/calls.jsonl`` (default ``file:///tmp/telnyx-exports``; an ``s3://`` or
 ``gs://`` root works the same with its provider installed). ``example_telnyx_load_calls`` is scheduled on the
 Asset and loads each new file into a warehouse table.
 """
@@ -39,7 +39,8 @@ def example_telnyx_export_calls() -> None:
         assistant_id=ASSISTANT_ID,
         conversation_channel="phone_call",
         # from_date/to_date default to the run's data interval: yesterday, for a @daily DAG.
-        destination=f"{EXPORT_ROOT}/calls/{{{{ ds }}}}/calls.jsonl",
+        # The folder is named after the day exported (the data interval's start).
+        destination=f"{EXPORT_ROOT}/calls/{{{{ data_interval_start | ds }}}}/calls.jsonl",
         include_transcript=True,
         include_insights=True,
         outlets=[CALL_EXPORTS],

@@ -5,8 +5,10 @@
         TELNYX_END_USER_TARGET=+1... make demo      # the real Telnyx API: places a real call
 
 Uses a throwaway Airflow home (SQLite) in ``.airflow-demo/``, runs ``airflow dags test
-example_telnyx_scheduled_call``, prints a short summary of the event and exits non-zero unless the call
-completed.
+example_telnyx_scheduled_call``, prints a short summary of the event, then runs ``airflow dags test
+example_telnyx_export_calls`` for today (the export example: calls with transcripts and insights to a file under
+``.airflow-demo/exports/``) and prints the call's transcript from that file. Exits non-zero unless the call
+completed and its record was exported.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -65,7 +68,7 @@ def start_simulator(env: dict[str, str]) -> tuple[subprocess.Popen[bytes], str]:
     return process, base_url
 
 
-def summarise(env: dict[str, str]) -> int:
+def summarise(env: dict[str, str]) -> tuple[int, str | None]:
     os.environ.update(env)
     from airflow_provider_telnyx.hooks.telnyx import TelnyxHook
 
@@ -77,7 +80,7 @@ def summarise(env: dict[str, str]) -> int:
     ]
     if not ours:
         log("no scheduled event was found for the demo DAG")
-        return 1
+        return 1, None
     event = max(ours, key=lambda e: e.created_at or e.scheduled_at_fixed_datetime)
     print()
     print(f"  event id      {event.event_id}")
@@ -89,7 +92,46 @@ def summarise(env: dict[str, str]) -> int:
     for error in event.errors or []:
         print(f"  error         {error}")
     print()
-    return 0 if event.status.value == "completed" else 1
+    return (0 if event.status.value == "completed" else 1), event.event_id
+
+
+def airflow_dags_test(env: dict[str, str], *args: str) -> bool:
+    """``airflow dags test ARGS`` with its output in the demo home; print its tail when it fails."""
+    output = HOME / f"dags-test-{args[0]}.log"
+    with output.open("wb") as sink:
+        result = subprocess.run(
+            [str(BIN / "airflow"), "dags", "test", *args], check=False, env=env, stdout=sink, stderr=subprocess.STDOUT
+        )
+    if result.returncode != 0:
+        print(output.read_text()[-4000:])
+        log(f"the DAG run failed (exit {result.returncode}); full log: {output}")
+    return result.returncode == 0
+
+
+def export_and_show(env: dict[str, str], event_id: str) -> int:
+    """Run the export example over today and print the demo call's transcript from the file it wrote."""
+    today = datetime.now(timezone.utc).date()
+    # A manual run of a data-interval DAG exports the last whole day before its date: tomorrow's run covers today.
+    run_date = (today + timedelta(days=1)).isoformat()
+    log(f"running: airflow dags test example_telnyx_export_calls {run_date} (exports today's calls)")
+    if not airflow_dags_test(env, "example_telnyx_export_calls", run_date):
+        return 1
+    path = HOME / "exports" / "calls" / today.isoformat() / "calls.jsonl"
+    records = [json.loads(line) for line in path.read_text().splitlines()]
+    record = next((r for r in records if r["scheduled_event_id"] == event_id), None)
+    if record is None:
+        log(f"the demo call is not in {path}")
+        return 1
+    log(f"exported {len(records)} call record(s) to {path}; the demo call's transcript:")
+    print()
+    for message in record["messages"] or []:
+        said = message["text"] or ", ".join(f"calls {c['name']}({c['arguments']})" for c in message["tool_calls"])
+        print(f"  {message['role']:>9}: {said}")
+    for insight in record["insights"] or []:
+        for result in insight["results"]:
+            print(f"  {'insight':>9}: {result['insight_id']} = {result['result']}")
+    print()
+    return 0
 
 
 def main() -> int:
@@ -101,6 +143,7 @@ def main() -> int:
         "AIRFLOW_HOME": str(HOME),
         "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "example_dags"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "TELNYX_EXPORT_ROOT": f"file://{HOME / 'exports'}",
         "AIRFLOW__LOGGING__LOGGING_LEVEL": os.environ.get("AIRFLOW__LOGGING__LOGGING_LEVEL", "INFO"),
     }
     log(f"throwaway Airflow home: {HOME}")
@@ -119,25 +162,16 @@ def main() -> int:
         simulator, _ = start_simulator(env)
     try:
         log(f"running: airflow dags test {DAG_ID}")
-        output = HOME / "dags-test.log"
-        with output.open("wb") as sink:
-            result = subprocess.run(
-                [str(BIN / "airflow"), "dags", "test", DAG_ID],
-                check=False,
-                env=env,
-                stdout=sink,
-                stderr=subprocess.STDOUT,
-            )
-        if result.returncode != 0:
-            print(output.read_text()[-4000:])
-            log(f"the DAG run failed (exit {result.returncode}); full log: {output}")
+        if not airflow_dags_test(env, DAG_ID):
             return 1
-        code = summarise(env)
+        code, event_id = summarise(env)
+        if code == 0 and event_id is not None and DAG_ID == "example_telnyx_scheduled_call":
+            code = export_and_show(env, event_id)
     finally:
         if simulator is not None:
             simulator.terminate()
             simulator.wait(timeout=30)
-    log(f"{'done' if code == 0 else 'FAILED'} in {time.monotonic() - started:.1f} s (log: {HOME / 'dags-test.log'})")
+    log(f"{'done' if code == 0 else 'FAILED'} in {time.monotonic() - started:.1f} s (logs: {HOME}/dags-test-*.log)")
     return code
 
 

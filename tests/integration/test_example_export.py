@@ -62,7 +62,7 @@ def test_export_example_writes_yesterdays_calls_and_the_load_example_reads_them(
     assert end - start == timedelta(days=1)
     expected = sorted(event_id for event_id, when in seeded.items() if start <= when <= end)
     assert len(expected) == 3
-    path = tmp_path / "exports" / "calls" / run.logical_date.date().isoformat() / "calls.jsonl"
+    path = tmp_path / "exports" / "calls" / start.date().isoformat() / "calls.jsonl"
     records = [json.loads(line) for line in path.read_text().splitlines()]
     schema = json.loads(DOCUMENTED_SCHEMA.read_text())
     for record in records:

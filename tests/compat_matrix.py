@@ -140,6 +140,17 @@ FEATURES = (
         ),
     ),
     Feature(
+        "Export with transcripts",
+        "yesterday's calls with their transcripts and insights go to an object-storage file (JSON Lines or "
+        "Parquet) in one task, announced as an Asset.",
+        (
+            "tests/integration/test_example_export.py::"
+            "test_export_example_writes_yesterdays_calls_and_the_load_example_reads_them",
+            "tests/integration/test_export.py::test_parquet_holds_the_same_records_with_the_documented_schema",
+            "tests/integration/test_export.py::test_a_retry_rewrites_the_file_and_a_failed_try_leaves_the_last_one_whole",
+        ),
+    ),
+    Feature(
         "Coalesced waiting",
         "one sensor or trigger waits for many events with list pages instead of one GET per event.",
         (

@@ -59,3 +59,22 @@ def test_architecture_page_names_files_that_exist() -> None:
 def path_named(module: str, page: str) -> bool:
     """A module is named by its path, or inside a listing such as ``models/`` (``enums.py``, ...)."""
     return f"`{module}`" in page or f"`{module.rsplit('/', 1)[-1]}`" in page
+
+
+def test_export_page_shows_the_schema_the_code_writes() -> None:
+    """The how-to's JSON Schema file and its column table are the ones the export writes."""
+    import json
+
+    from airflow_provider_telnyx.models.export import export_json_schema
+
+    assert json.loads((DOCS / "howto" / "export-record.schema.json").read_text()) == export_json_schema()
+    pytest.importorskip("pyarrow")
+    from airflow_provider_telnyx.utils.export_files import parquet_schema
+
+    page = (DOCS / "howto" / "export.md").read_text()
+    table = page[page.index("<!-- export-columns") : page.index("<!-- end export-columns -->")]
+    rows = [line.split(" | ")[:2] for line in table.splitlines() if line.startswith("| `")]
+    assert [(name.strip("| `"), kind.strip("`")) for name, kind in rows] == [
+        (field.name, str(field.type)) for field in parquet_schema()
+    ]
+    assert [field.name for field in parquet_schema()] == list(export_json_schema()["properties"])

@@ -414,6 +414,112 @@ def b5_mapped_vs_batch(n: int = 200) -> dict[str, Any]:
     return {"events": n, "rows": rows, "wall_time_ratio": round(mapped["seconds"] / batch["seconds"], 1)}
 
 
+# -- B6 export with transcripts --------------------------------------------------------------------------------
+
+EXPORT_CLIENT = r"""
+import json, os, resource, sys, time
+from datetime import datetime
+mode, dest, start, end, page_size = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5])
+started = time.monotonic()
+if mode == "ours":
+    from unittest import mock
+    from airflow_provider_telnyx.operators.export import TelnyxExportScheduledEventsOperator
+    op = TelnyxExportScheduledEventsOperator(
+        task_id="b6", assistant_id="ASSISTANT", destination="file://" + dest, from_date=start, to_date=end,
+        message_page_size=page_size, progress_interval=60,
+    )
+    ti = mock.Mock(dag_id="bench", run_id="b6", task_id="b6", map_index=-1)
+    summary = op.execute({"ti": ti, "outlet_events": {}})
+    rows, requests = summary["rows"], summary["requests"]
+else:
+    # What a data engineer writes in a @task with the official SDK: page through the events, page through each
+    # conversation's messages, write a JSON line per event.
+    import telnyx
+    conn = json.loads(os.environ["AIRFLOW_CONN_TELNYX_DEFAULT"])
+    client = telnyx.Telnyx(api_key=conn["password"], base_url=conn["host"], max_retries=5)
+    rows = requests = 0
+    with open(dest, "w") as out:
+        events = client.ai.assistants.scheduled_events.list(
+            "ASSISTANT", from_date=datetime.fromisoformat(start), to_date=datetime.fromisoformat(end), page_size=100
+        )
+        for event in events:
+            messages = [
+                m.model_dump(mode="json")
+                for m in client.ai.conversations.messages.list(event.conversation_id, page_size=page_size)
+            ]
+            out.write(json.dumps({"event": event.model_dump(mode="json"), "messages": messages}) + "\n")
+            rows += 1
+            if mode == "sdk" and rows >= int(os.environ["BENCH_SDK_LIMIT"]):
+                break
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(json.dumps({"seconds": time.monotonic() - started, "rows": rows, "rss_kib_peak": peak}))
+"""
+
+
+def b6_export(n: int = 10_000, limit: int = 100, latency: float = 0.05, sdk_events: int = 1_000) -> dict[str, Any]:
+    """Export n events with transcripts (7 messages in pages of 3: 3 pages each) at limit req/s, latency s."""
+    rows: dict[str, Any] = {}
+    day = (datetime.now(timezone.utc) - timedelta(days=2)).replace(hour=0, minute=0, second=0, microsecond=0)
+    start, end = day.isoformat(), (day + timedelta(days=1)).isoformat()
+    runs = (
+        ("ours", n, f"ours: TelnyxExportScheduledEventsOperator, {n:,} events"),
+        ("ours", n // 10, f"ours: TelnyxExportScheduledEventsOperator, {n // 10:,} events"),
+        ("sdk", sdk_events, f"official SDK loop writing JSON Lines, first {sdk_events:,} of the {n:,} events"),
+    )
+    for mode, count, label in runs:
+        simulator = Simulator(seed=6, assistants=(ASSISTANT,))
+        for i in range(count):
+            simulator.seed_event(
+                ASSISTANT,
+                {**body(i, (day + timedelta(seconds=i * 86_000 / count)).isoformat())},  # type: ignore[dict-item]
+            )
+        simulator.set_faults(latency=latency, rate_limit=limit)
+        with simulator.serve_in_thread(), tempfile.TemporaryDirectory() as scratch:
+            connect(simulator)
+            dest = str(Path(scratch) / "events.jsonl")
+            script = EXPORT_CLIENT.replace('"ASSISTANT"', repr(ASSISTANT))
+            out = subprocess.run(
+                [sys.executable, "-c", script, mode, dest, start, end, "3"],
+                capture_output=True,
+                text=True,
+                check=False,
+                env={**os.environ, "BENCH_SDK_LIMIT": str(sdk_events)},
+                timeout=3600,
+            )
+            if out.returncode != 0:
+                raise RuntimeError(f"B6 {label} failed: {out.stdout[-2000:]}{out.stderr[-3000:]}")
+            data = json.loads(out.stdout.strip().splitlines()[-1])
+            journal = simulator.journal
+            requests = len(journal)
+            throttled = sum(e.status == 429 for e in journal)
+            lower_bound = requests / limit
+            rows[label] = {
+                "events": data["rows"],
+                "requests": requests,
+                "seconds": round(data["seconds"], 1),
+                "lower_bound_s": round(lower_bound, 1),
+                "share_of_lower_bound": round(lower_bound / data["seconds"], 3),
+                "requests_429": throttled,
+                "peak_rss_mib": round(data["rss_kib_peak"] / 1024, 1),
+                "projected_seconds_for_10k": round(data["seconds"] * n / max(data["rows"], 1)),
+            }
+            log(f"B6 {label}: {rows[label]}")
+    ours_big, ours_small, sdk = rows.values()
+    return {
+        "events": n,
+        "limit_per_second": limit,
+        "latency_ms": latency * 1000,
+        "rows": rows,
+        "targets": {
+            "ours at least 85% of the request-count lower bound": ours_big["share_of_lower_bound"] >= 0.85,
+            "ours flat memory (10x the events, under 1.25x the peak RSS)": ours_big["peak_rss_mib"]
+            <= 1.25 * ours_small["peak_rss_mib"],
+            "ours faster than the SDK loop (projected to the same events)": ours_big["seconds"]
+            < sdk["projected_seconds_for_10k"],
+        },
+    }
+
+
 # -- report ----------------------------------------------------------------------------------------------------
 
 
@@ -463,6 +569,14 @@ def plot(results: dict[str, Any]) -> None:
             "median_us_per_request",
             "microseconds",
         )
+    if "B6" in results:
+        bars(
+            "bench_b6",
+            "B6: export with transcripts, time for 10,000 events at 100 req/s (SDK projected)",
+            results["B6"]["rows"],
+            "projected_seconds_for_10k",
+            "seconds",
+        )
     if "B5" in results:
         bars(
             "bench_b5",
@@ -498,8 +612,13 @@ def page(results: dict[str, Any]) -> str:
         "interpreters.",
         "B4": "Per-request overhead: sequential GETs of one event against a zero-latency simulator.",
         "B5": "Mapped tasks vs one batch task: 200 events under `airflow dags test`.",
+        "B6": "Export with transcripts: the events of one day (already completed, 7 messages each, read in pages of 3: "
+        "3 message requests per event, plus one listing request per 100 events) written as JSON Lines, at a rate "
+        "limit of 100 requests/s with 50 ms latency. The lower bound is requests / rate. The SDK loop (events "
+        "auto-paged, each conversation's messages auto-paged, one JSON line per event) is measured on its first "
+        "1,000 events and projected linearly; each client runs in its own process so its peak RSS is its own.",
     }
-    for key in ("B1", "B2", "B3", "B4", "B5"):
+    for key in ("B1", "B2", "B3", "B4", "B5", "B6"):
         if key not in results:
             continue
         result = results[key]
@@ -526,6 +645,7 @@ BENCHMARKS: dict[str, Callable[[], dict[str, Any]]] = {
     "B3": b3_parse_cost,
     "B4": b4_overhead,
     "B5": b5_mapped_vs_batch,
+    "B6": b6_export,
 }
 
 

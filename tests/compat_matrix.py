@@ -149,6 +149,13 @@ FEATURES = (
             "tests/integration/test_export.py::test_parquet_holds_the_same_records_with_the_documented_schema",
             "tests/integration/test_export.py::test_a_retry_rewrites_the_file_and_a_failed_try_leaves_the_last_one_whole",
         ),
+        (
+            (
+                "3.1",
+                "Airflow 3.0.6 needs `universal-pathlib<0.3` (it does not cap it, and its `ObjectStoragePath` refuses "
+                "every URL with 0.3); `constraints/airflow-3.0.txt` pins 0.2.6",
+            ),
+        ),
     ),
     Feature(
         "Coalesced waiting",

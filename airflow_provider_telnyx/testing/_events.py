@@ -245,10 +245,22 @@ class ScheduledEventRoutes:
             stored = [
                 e for e in self._events.values() if e.assistant_id == assistant_id and e.organization == organization
             ]
-        rendered = [self._render(event, now) for event in stored]
-        selected = [item for item in rendered if matches(item, channel, bounds[0], bounds[1])]
+        # Filter on what the filter reads, render only the page asked for.
+        selected = [
+            event
+            for event in stored
+            if matches(
+                {
+                    "telnyx_conversation_channel": event.body["telnyx_conversation_channel"],
+                    "scheduled_at_fixed_datetime": event.timeline.scheduled_at_at(now),
+                },
+                channel,
+                bounds[0],
+                bounds[1],
+            )
+        ]
         total = len(selected)
-        data = selected[(number - 1) * size : number * size]
+        data = [self._render(event, now) for event in selected[(number - 1) * size : number * size]]
         meta = {
             "total_pages": math.ceil(total / size),
             "total_results": total,

@@ -92,7 +92,8 @@ def parse_datetime(value: Any) -> datetime | None:
 def matches(item: Mapping[str, Any], channel: str | None, start: datetime | None, end: datetime | None) -> bool:
     if channel and item["telnyx_conversation_channel"] != channel:
         return False
-    when = parse_datetime(item["scheduled_at_fixed_datetime"])
+    raw = item["scheduled_at_fixed_datetime"]
+    when = raw if isinstance(raw, datetime) else parse_datetime(raw)
     assert when is not None
     return (start is None or when >= start) and (end is None or when <= end)
 

@@ -144,6 +144,18 @@ class Timeline:
             return wall
         return self.scheduled_at + (wall - self.scheduled_at) * self.time_scale
 
+    def scheduled_at_at(self, wall: datetime) -> datetime:
+        """``scheduled_at_fixed_datetime`` as :meth:`state_at` reports it at a wall-clock moment, without building
+        the rest (the list filter reads only this).
+
+        :param wall: the wall-clock time.
+        """
+        now = self.event_clock(wall)
+        if now < self.scheduled_at or self.channel == "sms_chat" or not self.attempts:
+            return self.scheduled_at
+        done = sum(1 for attempt in self.attempts if attempt.ended_at <= now)
+        return self.attempts[min(done, len(self.attempts) - 1)].dispatched_at
+
     def state_at(self, wall: datetime) -> dict[str, Any]:
         """The lifecycle fields of the event at a wall-clock moment.
 

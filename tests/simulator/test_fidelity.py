@@ -177,3 +177,22 @@ class TestRateLimitModels:
         assert admitted(bucket, 15) == 10  # the bucket's capacity
         now[0] = 200.5
         assert admitted(bucket, 15) == 5  # refilled continuously: half a second, five tokens
+
+
+@pytest.mark.parametrize("target", ["+13125550100", "+13125550101", "+13125550102", "+13125550103", "+13125550110"])
+def test_the_list_filter_reads_the_time_every_answer_shows(target: str) -> None:
+    """The list filter's shortcut (``Timeline.scheduled_at_at``) agrees with the rendered event at every moment."""
+    from airflow_provider_telnyx.testing.lifecycle import plan_timeline
+
+    sms = target == "+13125550110"
+    body = {
+        "telnyx_conversation_channel": "sms_chat" if sms else "phone_call",
+        "telnyx_end_user_target": target,
+        "telnyx_agent_target": "+13125550199",
+        **({"text": "hi"} if sms else {"max_retries_client_errors": 2, "retry_interval_secs": 60}),
+    }
+    timeline = plan_timeline(body, START, time_scale=1.0)
+    for second in range(-5, 400, 3):
+        wall = START + timedelta(seconds=second)
+        shown = timeline.state_at(wall).get("scheduled_at_fixed_datetime", timeline.scheduled_at)
+        assert timeline.scheduled_at_at(wall) == shown, second

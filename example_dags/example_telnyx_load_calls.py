@@ -52,8 +52,8 @@ def example_telnyx_load_calls() -> None:
                     (path,),
                 )
                 db.execute("DELETE FROM calls WHERE source = ?", (path,))
-                with ObjectStoragePath(path).open("r") as lines:
-                    for line in lines:
+                with ObjectStoragePath(path).open("r") as handle:
+                    for line in iter(handle.readline, ""):  # line by line (Airflow 3.0's file wrapper is no iterator)
                         record = json.loads(line)
                         results = {r["insight_id"]: r["result"] for i in record["insights"] or [] for r in i["results"]}
                         db.execute(

@@ -13,7 +13,7 @@ import jsonschema
 import pytest
 
 from airflow_provider_telnyx.testing.simulator import Simulator
-from tests.dagrun import load_dag, task_states
+from tests.dagrun import activate_assets, load_dag, task_states
 
 pytestmark = pytest.mark.usefixtures("airflow_db")
 
@@ -56,7 +56,9 @@ def test_export_example_writes_yesterdays_calls_and_the_load_example_reads_them(
     seed("assistant-demo", call(yesterday - timedelta(days=5)))
 
     # A @daily run exports its data interval: the day before the run, yesterday in production.
-    run = load_dag("example_telnyx_export_calls").test(logical_date=yesterday)
+    dag = load_dag("example_telnyx_export_calls")
+    activate_assets(*dag.get_task("export_calls").outlets)
+    run = dag.test(logical_date=yesterday)
     assert run.state == "success", task_states(run)
     start, end = run.data_interval_start, run.data_interval_end
     assert end - start == timedelta(days=1)

@@ -12,7 +12,8 @@ bucket to misconfigure and nothing that can raise. The rate adapts to what the a
   measurement). A burst of 429s counts once.
 
 Concurrency follows the rate: at most ``ceil(rate x latency x 1.5) + 2`` requests are in flight, from the latency
-the answers show, so a slow API gets more requests in flight and a fast one fewer, never a constant.
+the answers show, so a slow API gets more requests in flight and a fast one fewer, never a constant; the rate it is
+sized for is at most four times what the answers show, so a probe running ahead of the client does not inflate it.
 
 Everything is a pure function of the clock it is given (sans-IO): :meth:`AdaptiveRateLimiter.reserve` returns how
 long to wait, :meth:`AdaptiveRateLimiter.observe` takes an answer. The asyncio side: :meth:`~AdaptiveRateLimiter.enter`
@@ -109,9 +110,15 @@ class AdaptiveRateLimiter:
     @property
     def concurrency(self) -> int:
         """Requests allowed in flight now: enough to keep the pipe full at the current rate and latency."""
+        # Unannounced: sized for at most four times the rate the answers show (two seconds' average): while a probe runs
+        # ahead of what the client manages to send (its CPU, its caller), the requests in flight do not grow with
+        # it, which would only slow every request down without the server ever saying no.
+        rate = self.rate
+        if self._announced is None:  # an announced limit is the server's word: size for it
+            rate = min(rate, max(4.0 * len(self._admitted) / _WINDOW, INITIAL_RATE))
         if self._latency is None:
-            return min(self.max_in_flight, max(2, math.ceil(self.rate * 0.2)))
-        return min(self.max_in_flight, math.ceil(self.rate * self._latency * 1.5) + 2)
+            return min(self.max_in_flight, max(2, math.ceil(rate * 0.2)))
+        return min(self.max_in_flight, math.ceil(rate * self._latency * 1.5) + 2)
 
     def reserve(self) -> float:
         """Take the next send slot.

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from airflow_provider_telnyx.utils.rate_limit import AdaptiveRateLimiter, Answer
+from airflow_provider_telnyx.utils.rate_limit import INITIAL_RATE, AdaptiveRateLimiter, Answer
 from tests.ratelimit_sim import Server, simulate
 
 rates = st.floats(min_value=0.1, max_value=5000, allow_nan=False, allow_infinity=False)
@@ -116,3 +116,20 @@ def test_reaches_90_percent_within_10_s_with_few_429s(limit: int, latency: float
     end = outcome.sends[-1] - 1.0
     assert outcome.rate_between(10.0, end) >= 0.9 * limit
     assert outcome.share_429_between(10.0, end) < 0.02
+
+
+def test_concurrency_does_not_follow_a_probe_the_answers_do_not_show() -> None:
+    """A slow start that runs ahead of what the client actually sends (its CPU, its caller) must not inflate the
+    requests in flight: B1 measured 34% of the limit when it did (256 in flight, every request slower)."""
+    now = [0.0]
+    limiter = AdaptiveRateLimiter(clock=lambda: now[0], max_in_flight=256)
+    limiter.observe(Answer(200, latency=0.05))
+    for _ in range(12):
+        now[0] += 1.0
+        limiter.reserve()
+    assert limiter.rate > 1_000  # nothing said no: the probe went on
+    assert limiter.concurrency == math.ceil(INITIAL_RATE * 0.05 * 1.5) + 2
+    for _ in range(100):  # 50 answers a second over the last two seconds
+        limiter.observe(Answer(200, latency=0.05))
+        now[0] += 0.02
+    assert limiter.concurrency == math.ceil(4 * 50 * 0.05 * 1.5) + 2

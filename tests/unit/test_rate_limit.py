@@ -132,4 +132,5 @@ def test_concurrency_does_not_follow_a_probe_the_answers_do_not_show() -> None:
     for _ in range(100):  # 50 answers a second over the last two seconds
         limiter.observe(Answer(200, latency=0.05))
         now[0] += 0.02
-    assert limiter.concurrency == math.ceil(4 * 50 * 0.05 * 1.5) + 2
+    # 100 or 101 answers in the two-second window (the float clock decides the edge): sized for 4 x ~50/s.
+    assert math.ceil(4 * 50 * 0.05 * 1.5) + 2 <= limiter.concurrency <= math.ceil(4 * 50.5 * 0.05 * 1.5) + 2

@@ -11,9 +11,11 @@ bucket to misconfigure and nothing that can raise. The rate adapts to what the a
   upward by :data:`PROBE` per second (additive increase) until the next 429 (multiplicative decrease by
   measurement). A burst of 429s counts once.
 
-Concurrency follows the rate: at most ``ceil(rate x latency x 1.5) + 2`` requests are in flight, from the latency
-the answers show, so a slow API gets more requests in flight and a fast one fewer, never a constant; the rate it is
-sized for is at most four times what the answers show, so a probe running ahead of the client does not inflate it.
+Concurrency follows the rate: at most ``ceil(rate x latency x 1.5) + 2`` requests are in flight, from the base
+latency the answers show (their slowly forgotten minimum, so a queue our own requests cause does not feed back):
+a slow API gets more requests in flight and a fast one fewer, never a constant. While nothing is announced, the
+rate it is sized for is at most four times what the answers show, so a probe running ahead of the client does not
+inflate it.
 
 Everything is a pure function of the clock it is given (sans-IO): :meth:`AdaptiveRateLimiter.reserve` returns how
 long to wait, :meth:`AdaptiveRateLimiter.observe` takes an answer. The asyncio side: :meth:`~AdaptiveRateLimiter.enter`
@@ -43,6 +45,9 @@ MAX_RATE = 10_000.0
 #: (down to :data:`MIN_PROBE`) each time a 429 confirms the same limit, so a known limit is probed ever more gently.
 PROBE = 0.02
 MIN_PROBE = 0.004
+#: How fast the base latency forgets its minimum, per answer (a network that got slower is adopted within about
+#: a thousand answers; a queue we caused ourselves is not).
+_BASE_DRIFT = 1.001
 #: 429s within this many seconds of a backoff belong to the same burst.
 _BURST = 0.5
 #: How far back admitted answers are counted to measure the server's limit.
@@ -158,7 +163,10 @@ class AdaptiveRateLimiter:
         """Take what one answer said (any answer: the hook's retries included)."""
         now = self._clock()
         if answer.latency is not None and math.isfinite(answer.latency) and answer.latency >= 0:
-            self._latency = answer.latency if self._latency is None else 0.8 * self._latency + 0.2 * answer.latency
+            # The base latency (a slowly forgotten minimum), not the average: queueing that too many requests in
+            # flight cause must not size the concurrency up (Little's law on a self-inflicted queue feeds back).
+            base = answer.latency if self._latency is None else min(answer.latency, self._latency * _BASE_DRIFT)
+            self._latency = base
         if self.fixed:
             return
         if answer.limit is not None and answer.limit > 0:

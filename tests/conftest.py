@@ -29,6 +29,9 @@ os.environ["AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST"] = json.dumps(
 )
 os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_HOME / 'airflow.db'}"
 os.environ.pop("TELNYX_API_KEY", None)
+# One export root for the whole session: the example DAGs' Asset URI is built from it, and Airflow keeps an asset
+# inactive when another URI already holds its name (a per-test root would register a second one).
+os.environ["TELNYX_EXPORT_ROOT"] = f"file://{_HOME / 'exports'}"
 
 API_KEY = "KEYtest_4f7c1d2e9a8b_SECRET"
 BASE_URL = "http://telnyx.test/v2"

@@ -4,6 +4,7 @@ records match the documented schema; the Asset event names the file; the load ex
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -36,7 +37,7 @@ def call(when: datetime, target: str = "+13125550100", channel: str = "phone_cal
 def test_export_example_writes_yesterdays_calls_and_the_load_example_reads_them(
     telnyx_simulator: Simulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("TELNYX_EXPORT_ROOT", f"file://{tmp_path}/exports")
+    exports = Path(os.environ["TELNYX_EXPORT_ROOT"].removeprefix("file://"))  # the session's (tests/conftest.py)
     monkeypatch.setenv("TELNYX_WAREHOUSE_DB", str(tmp_path / "warehouse.db"))
     today = datetime.now(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
     yesterday = today - timedelta(days=1)
@@ -64,7 +65,7 @@ def test_export_example_writes_yesterdays_calls_and_the_load_example_reads_them(
     assert end - start == timedelta(days=1)
     expected = sorted(event_id for event_id, when in seeded.items() if start <= when <= end)
     assert len(expected) == 3
-    path = tmp_path / "exports" / "calls" / start.date().isoformat() / "calls.jsonl"
+    path = exports / "calls" / start.date().isoformat() / "calls.jsonl"
     records = [json.loads(line) for line in path.read_text().splitlines()]
     schema = json.loads(DOCUMENTED_SCHEMA.read_text())
     for record in records:

@@ -62,6 +62,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         ),
         f"- result: {'all reliability tests passed' if not _FAILED else 'FAILED: ' + ', '.join(_FAILED)}",
         "",
+        *_limits(),
     ]
     for section in sorted(_FIGURES):
         figures = _FIGURES[section]
@@ -74,6 +75,37 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         lines.append("")
     Path(target).write_text("\n".join(lines))
     Path(target).with_suffix(".json").write_text(json.dumps(_FIGURES, indent=2, sort_keys=True, default=str))
+
+
+def _limits() -> list[str]:
+    """The limits every request, page and wait has, read from the code (the hostile-server figures test them)."""
+    from airflow_provider_telnyx._common import DEFAULT_TIMEOUT
+    from airflow_provider_telnyx.hooks._http import MAX_BODY_BYTES
+    from airflow_provider_telnyx.hooks._paging import MAX_PAGES
+    from airflow_provider_telnyx.hooks._retry import MAX_RETRY_AFTER
+    from airflow_provider_telnyx.models import MAX_ID_LENGTH
+
+    return [
+        "## Limits and redaction",
+        "",
+        "| what | limit | past it |",
+        "|---|---|---|",
+        "| one request, in all (connect, send, whole answer) | the connection's `timeout`, "
+        f"default {DEFAULT_TIMEOUT:g} s | `TelnyxConnectionError` (deadline exceeded), retryable |",
+        f"| answer size, decompressed | {MAX_BODY_BYTES // (1024 * 1024)} MB | `TelnyxInvalidResponseError` |",
+        f"| pages of one listing (events, conversation messages) | {MAX_PAGES:,}; a repeated page is refused at once "
+        "| `TelnyxInvalidResponseError` |",
+        f"| a `Retry-After` / `x-ratelimit-reset` wait | finite, at most {MAX_RETRY_AFTER:g} s; unparseable values "
+        "ignored | backoff instead |",
+        f"| an id in a path | {MAX_ID_LENGTH} characters; not empty, `.` or `..` | `TelnyxInvalidInputError`, before "
+        "any request |",
+        "",
+        "Redaction: the transport replaces the API key (raw and JSON-escaped) in every answer body before anything "
+        "reads it, so an error echoing the `Authorization` header never carries the key into an exception, a log "
+        "line, XCom or a trigger event; the key is registered with Airflow's secrets masker when the connection is "
+        "read (see `docs/security.md`).",
+        "",
+    ]
 
 
 def _format(value: Any) -> str:

@@ -6,6 +6,18 @@ from airflow_provider_telnyx._common import StrEnum
 
 __all__ = ["ConversationChannel", "EventStatus", "InsightStatus", "MessageRole", "SipRegion"]
 
+_TERMINAL = frozenset({"completed", "failed"})
+
+
+class _Lifecycle:
+    """What the API's two lifecycles (events, insights: ``pending`` → ``in_progress`` → ``completed`` |
+    ``failed``) share."""
+
+    @property
+    def is_terminal(self) -> bool:
+        """Whether no further change will happen (``completed`` or ``failed``)."""
+        return str(self) in _TERMINAL
+
 
 class ConversationChannel(StrEnum):
     """How the assistant reaches the end user (``ConversationChannelType`` in the spec)."""
@@ -14,7 +26,7 @@ class ConversationChannel(StrEnum):
     SMS_CHAT = "sms_chat"
 
 
-class EventStatus(StrEnum):
+class EventStatus(_Lifecycle, StrEnum):
     """Lifecycle of a scheduled event: ``pending`` → ``in_progress`` → ``completed`` | ``failed``.
 
     The one status enum shared by the hook, operators, sensors and triggers.
@@ -24,11 +36,6 @@ class EventStatus(StrEnum):
     IN_PROGRESS = "in_progress"
     COMPLETED = "completed"
     FAILED = "failed"
-
-    @property
-    def is_terminal(self) -> bool:
-        """Whether no further change will happen (``completed`` or ``failed``)."""
-        return self in (EventStatus.COMPLETED, EventStatus.FAILED)
 
 
 class SipRegion(StrEnum):
@@ -49,7 +56,7 @@ class MessageRole(StrEnum):
     TOOL = "tool"
 
 
-class InsightStatus(StrEnum):
+class InsightStatus(_Lifecycle, StrEnum):
     """Progress of the insights Telnyx computes for a conversation: ``pending`` → ``in_progress`` →
     ``completed`` | ``failed``."""
 
@@ -57,8 +64,3 @@ class InsightStatus(StrEnum):
     IN_PROGRESS = "in_progress"
     COMPLETED = "completed"
     FAILED = "failed"
-
-    @property
-    def is_terminal(self) -> bool:
-        """Whether no further change will happen (``completed`` or ``failed``)."""
-        return self in (InsightStatus.COMPLETED, InsightStatus.FAILED)

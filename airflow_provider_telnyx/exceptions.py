@@ -32,6 +32,7 @@ __all__ = [
     "TelnyxBatchRejectedError",
     "TelnyxConflictError",
     "TelnyxConnectionError",
+    "TelnyxForbiddenError",
     "TelnyxInvalidInputError",
     "TelnyxInvalidResponseError",
     "TelnyxLateEventError",
@@ -160,6 +161,12 @@ def _rebuild_with_state(cls: type[Exception], message: str, state: dict[str, Any
 
 class TelnyxAuthError(TelnyxApiError, AirflowFailException):
     """401 or 403: the API key is wrong, revoked, or not allowed to do this (no task retry can fix it)."""
+
+
+class TelnyxForbiddenError(TelnyxAuthError):
+    """403: the key is valid but this request is not allowed, e.g. a destination country that is not whitelisted
+    (Telnyx code ``D13``); :attr:`title` and :attr:`detail` carry the API's words. A subclass of
+    :class:`TelnyxAuthError`, so handlers of that still catch it."""
 
 
 class TelnyxNotFoundError(TelnyxApiError, AirflowFailException):

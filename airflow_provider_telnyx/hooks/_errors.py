@@ -15,6 +15,7 @@ from airflow_provider_telnyx.exceptions import (
     TelnyxApiError,
     TelnyxAuthError,
     TelnyxConflictError,
+    TelnyxForbiddenError,
     TelnyxInvalidResponseError,
     TelnyxNotFoundError,
     TelnyxRateLimitError,
@@ -36,7 +37,7 @@ _MAX_EXCERPT_CHARS = 200
 _STATUS_CLASSES: dict[int, type[TelnyxApiError]] = {
     400: TelnyxValidationError,
     401: TelnyxAuthError,
-    403: TelnyxAuthError,
+    403: TelnyxForbiddenError,
     404: TelnyxNotFoundError,
     408: TelnyxRequestTimeoutError,
     409: TelnyxConflictError,

@@ -11,6 +11,7 @@ import pytest
 from airflow_provider_telnyx.exceptions import (
     TelnyxApiError,
     TelnyxAuthError,
+    TelnyxForbiddenError,
     TelnyxConflictError,
     TelnyxInvalidInputError,
     TelnyxInvalidResponseError,
@@ -265,7 +266,7 @@ HTML_502 = "<html><head><title>502 Bad Gateway</title></head><body><h1>502</h1><
         (
             403,
             {"detail": {"code": "D13", "title": "Forbidden", "detail": "Country not whitelisted"}},
-            TelnyxAuthError,
+            TelnyxForbiddenError,
             "D13",
             "Forbidden",
             "Country not whitelisted",

@@ -11,8 +11,8 @@ import pytest
 from airflow_provider_telnyx.exceptions import (
     TelnyxApiError,
     TelnyxAuthError,
-    TelnyxForbiddenError,
     TelnyxConflictError,
+    TelnyxForbiddenError,
     TelnyxInvalidInputError,
     TelnyxInvalidResponseError,
     TelnyxNotFoundError,

@@ -222,20 +222,70 @@ class TelnyxInvalidResponseError(TelnyxApiError):
 class TelnyxInvalidInputError(AirflowFailException, ValueError):
     """A bad argument, refused before any request; no retry can fix it, so the task fails at once.
 
+    The message stays bounded whatever the input: it lists the first :attr:`MAX_LISTED` problems (each at most
+    :attr:`MAX_PROBLEM_TEXT` characters), then "and N more" with their counts by field and reason (row indices
+    folded: ``events[*].end_user_target``; the :attr:`MAX_GROUPS` most frequent). :attr:`problems` keeps them all.
+
     :param problems: ``(field, message)`` pairs, one per bad field.
     :param subject: what was being validated, e.g. ``"scheduled event request"``.
     """
 
+    #: Problems the message lists one by one.
+    MAX_LISTED: ClassVar[int] = 20
+    #: Longest text of one listed problem (or counted reason) in the message.
+    MAX_PROBLEM_TEXT: ClassVar[int] = 200
+    #: Most (field, reason) groups the message counts.
+    MAX_GROUPS: ClassVar[int] = 10
+
     def __init__(self, problems: Iterable[tuple[str, str]], *, subject: str = "input") -> None:
         self.problems = tuple(problems)
         self.subject = subject
-        listed = "; ".join(f"{field}: {message}" for field, message in self.problems)
-        super().__init__(f"Invalid {subject}: {listed}")
+        super().__init__(f"Invalid {subject}: {self.describe(self.problems)}")
 
     @property
     def fields(self) -> tuple[str, ...]:
         """The names of the offending fields, in order."""
         return tuple(field for field, _ in self.problems)
+
+    @classmethod
+    def describe(cls, problems: Sequence[tuple[str, str]]) -> str:
+        """The problems in a bounded text: the first :attr:`MAX_LISTED`, then the rest counted by field and reason.
+
+        :param problems: ``(field, message)`` pairs.
+        :return: e.g. ``events[1].end_user_target: ...; ...; and 2980 more: events[*].end_user_target: ... (2980)``.
+        """
+        listed = "; ".join(cls._short(f"{field}: {message}") for field, message in problems[: cls.MAX_LISTED])
+        rest = problems[cls.MAX_LISTED :]
+        if not rest:
+            return listed
+        groups: dict[tuple[str, str], int] = {}
+        for field, message in rest:
+            key = (cls.field_pattern(field), message)
+            groups[key] = groups.get(key, 0) + 1
+        ranked = sorted(groups.items(), key=lambda group: -group[1])
+        counted = "; ".join(
+            cls._short(f"{field}: {message}") + f" ({n})" for (field, message), n in ranked[: cls.MAX_GROUPS]
+        )
+        others = ranked[cls.MAX_GROUPS :]
+        if others:
+            counted += f"; {sum(n for _, n in others)} of {len(others)} other kinds"
+        return f"{listed}; and {len(rest)} more: {counted}"
+
+    @staticmethod
+    def field_pattern(field: str) -> str:
+        """A field name with its indices folded: ``events[17].end_user_target`` -> ``events[*].end_user_target``.
+
+        :param field: the field as a problem names it.
+        """
+        head, *parts = field.split("[")
+        for part in parts:
+            inner, bracket, tail = part.partition("]")
+            head += "[" + ("*" if inner.isdigit() else inner) + bracket + tail
+        return head
+
+    @classmethod
+    def _short(cls, text: str) -> str:
+        return text if len(text) <= cls.MAX_PROBLEM_TEXT else text[: cls.MAX_PROBLEM_TEXT - 3] + "..."
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (_rebuild_with_state, (type(self), str(self), self.__dict__))

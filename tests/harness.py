@@ -102,7 +102,8 @@ def run_deferred(
         raise AssertionError("the trigger ended without an event")
 
     payload = asyncio.run(first_event())
-    return task.resume_execution(deferred.method_name, {"event": payload}, ctx)
+    # As the task runner does: the deferral's kwargs (its next_kwargs) with the trigger's event.
+    return task.resume_execution(deferred.method_name, {**(deferred.kwargs or {}), "event": payload}, ctx)
 
 
 def run_sensor(sensor: Any, mode: str, clock: ManualClock | None = None, step: float = 3600) -> Outcome:

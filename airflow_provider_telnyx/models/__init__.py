@@ -57,6 +57,7 @@ from airflow_provider_telnyx.models.inputs import (
     is_valid_target,
     path_id,
 )
+from airflow_provider_telnyx.models.phones import PHONE_SEPARATORS, normalize_target
 
 __all__ = [
     "E164_PATTERN",
@@ -66,6 +67,7 @@ __all__ = [
     "MAX_RETRIES_CLIENT_ERRORS",
     "MAX_RETRY_INTERVAL_SECS",
     "MIN_RETRY_INTERVAL_SECS",
+    "PHONE_SEPARATORS",
     "SIP_URI_PATTERN",
     "AnyScheduledEvent",
     "Assistant",
@@ -103,6 +105,7 @@ __all__ = [
     "field_errors",
     "is_loopback",
     "is_valid_target",
+    "normalize_target",
     "parse_scheduled_event",
     "path_id",
 ]

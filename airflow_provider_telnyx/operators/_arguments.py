@@ -23,7 +23,7 @@ from pydantic import ValidationError
 
 from airflow_provider_telnyx._common import StrEnum, parse_iso_datetime
 from airflow_provider_telnyx.exceptions import TelnyxInvalidInputError, TelnyxLateEventError
-from airflow_provider_telnyx.models import ScheduledEventRequest, field_errors
+from airflow_provider_telnyx.models import ScheduledEventRequest, field_errors, normalize_target
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -224,6 +224,8 @@ def build_request(
 
     Every rule is checked except "``scheduled_at`` is in the future": that one depends on the clock, and a retry
     must first look for what an earlier try created; :func:`send_time` applies it when the event is sent.
+    ``end_user_target`` and ``agent_target`` written with separators (``+44 20 7946 0958``) are made E.164 first
+    (:func:`~airflow_provider_telnyx.models.normalize_target`); the request carries the number as sent.
 
     :param fields: the operator parameters of one event.
     :param anchor: the moment a relative ``scheduled_at`` counts from.
@@ -233,19 +235,28 @@ def build_request(
     :return: the request, carrying the intended time.
     :raises TelnyxInvalidInputError: naming every bad field.
     """
+    problems: list[tuple[str, str]] = []
+    targets: dict[str, Any] = {}
+    for parameter in ("end_user_target", "agent_target"):
+        try:
+            targets[parameter] = normalize_target(fields.get(parameter))
+        except ValueError as error:
+            problems.append((f"{prefix}{parameter}", str(error)))
+            targets[parameter] = fields.get(parameter)
     try:
         scheduled_at: datetime | None = resolve_scheduled_at(fields.get("scheduled_at"), anchor)
     except ValueError as error:
-        raise TelnyxInvalidInputError([(f"{prefix}scheduled_at", str(error))], subject=subject) from None
+        raise TelnyxInvalidInputError([*problems, (f"{prefix}scheduled_at", str(error))], subject=subject) from None
     metadata = fields.get("conversation_metadata")
     if tags is not None:
         if metadata is not None and not isinstance(metadata, Mapping):
-            raise TelnyxInvalidInputError([(f"{prefix}conversation_metadata", "must be a mapping")], subject=subject)
+            problems.append((f"{prefix}conversation_metadata", "must be a mapping"))
+            raise TelnyxInvalidInputError(problems, subject=subject)
         metadata = {**tags, **(metadata or {})}
     data: dict[str, Any] = {
         "telnyx_conversation_channel": fields.get("conversation_channel") or "phone_call",
-        "telnyx_end_user_target": fields.get("end_user_target"),
-        "telnyx_agent_target": fields.get("agent_target"),
+        "telnyx_end_user_target": targets["end_user_target"],
+        "telnyx_agent_target": targets["agent_target"],
         "scheduled_at_fixed_datetime": scheduled_at,
         "text": fields.get("text"),
         "conversation_metadata": metadata,
@@ -258,12 +269,20 @@ def build_request(
         if isinstance(data[name], str) and data[name].strip().isdigit():
             data[name] = int(data[name])
     try:
-        return ScheduledEventRequest.model_validate(
+        request = ScheduledEventRequest.model_validate(
             {k: v for k, v in data.items() if v is not None}, context={"check_future": False}
         )
     except ValidationError as error:
-        problems = [(prefix + _parameter_name(name), message) for name, message in field_errors(error)]
+        named = {field for field, _ in problems}  # a refused number is reported once, with its own reason
+        problems += [
+            (field, message)
+            for field, message in ((prefix + _parameter_name(name), message) for name, message in field_errors(error))
+            if field not in named
+        ]
         raise TelnyxInvalidInputError(problems, subject=subject) from None
+    if problems:
+        raise TelnyxInvalidInputError(problems, subject=subject)
+    return request
 
 
 def _parameter_name(field: str) -> str:

@@ -1,8 +1,9 @@
 """``TelnyxCreateScheduledEventsOperator``: many calls or SMS in one task, each exactly once, at the API's rate.
 
-On every try: every item is validated (all bad items reported at once, nothing sent); the events an earlier try
-created are found by their tags; the others are sent concurrently under the rate limit, each with its own
-idempotency key, its time checked against ``late_policy`` at the moment it is sent. Any failure of one item is
+On every try: every item is validated (bad rows are reported at once, by index, field and reason: by default
+nothing is sent; with ``on_invalid_item="skip"`` they are the rows' outcome and the others go on); the events an
+earlier try created are found by their tags; the others are sent concurrently under the rate limit, each with its
+own idempotency key, its time checked against ``late_policy`` at the moment it is sent. Any failure of one item is
 that item's failure: the others go on, the summary (one entry per input row) is always pushed.
 """
 
@@ -32,12 +33,15 @@ from airflow_provider_telnyx.operators._arguments import (
     TaskIdentity,
     build_request,
     check_late_arguments,
+    is_template,
     send_time,
 )
 from airflow_provider_telnyx.operators._batch_results import (
     BatchItem,
+    InvalidItemPolicy,
     ItemResult,
     bounded,
+    check_on_invalid_item,
     rejected_before,
     remember_rejected,
     summarize,
@@ -47,7 +51,7 @@ from airflow_provider_telnyx.operators.base import BaseTelnyxCreateOperator
 from airflow_provider_telnyx.triggers.scheduled_event import TelnyxScheduledEventsTrigger
 from airflow_provider_telnyx.utils.pool import Progress, paced_hook, run_pool
 from airflow_provider_telnyx.utils.rate_limit import INITIAL_RATE
-from airflow_provider_telnyx.utils.waiting_many import resolve_many
+from airflow_provider_telnyx.utils.waiting_many import resolve_many, rows_from_summary
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -68,12 +72,17 @@ class TelnyxCreateScheduledEventsOperator(BaseTelnyxCreateOperator):
     instance and the item's position) and is tagged with ``airflow_item`` in ``conversation_metadata``, so a task
     retry finds what an earlier try created and sends only what is missing.
 
+    Targets written with separators around ``+`` and a country code (``+44 20 7946 0958``) are sent in E.164 form
+    (see :mod:`airflow_provider_telnyx.models.phones`); a number without ``+`` is invalid, never guessed.
+
     The return value (and XCom ``batch_summary``) has one entry per input row in ``items`` (``index``,
-    ``outcome``: ``created``, ``reused``, ``skipped`` or ``failed``, ``scheduled_event_id``, ``error_class``,
-    ``error``, ``retryable``), the ``counts``, and ``scheduled_event_ids`` by index, which the many-events sensor
-    accepts as it is. When items failed, the task fails after every item was tried: with a retryable
-    :class:`~airflow_provider_telnyx.exceptions.TelnyxBatchError` when some failure may pass (a retry sends only
-    those items, not the ones refused for good), else with a non-retryable ``TelnyxBatchRejectedError``.
+    ``outcome``: ``created``, ``reused``, ``skipped``, ``failed``, ``invalid`` or ``not_sent``,
+    ``scheduled_event_id``, ``end_user_target`` as sent and ``end_user_target_input`` as written when they differ,
+    ``error_class``, ``error``, ``retryable``, and ``problems`` for an invalid row), the ``counts``, and
+    ``scheduled_event_ids`` by index; the many-events sensor accepts it as it is. When items failed, the task fails
+    after every item was tried: with a retryable :class:`~airflow_provider_telnyx.exceptions.TelnyxBatchError`
+    when some failure may pass (a retry sends only those items, not the ones refused for good), else with a
+    non-retryable ``TelnyxBatchRejectedError``.
 
     It takes the arguments of :class:`~airflow_provider_telnyx.operators.base.BaseTelnyxCreateOperator` (the
     event fields as every item's defaults, ``late_policy`` and ``max_lateness`` per item, ``check_assistant``, the
@@ -87,6 +96,10 @@ class TelnyxCreateScheduledEventsOperator(BaseTelnyxCreateOperator):
     :param max_concurrency: the most requests in flight at once; below it, the rate limiter sizes concurrency from
         the rate and the latency it observes.
     :param requests_per_second: a fixed client-side rate; ``None`` adapts to the API's answers.
+    :param on_invalid_item: ``"fail"`` (default): when any row is invalid, send nothing and fail (the error names
+        the first 20 bad rows and counts the others by field and reason; the summary, every row ``invalid`` or
+        ``not_sent``, is pushed first). ``"skip"``: invalid rows are reported ``invalid`` in the summary (with the
+        field and the reason), the others are sent, and invalid rows alone do not fail the task. (templated)
     :param fail_on_item_error: fail the task (after trying every item) when an item failed; otherwise report it in
         the summary and succeed.
     :param progress_interval: seconds between progress log lines.
@@ -98,6 +111,7 @@ class TelnyxCreateScheduledEventsOperator(BaseTelnyxCreateOperator):
         *REQUEST_PARAMETERS[1:],
         "late_policy",
         "max_lateness",
+        "on_invalid_item",
         "telnyx_conn_id",
     )
     template_fields_renderers: ClassVar[dict[str, str]] = {
@@ -114,6 +128,7 @@ class TelnyxCreateScheduledEventsOperator(BaseTelnyxCreateOperator):
         scheduled_at: datetime | str | timedelta | None = None,
         max_concurrency: int = 256,
         requests_per_second: float | None = None,
+        on_invalid_item: str = InvalidItemPolicy.FAIL,
         fail_on_item_error: bool = True,
         progress_interval: float = 10,
         **kwargs: Any,
@@ -121,6 +136,8 @@ class TelnyxCreateScheduledEventsOperator(BaseTelnyxCreateOperator):
         super().__init__(**kwargs)
         check_seconds("requests_per_second", requests_per_second, allow_none=True)
         check_seconds("progress_interval", progress_interval)
+        if not is_template(on_invalid_item):
+            check_on_invalid_item(on_invalid_item)
         if not isinstance(max_concurrency, int) or isinstance(max_concurrency, bool) or max_concurrency < 1:
             raise TelnyxInvalidInputError(
                 [("max_concurrency", "must be a positive integer")], subject="operator argument"
@@ -131,6 +148,7 @@ class TelnyxCreateScheduledEventsOperator(BaseTelnyxCreateOperator):
         self.scheduled_at = scheduled_at
         self.max_concurrency = max_concurrency
         self.requests_per_second = requests_per_second
+        self.on_invalid_item = on_invalid_item
         self.fail_on_item_error = fail_on_item_error
         self.progress_interval = progress_interval
 
@@ -165,30 +183,44 @@ class TelnyxCreateScheduledEventsOperator(BaseTelnyxCreateOperator):
             key = identity.idempotency_key(salt=f"item-{index}")
         else:
             key = check_idempotency_key(key, field=f"events[{index}].idempotency_key", subject="batch item")
-        return BatchItem(index, request, key)
+        target = item.get("end_user_target")
+        return BatchItem(index, request, key, target if isinstance(target, str) else None)
 
-    def validate(self, identity: TaskIdentity) -> list[BatchItem]:
-        """Validate every item once, before anything is sent; report every bad item at once.
+    def validate_rows(self, identity: TaskIdentity) -> tuple[list[BatchItem], dict[int, list[tuple[str, str]]]]:
+        """Validate every item once, before anything is sent.
 
         Whether an item's time has passed is not checked here: that is decided when it is sent (``late_policy``),
         after the events an earlier try created were found.
 
         :param identity: the task instance's tags, keys and anchor.
-        :return: the items, ready to send.
-        :raises TelnyxInvalidInputError: listing every bad item by index and field.
+        :return: the valid items, ready to send, and the problems of each invalid row by index.
+        :raises TelnyxInvalidInputError: when ``events`` is not a list.
         """
         if not isinstance(self.events, list | tuple):
             raise TelnyxInvalidInputError([("events", "must be a list of dicts")], subject="operator argument")
-        problems: list[tuple[str, str]] = []
+        invalid: dict[int, list[tuple[str, str]]] = {}
         prepared: list[BatchItem] = []
         for index, item in enumerate(self.events):
             try:
                 prepared.append(self._item(identity, item, index))
             except TelnyxInvalidInputError as error:
-                problems.extend(error.problems)
-        if problems:
-            bad = len({field.split("]")[0] for field, _ in problems})
-            raise TelnyxInvalidInputError(problems, subject=f"batch: {bad} of {len(self.events)} events")
+                invalid[index] = list(error.problems)
+        return prepared, invalid
+
+    def _invalid_error(self, invalid: dict[int, list[tuple[str, str]]]) -> TelnyxInvalidInputError:
+        problems = [problem for index in sorted(invalid) for problem in invalid[index]]
+        return TelnyxInvalidInputError(problems, subject=f"batch: {len(invalid)} of {len(self.events)} events")
+
+    def validate(self, identity: TaskIdentity) -> list[BatchItem]:
+        """Validate every item once, before anything is sent; report every bad item at once.
+
+        :param identity: the task instance's tags, keys and anchor.
+        :return: the items, ready to send.
+        :raises TelnyxInvalidInputError: naming the bad items by index and field (the first 20, the rest counted).
+        """
+        prepared, invalid = self.validate_rows(identity)
+        if invalid:
+            raise self._invalid_error(invalid)
         return prepared
 
     # -- what earlier tries did ----------------------------------------------------------------------------
@@ -215,18 +247,38 @@ class TelnyxCreateScheduledEventsOperator(BaseTelnyxCreateOperator):
         :return: the batch summary (and the outcome, when it waited).
         """
         late = check_late_arguments(self.late_policy, self.max_lateness)
+        policy = check_on_invalid_item(self.on_invalid_item)
         identity = TaskIdentity.of(context, clock=self.clock, namespace=self._namespace)
-        prepared = self.validate(identity)
-        existing = self._existing(context, identity, len(prepared))
+        prepared, invalid = self.validate_rows(identity)
+        total = len(self.events)
+        results: list[ItemResult | None] = [None] * total
+        for index, problems in invalid.items():
+            row = self.events[index]
+            target = row.get("end_user_target") if isinstance(row, Mapping) else None
+            results[index] = ItemResult.invalid(index, problems, target)
+        if invalid:
+            error = self._invalid_error(invalid)
+            if policy is InvalidItemPolicy.FAIL:
+                for item in prepared:
+                    results[item.index] = ItemResult(item.index, "not_sent")
+                self._push_summary(context, results, prepared, 0, 0, 0.0)
+                raise error
+            self.log.warning(
+                "%d of %d rows are invalid and are not sent (on_invalid_item='skip'; every row in the batch_summary "
+                "XCom): %s",
+                len(invalid),
+                total,
+                error.describe(error.problems),
+            )
+        existing = self._existing(context, identity, total)
         rejected = rejected_before(context)
-        results: list[ItemResult | None] = [None] * len(prepared)
         for index, event_id in existing.items():
             results[index] = ItemResult(index, "reused", scheduled_event_id=event_id)
         for index, earlier in rejected.items():
-            if 0 <= index < len(prepared) and results[index] is None:
-                error = f"refused on an earlier try, not sent again: {earlier.get('error')}"
+            if 0 <= index < total and results[index] is None:
+                message = f"refused on an earlier try, not sent again: {earlier.get('error')}"
                 results[index] = ItemResult(
-                    index, "failed", error_class=earlier.get("error_class"), error=bounded(error), retryable=False
+                    index, "failed", error_class=earlier.get("error_class"), error=bounded(message), retryable=False
                 )
         to_send = [item for item in prepared if results[item.index] is None]
         if to_send:
@@ -234,16 +286,36 @@ class TelnyxCreateScheduledEventsOperator(BaseTelnyxCreateOperator):
             self._preflight(phone_calls=phone)
         self._warn_if_slow(to_send)
         started = time.monotonic()
-        sent, requests, throttled = asyncio.run(self._send_all(to_send, late, len(prepared)))
+        sent, requests, throttled = asyncio.run(self._send_all(to_send, late, total))
         for result in sent:
             results[result.index] = result
-        summary = summarize([r for r in results if r is not None], requests, throttled, time.monotonic() - started)
-        context["ti"].xcom_push(key="batch_summary", value=summary)
+        summary = self._push_summary(context, results, prepared, requests, throttled, time.monotonic() - started)
         self.log.info("Batch done: %s", summary_line(summary))
         self._raise_for_failures(context, summary, [r for r in results if r is not None])
         if not self.wait_for_completion:
             return summary
         return self._wait(summary)
+
+    def _push_summary(
+        self,
+        context: Context,
+        results: list[ItemResult | None],
+        prepared: list[BatchItem],
+        requests: int,
+        throttled: int,
+        seconds: float,
+    ) -> dict[str, Any]:
+        """Give each valid row's result its target (as sent, and as written when they differ), then push the
+        summary (XCom ``batch_summary``): one entry per input row."""
+        for item in prepared:
+            result = results[item.index]
+            if result is not None:
+                result.end_user_target = item.request.telnyx_end_user_target
+                if item.target_input is not None and item.target_input != result.end_user_target:
+                    result.end_user_target_input = bounded(item.target_input)
+        summary = summarize([r for r in results if r is not None], requests, throttled, seconds)
+        context["ti"].xcom_push(key="batch_summary", value=summary)
+        return summary
 
     def _warn_if_slow(self, to_send: list[BatchItem]) -> None:
         if not to_send:
@@ -366,16 +438,19 @@ class TelnyxCreateScheduledEventsOperator(BaseTelnyxCreateOperator):
         raise (TelnyxBatchError if retryable else TelnyxBatchRejectedError)(message, summary=summary)
 
     def _wait(self, summary: dict[str, Any]) -> dict[str, Any]:
-        ids = [event_id for event_id in summary["scheduled_event_ids"] if event_id]
+        rows = rows_from_summary(summary)
+        ids = [row.scheduled_event_id for row in rows if row.scheduled_event_id]
         payload = self._wait_or_defer(TelnyxScheduledEventsTrigger(scheduled_event_ids=ids, **self._trigger_options()))
-        return {**summary, "outcome": resolve_many(payload, fail_on_failure=self.fail_on_failure)}
+        return {**summary, "outcome": resolve_many(payload, rows=rows, fail_on_failure=self.fail_on_failure)}
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
-        """Resume after the trigger: the batch summary with the outcome of the wait.
+        """Resume after the trigger: the batch summary with the outcome of the wait, in the many-events sensor's
+        shape (one item per input row).
 
         :param context: the task's context.
         :param event: the trigger's payload.
         :return: the summary and ``outcome``.
         """
         summary = context["ti"].xcom_pull(task_ids=self.task_id, key="batch_summary") or {}
-        return {**summary, "outcome": resolve_many(event, fail_on_failure=self.fail_on_failure)}
+        rows = rows_from_summary(summary) if summary else None
+        return {**summary, "outcome": resolve_many(event, rows=rows, fail_on_failure=self.fail_on_failure)}

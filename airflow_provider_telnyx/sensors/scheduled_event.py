@@ -22,12 +22,19 @@ from airflow_provider_telnyx.hooks.telnyx import TelnyxHook
 from airflow_provider_telnyx.models import check_event_id, check_seconds
 from airflow_provider_telnyx.triggers.scheduled_event import TelnyxScheduledEventsTrigger, TelnyxScheduledEventTrigger
 from airflow_provider_telnyx.utils.waiting import DEFAULT_MAX_TRANSIENT_ERRORS, EventWaiter, resolve
-from airflow_provider_telnyx.utils.waiting_many import ManyEventsWaiter, resolve_many
+from airflow_provider_telnyx.utils.waiting_many import (
+    ManyEventsWaiter,
+    Row,
+    final_facts,
+    resolve_many,
+    rows_from_ids,
+    rows_from_summary,
+)
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-__all__ = ["TelnyxScheduledEventSensor", "TelnyxScheduledEventsSensor", "event_id_list"]
+__all__ = ["TelnyxScheduledEventSensor", "TelnyxScheduledEventsSensor", "event_id_list", "event_rows"]
 
 #: Task-state-store key of the consecutive failed checks, kept across reschedules.
 STATE_TRANSIENT_ERRORS = "telnyx_wait_transient_errors"
@@ -226,24 +233,34 @@ class TelnyxScheduledEventSensor(_WaitSensor[EventWaiter]):
         return self._resolve(event)
 
 
-def event_id_list(value: Any) -> list[str]:
-    """Accept a list of ids, or the string a Jinja template renders a list to.
+def event_rows(value: Any) -> list[Row]:
+    """The input rows of a many-events wait: from a batch summary (one per input row, those without an event
+    included), or from a list of ids (or the string a Jinja template renders a list to), one per id.
 
     :param value: the rendered ``scheduled_event_ids``.
-    :raises TelnyxInvalidInputError: when it is not a list of non-empty strings.
+    :raises TelnyxInvalidInputError: when it is neither a batch summary nor a list of non-empty strings.
     """
     if isinstance(value, str):
         try:
             value = ast.literal_eval(value.strip())
         except (ValueError, SyntaxError):
             value = [part.strip() for part in value.split(",") if part.strip()]
-    if isinstance(value, dict) and "scheduled_event_ids" in value:  # the batch operator's summary
-        value = [event_id for event_id in value["scheduled_event_ids"] if event_id]
+    if isinstance(value, dict) and ("items" in value or "scheduled_event_ids" in value):  # the batch's summary
+        return rows_from_summary(value)
     if not isinstance(value, list | tuple) or not all(isinstance(i, str) and i for i in value):
         raise TelnyxInvalidInputError(
             [("scheduled_event_ids", "must be a list of event ids (or a batch summary)")], subject="sensor argument"
         )
-    return list(value)
+    return rows_from_ids(list(value))
+
+
+def event_id_list(value: Any) -> list[str]:
+    """The event ids to wait for: :func:`event_rows` less the rows without an event.
+
+    :param value: the rendered ``scheduled_event_ids``.
+    :raises TelnyxInvalidInputError: when it is neither a batch summary nor a list of non-empty strings.
+    """
+    return [row.scheduled_event_id for row in event_rows(value) if row.scheduled_event_id]
 
 
 class TelnyxScheduledEventsSensor(_WaitSensor[ManyEventsWaiter]):
@@ -252,12 +269,19 @@ class TelnyxScheduledEventsSensor(_WaitSensor[ManyEventsWaiter]):
     Each poll lists the assistant's events 100 at a time, or fetches the pending ones one by one when that
     takes fewer requests, so a thousand pending calls cost about ten requests a poll, not a thousand. The
     outcome follows the single-event rule for each event: with ``fail_on_failure`` (default) the task fails
-    if any event ``failed``, naming how many and summarising the first; otherwise it returns
-    ``{"completed": [...], "failed": [...], "counts": {...}}`` for downstream branching.
+    if any event ``failed``, naming how many and summarising the first three; otherwise it returns, in every mode,
+    ``{"items": [...], "counts": {...}}``: one item per input row (``index``, ``scheduled_event_id``, ``status``,
+    ``outcome``, ``attempts``, ``error``; given the batch's summary, also ``batch_outcome`` and the target, and the
+    rows the batch did not create with their batch outcome), for downstream branching.
+
+    .. seealso::
+        The how-to guide: ``docs/howto/sensor.md``.
 
     :param assistant_id: the assistant that owns the events. (templated)
-    :param scheduled_event_ids: the event ids, an ``XComArg``, or the batch operator's summary. (templated)
-    :param fail_on_failure: fail the task when any event failed (default).
+    :param scheduled_event_ids: the event ids, an ``XComArg``, or the batch operator's summary (then the result
+        has one item per batch row, keyed by its ``index``). (templated)
+    :param fail_on_failure: fail the task when any event failed (default); rows the batch did not create never
+        fail it.
     :param deferrable: wait in the triggerer (default ``[operators] default_deferrable``).
     :param cancel_on_kill: when deferred, cancel the still-pending events if a user kills the task.
     :param max_transient_errors: consecutive failed polls tolerated.
@@ -272,26 +296,34 @@ class TelnyxScheduledEventsSensor(_WaitSensor[ManyEventsWaiter]):
         self.scheduled_event_ids = scheduled_event_ids
 
     @cached_property
+    def _rows(self) -> list[Row]:
+        return event_rows(self.scheduled_event_ids)
+
+    @cached_property
     def _waiter(self) -> ManyEventsWaiter:
         return ManyEventsWaiter(
-            event_ids=event_id_list(self.scheduled_event_ids),
+            event_ids=[row.scheduled_event_id for row in self._rows if row.scheduled_event_id],
             poll_interval=self.poke_interval,
             max_transient_errors=self.max_transient_errors,
         )
+
+    def _check_arguments(self) -> None:
+        self._rows  # noqa: B018  # parsed (and refused if unreadable) before any request
 
     def _describe(self) -> str:
         return f"{len(self._waiter.pending)} scheduled events still pending"
 
     def _resolve(self, payload: Any) -> dict[str, Any]:
-        return resolve_many(payload, fail_on_failure=self.fail_on_failure)
+        return resolve_many(payload, rows=self._rows, fail_on_failure=self.fail_on_failure)
 
     def _trigger(self, end_time: float) -> BaseTrigger:
         pending = list(self._waiter.pending)
         return TelnyxScheduledEventsTrigger(scheduled_event_ids=pending, **self._trigger_options(end_time))
 
     def _defer_kwargs(self) -> dict[str, Any] | None:
-        # Events already final before deferring are not in the trigger's list: carry them to the resume.
-        return {"already": {"completed": self._waiter.completed, "failed": self._waiter.failed}}
+        # Events already final before deferring are not in the trigger's list: carry their compact facts to the
+        # resume (the rows themselves are the rendered argument again then).
+        return {"already": {"final": self._waiter.final}}
 
     def execute_complete(
         self, context: Context, event: dict[str, Any], already: dict[str, Any] | None = None
@@ -300,12 +332,8 @@ class TelnyxScheduledEventsSensor(_WaitSensor[ManyEventsWaiter]):
 
         :param context: the task's context.
         :param event: the trigger's payload.
-        :param already: events that were final before deferring.
+        :param already: the facts of events that were final before deferring.
         """
-        if isinstance(event, dict) and already:
-            event = {
-                **event,
-                "completed": [*already.get("completed", []), *event.get("completed", [])],
-                "failed": [*already.get("failed", []), *event.get("failed", [])],
-            }
+        if isinstance(event, dict) and isinstance(already, dict):
+            event = {**event, "final": {**final_facts(already), **final_facts(event)}}
         return self._resolve(event)

@@ -187,7 +187,10 @@ class TelnyxScheduledEventsTrigger(_PollingTrigger):
     """Wait for many scheduled events at once with as few requests as the API allows (see ``ManyEventsWaiter``).
 
     Yields one event whose payload is a :class:`~airflow_provider_telnyx.waiting.ManyPayload`; the task's
-    ``execute_complete`` passes it to :func:`~airflow_provider_telnyx.waiting.resolve_many`.
+    ``execute_complete`` passes it to :func:`~airflow_provider_telnyx.waiting.resolve_many` with its input rows.
+    Kwargs and payload stay compact: the kwargs carry the ids (and the connection id), the payload per final event
+    only its status, number of call attempts, last call status and first error, each bounded; the rows (targets,
+    the batch's outcomes) stay with the task, which has them again when it resumes.
 
     :param scheduled_event_ids: the events to wait for.
     :param assistant_id: the assistant that owns the events.
@@ -200,7 +203,7 @@ class TelnyxScheduledEventsTrigger(_PollingTrigger):
 
     def __init__(self, *, scheduled_event_ids: list[str], **options: Any) -> None:
         super().__init__(**options)
-        self.scheduled_event_ids = [str(event_id) for event_id in scheduled_event_ids]
+        self.scheduled_event_ids = list(dict.fromkeys(str(event_id) for event_id in scheduled_event_ids))
 
     serialized = ("scheduled_event_ids", *_PollingTrigger.serialized)
 

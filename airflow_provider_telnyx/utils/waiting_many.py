@@ -1,14 +1,26 @@
-"""Waiting for many scheduled events at once with as few requests as the API allows."""
+"""Waiting for many scheduled events at once with as few requests as the API allows, and what it tells per input
+row.
+
+A wait is given rows (:class:`Row`: the batch operator's summary, one per input row, or a list of ids) and waits
+for their distinct events. What it reports (:class:`ManyPayload`, also the many-events trigger's payload) stays
+compact: per final event its status, number of call attempts, last call status and first error, each bounded.
+:func:`resolve_many` is the one rule that turns it into the result: one entry per input row, and the counts.
+"""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, TypedDict
 
-from airflow_provider_telnyx.exceptions import TelnyxApiError, TelnyxScheduledEventFailedError
+from airflow_provider_telnyx.exceptions import (
+    TelnyxApiError,
+    TelnyxInvalidInputError,
+    TelnyxScheduledEventFailedError,
+    TelnyxScheduledEventWaitError,
+)
 from airflow_provider_telnyx.hooks._endpoints import event_request, read_event
 from airflow_provider_telnyx.hooks._steps import Steps
 from airflow_provider_telnyx.hooks.telnyx import TelnyxHook
@@ -16,22 +28,69 @@ from airflow_provider_telnyx.models import EventStatus, ScheduledEvent
 from airflow_provider_telnyx.utils.waiting import (
     DEFAULT_MAX_TRANSIENT_ERRORS,
     PollingWaiter,
-    failure_summary,
     next_sleep,
     settled,
     warn_unknown_status,
 )
 
-__all__ = ["ManyEventsWaiter", "ManyPayload", "apoll_many", "poll_many", "resolve_many"]
+__all__ = [
+    "MAX_FACT_ERROR",
+    "MAX_FACT_TEXT",
+    "ManyEventsWaiter",
+    "ManyPayload",
+    "Row",
+    "apoll_many",
+    "event_facts",
+    "final_facts",
+    "poll_many",
+    "resolve_many",
+    "rows_from_ids",
+    "rows_from_summary",
+]
+
+#: Longest status or call status kept per event in a wait's payload.
+MAX_FACT_TEXT = 32
+#: Longest error kept per failed event in a wait's payload (its first error).
+MAX_FACT_ERROR = 120
+#: Keys of a batch summary's row carried into the wait's result as they are (each bounded by the batch).
+CARRIED_KEYS = ("end_user_target", "end_user_target_input", "error")
+#: Batch outcomes of rows that have no event (the wait's result carries them as the row's outcome).
+NOT_CREATED = ("invalid", "failed", "skipped", "not_sent")
+
+
+def _short(text: Any, limit: int) -> str | None:
+    if text is None:
+        return None
+    value = str(text)
+    return value if len(value) <= limit else value[: limit - 3] + "..."
+
+
+def event_facts(event: ScheduledEvent) -> list[Any]:
+    """What a wait keeps of a final event: ``[status, call attempts, last call status, first error]``, bounded
+    whatever the event holds (a payload of 10,000 events stays a few hundred kilobytes).
+
+    :param event: the final event.
+    """
+    attempts = event.attempts
+    last = attempts[-1].call_status if attempts else getattr(event, "call_status", None)
+    error = (event.errors or [None])[0]
+    return [
+        _short(event.status_text, MAX_FACT_TEXT),
+        len(attempts),
+        _short(last, MAX_FACT_TEXT),
+        _short(error, MAX_FACT_ERROR),
+    ]
 
 
 class ManyPayload(TypedDict, total=False):
-    """What a finished wait for many events reports (and what the many-events trigger yields)."""
+    """What a finished wait for many events reports (and what the many-events trigger yields).
+
+    ``final`` maps each final event's id to :func:`event_facts`; ``pending`` lists the events not final yet.
+    """
 
     status: Literal["final", "error", "timeout"]
     message: str
-    completed: list[str]
-    failed: list[dict[str, Any]]
+    final: dict[str, list[Any]]
     pending: list[str]
     requests: int
 
@@ -57,8 +116,7 @@ class ManyEventsWaiter(PollingWaiter[ManyPayload]):
     max_transient_errors: int = DEFAULT_MAX_TRANSIENT_ERRORS
     clock: Callable[[], float] = time.time
     pending: dict[str, datetime | None] = field(init=False)
-    completed: list[str] = field(default_factory=list, init=False)
-    failed: list[dict[str, Any]] = field(default_factory=list, init=False)
+    final: dict[str, list[Any]] = field(default_factory=dict, init=False)
     listed_total: int | None = field(default=None, init=False)
     transient_errors: int = field(default=0, init=False)
     requests: int = field(default=0, init=False)
@@ -121,12 +179,7 @@ class ManyEventsWaiter(PollingWaiter[ManyPayload]):
             self.pending[event.event_id] = event.scheduled_at_fixed_datetime
             return
         del self.pending[event.event_id]
-        if event.status is EventStatus.COMPLETED:
-            self.completed.append(event.event_id)
-        else:
-            self.failed.append(
-                {"scheduled_event_id": event.event_id, "summary": failure_summary(event), "errors": event.errors or []}
-            )
+        self.final[event.event_id] = event_facts(event)
 
     def end_cycle(self, error: TelnyxApiError | None) -> ManyPayload | None:
         """Close a polling cycle.
@@ -143,8 +196,9 @@ class ManyEventsWaiter(PollingWaiter[ManyPayload]):
         else:
             self.transient_errors = 0
         if not self.pending:
+            completed = sum(facts[0] == EventStatus.COMPLETED.value for facts in self.final.values())
             return self._payload(
-                "final", f"{len(self.completed)} scheduled events completed, {len(self.failed)} failed"
+                "final", f"{completed} scheduled events completed, {len(self.final) - completed} failed"
             )
         if self.deadline is not None and self.clock() >= self.deadline:
             return self._payload("timeout", f"{len(self.pending)} scheduled events were not final before the deadline")
@@ -166,14 +220,15 @@ class ManyEventsWaiter(PollingWaiter[ManyPayload]):
         return self._payload("error", f"Scheduled event {event_id} no longer exists (it was deleted): {error}")
 
     def _payload(self, status: Literal["final", "error", "timeout"], message: str) -> ManyPayload:
-        return {
+        payload: ManyPayload = {
             "status": status,
             "message": message,
-            "completed": list(self.completed),
-            "failed": list(self.failed),
             "pending": list(self.pending),
             "requests": self.requests,
         }
+        if status == "final":
+            payload["final"] = dict(self.final)
+        return payload
 
     def next_sleep(self) -> float:
         """Seconds to wait before the next cycle (never past the deadline)."""
@@ -215,29 +270,162 @@ class ManyEventsWaiter(PollingWaiter[ManyPayload]):
         return self.end_cycle(None)
 
 
-def resolve_many(payload: Any, *, fail_on_failure: bool = True) -> dict[str, Any]:
-    """Decide the outcome of a wait for many events: the same rule as :func:`resolve`, over a set.
+@dataclass(frozen=True)
+class Row:
+    """One input row of a wait: its position, its event (``None`` when the batch did not create one) and what the
+    batch said of it.
+
+    :param index: the row's index (in the batch's ``events``, or in the list of ids).
+    :param scheduled_event_id: its event, if any.
+    :param batch_outcome: the batch's outcome for it (``created``, ``reused``, ``invalid``, ``failed``, ...), when
+        the wait was given a batch summary.
+    :param carried: the batch's bounded facts kept in the result (``end_user_target``, ``end_user_target_input``,
+        ``error``).
+    """
+
+    index: int
+    scheduled_event_id: str | None
+    batch_outcome: str | None = None
+    carried: Mapping[str, Any] = field(default_factory=dict)
+
+
+def rows_from_ids(event_ids: Sequence[str]) -> list[Row]:
+    """One row per id, indexed by position.
+
+    :param event_ids: the ids.
+    """
+    return [Row(index, event_id) for index, event_id in enumerate(event_ids)]
+
+
+def rows_from_summary(summary: Mapping[str, Any]) -> list[Row]:
+    """The rows of a batch operator's summary (its ``items``; or, for a dict with only ``scheduled_event_ids``, one
+    row per position, ``None`` for a row without an event).
+
+    :param summary: the batch summary, as the batch operator returns it.
+    :raises TelnyxInvalidInputError: when it has neither ``items`` nor ``scheduled_event_ids`` in a readable shape.
+    """
+    items = summary.get("items")
+    if items is None:
+        ids = summary.get("scheduled_event_ids")
+        if not isinstance(ids, list | tuple) or not all(i is None or (isinstance(i, str) and i) for i in ids):
+            raise TelnyxInvalidInputError(
+                [("scheduled_event_ids", "must be a list of event ids (or a batch summary)")],
+                subject="sensor argument",
+            )
+        return [Row(index, event_id, None if event_id else "not_created") for index, event_id in enumerate(ids)]
+    rows: list[Row] = []
+    if isinstance(items, list | tuple):
+        for position, item in enumerate(items):
+            if not isinstance(item, Mapping):
+                break
+            index, event_id, outcome = item.get("index", position), item.get("scheduled_event_id"), item.get("outcome")
+            if (
+                isinstance(index, bool)
+                or not isinstance(index, int)
+                or not (event_id is None or isinstance(event_id, str))
+            ):
+                break
+            carried = {key: item[key] for key in CARRIED_KEYS if item.get(key) is not None}
+            rows.append(Row(index, event_id or None, str(outcome) if outcome is not None else None, carried))
+        else:
+            return rows
+    raise TelnyxInvalidInputError(
+        [("scheduled_event_ids", "a batch summary's items must be dicts with an integer index")],
+        subject="sensor argument",
+    )
+
+
+def final_facts(payload: Mapping[str, Any]) -> dict[str, list[Any]]:
+    """The final events' facts in a payload, keyed by id (also from the ``completed``/``failed`` lists a trigger
+    of an earlier version reports).
+
+    :param payload: a :class:`ManyPayload` (or the facts carried across a deferral).
+    """
+    final = payload.get("final")
+    facts: dict[str, list[Any]] = {}
+    for event_id in payload.get("completed") or []:
+        facts[str(event_id)] = [EventStatus.COMPLETED.value, 0, None, None]
+    for entry in payload.get("failed") or []:
+        if isinstance(entry, Mapping) and entry.get("scheduled_event_id"):
+            error = (entry.get("errors") or [None])[0]
+            facts[str(entry["scheduled_event_id"])] = [EventStatus.FAILED.value, 0, None, _short(error, MAX_FACT_ERROR)]
+    if isinstance(final, Mapping):
+        for event_id, value in final.items():
+            if isinstance(value, list | tuple) and len(value) == 4:
+                facts[str(event_id)] = list(value)
+    return facts
+
+
+def _row_result(row: Row, final: Mapping[str, list[Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {
+        "index": row.index,
+        "scheduled_event_id": row.scheduled_event_id,
+        "status": None,
+        "outcome": None,
+        "attempts": {"count": 0, "last_call_status": None},
+        "error": None,
+    }
+    if row.batch_outcome is not None:
+        result["batch_outcome"] = row.batch_outcome
+    result.update(row.carried)
+    if row.scheduled_event_id is None:
+        result["outcome"] = row.batch_outcome if row.batch_outcome in NOT_CREATED else "not_created"
+        return result
+    facts = final.get(row.scheduled_event_id)
+    if facts is None:
+        raise TelnyxScheduledEventWaitError(
+            f"The wait reported no outcome for scheduled event {row.scheduled_event_id} (row {row.index})"
+        )
+    status, count, last, error = facts
+    result["status"] = status
+    result["outcome"] = "completed" if status == EventStatus.COMPLETED.value else "failed"
+    result["attempts"] = {"count": count, "last_call_status": last}
+    result["error"] = error  # the event's own (the batch had none for a row it created)
+    return result
+
+
+def _failure_line(item: Mapping[str, Any]) -> str:
+    target = f" to {item['end_user_target']}" if item.get("end_user_target") else ""
+    line = f"row {item['index']}: scheduled event {item['scheduled_event_id']}{target} failed"
+    if item.get("error"):
+        line += f"; errors: {item['error']}"
+    attempts = item["attempts"]
+    if attempts["count"]:
+        line += f"; {attempts['count']} call attempt(s), last {attempts['last_call_status']}"
+    return line
+
+
+def resolve_many(payload: Any, *, rows: Sequence[Row] | None = None, fail_on_failure: bool = True) -> dict[str, Any]:
+    """Decide the outcome of a wait for many events: the same rule as :func:`resolve`, over every input row.
 
     :param payload: a :class:`ManyPayload`.
-    :param fail_on_failure: raise when any event ``failed``; otherwise return the split.
-    :return: ``{"completed": [ids], "failed": [{"scheduled_event_id", "summary", "errors"}], "counts": {...}}``.
+    :param rows: the input rows (:func:`rows_from_summary`, :func:`rows_from_ids`); default: one per event reported.
+    :param fail_on_failure: raise when any event ``failed``; otherwise return the result. Rows the batch did not
+        create (``invalid``, ``failed``, ``skipped``) never make the wait fail: the batch already decided on them.
+    :return: ``{"items": [...], "counts": {...}}``: per row ``index``, ``scheduled_event_id``, ``status`` (the
+        event's final status, ``None`` without an event), ``outcome`` (``completed``, ``failed``, ``invalid``,
+        ``skipped``, ...), ``attempts`` (``{"count", "last_call_status"}``), ``error``, and from a batch summary
+        ``batch_outcome``, ``end_user_target`` and ``end_user_target_input``; ``counts`` by outcome and ``total``.
     :raises TelnyxScheduledEventFailedError: some events failed and ``fail_on_failure`` is set.
     :raises TelnyxScheduledEventWaitError: the wait ended in an error, or the payload is unreadable.
     :raises TelnyxWaitTimeoutError: the deadline passed first.
     """
     settled(payload)
-    completed = list(payload.get("completed") or [])
-    failed = list(payload.get("failed") or [])
-    result = {
-        "completed": completed,
-        "failed": failed,
-        "counts": {"completed": len(completed), "failed": len(failed), "total": len(completed) + len(failed)},
-    }
+    final = final_facts(payload)
+    if rows is None:
+        rows = rows_from_ids(list(final))
+    items = [_row_result(row, final) for row in rows]
+    counts = dict.fromkeys(("completed", "failed", "invalid", "skipped"), 0)
+    for item in items:
+        counts[item["outcome"]] = counts.get(item["outcome"], 0) + 1
+    counts["total"] = len(items)
+    result = {"items": items, "counts": counts}
+    failed = [item for item in items if item["status"] == EventStatus.FAILED.value]
     if failed and fail_on_failure:
-        first = "; ".join(item.get("summary", "") for item in failed[:3])
+        events = sum(item["scheduled_event_id"] is not None for item in items)
+        first = " | ".join(_failure_line(item) for item in failed[:3])
         raise TelnyxScheduledEventFailedError(
-            f"{len(failed)} of {len(completed) + len(failed)} scheduled events failed. First: {first}",
-            event=result,
+            f"{len(failed)} of {events} scheduled events failed. First: {first}", event=result
         )
     return result
 

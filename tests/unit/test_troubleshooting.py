@@ -80,6 +80,8 @@ def local_messages() -> list[str]:
         raised(lambda: TelnyxClientConfig.from_connection_fields(password="", host="", extra={})),
         raised(lambda: TelnyxClientConfig.from_connection_fields(password="KEYlong_enough", host="ftp://x", extra={})),
         raised(request(end_user_target="312-555-0100")),
+        raised(request(end_user_target="bob")),
+        raised(request(end_user_target="+1 555 555 5555")),
         raised(request(scheduled_at="2031-01-01T10:00:00")),
         raised(request(conversation_channel="sms_chat")),
         raised(request(text="hello")),

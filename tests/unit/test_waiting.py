@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
 from datetime import datetime, timezone
@@ -11,6 +12,7 @@ import pytest
 
 from airflow_provider_telnyx.exceptions import (
     TelnyxApiError,
+    TelnyxInvalidInputError,
     TelnyxScheduledEventFailedError,
     TelnyxScheduledEventWaitError,
     TelnyxWaitTimeoutError,
@@ -18,9 +20,16 @@ from airflow_provider_telnyx.exceptions import (
 from airflow_provider_telnyx.hooks._errors import error_for_status
 from airflow_provider_telnyx.hooks._http import ApiRequest
 from airflow_provider_telnyx.hooks._steps import run_steps
+from airflow_provider_telnyx.models import parse_scheduled_event
 from airflow_provider_telnyx.testing.clock import ManualClock
 from airflow_provider_telnyx.utils.waiting import EventWaiter, next_sleep, resolve, wait_blocking
-from airflow_provider_telnyx.utils.waiting_many import ManyEventsWaiter, resolve_many
+from airflow_provider_telnyx.utils.waiting_many import (
+    MAX_FACT_ERROR,
+    ManyEventsWaiter,
+    Row,
+    resolve_many,
+    rows_from_summary,
+)
 from tests.unit.mock_api import event_json
 
 ASSISTANT = "assistant-1"
@@ -228,12 +237,21 @@ class TestManyEventsWaiter:
         api.set("c", "completed")
         payload = cycle(waiter, api)
         assert payload["status"] == "final"
-        assert payload["completed"] == ["a", "c"]
-        with pytest.raises(TelnyxScheduledEventFailedError, match="1 of 3 scheduled events failed"):
+        assert {event_id: facts[0] for event_id, facts in payload["final"].items()} == {
+            "a": "completed",
+            "b": "failed",
+            "c": "completed",
+        }
+        with pytest.raises(TelnyxScheduledEventFailedError, match="1 of 3 scheduled events failed") as caught:
             resolve_many(payload)
+        assert "row 1: scheduled event b failed; errors: busy" in str(caught.value)
         result = resolve_many(payload, fail_on_failure=False)
-        assert result["counts"] == {"completed": 2, "failed": 1, "total": 3}
-        assert "busy" in result["failed"][0]["summary"]
+        assert result["counts"] == {"completed": 2, "failed": 1, "invalid": 0, "skipped": 0, "total": 3}
+        assert [(item["index"], item["outcome"], item["error"]) for item in result["items"]] == [
+            (0, "completed", None),
+            (1, "failed", "busy"),
+            (2, "completed", None),
+        ]
 
     def test_events_missing_from_the_listing_are_fetched_and_a_404_ends_the_wait(self) -> None:
         clock, api = Clock(), FakeApi(a="pending", b="pending", c="pending")
@@ -289,3 +307,100 @@ class TestManyEventsWaiter:
 def test_unreadable_payloads_are_wait_errors(payload: Any) -> None:
     with pytest.raises(TelnyxScheduledEventWaitError):
         resolve(payload)
+
+
+class TestManyResults:
+    """What a many-events wait reports per input row (the one rule every mode and the batch operator use)."""
+
+    @staticmethod
+    def final(**facts: list[Any]) -> dict[str, Any]:
+        return {"status": "final", "message": "", "final": facts, "pending": [], "requests": 1}
+
+    def test_rows_of_a_batch_summary_keep_their_index_target_and_batch_outcome(self) -> None:
+        summary = {
+            "items": [
+                {"index": 0, "outcome": "created", "scheduled_event_id": "a", "end_user_target": "+13125550100"},
+                {
+                    "index": 1,
+                    "outcome": "invalid",
+                    "end_user_target_input": "312-555-0101",
+                    "error": "end_user_target: has no '+' and country code",
+                    "problems": [{"field": "end_user_target", "reason": "has no '+' and country code"}],
+                },
+                {"index": 2, "outcome": "reused", "scheduled_event_id": "b", "end_user_target": "+13125550102"},
+                {"index": 3, "outcome": "failed", "error": "TelnyxForbiddenError: D13"},
+                {"index": 4, "outcome": "skipped", "scheduled_at": "2031-01-01T00:00:00+00:00"},
+            ],
+            "scheduled_event_ids": ["a", None, "b", None, None],
+        }
+        rows = rows_from_summary(summary)
+        payload = self.final(a=["completed", 1, "completed", None], b=["failed", 3, "no-answer", "retries exhausted"])
+        result = resolve_many(payload, rows=rows, fail_on_failure=False)
+        assert result["counts"] == {"completed": 1, "failed": 2, "invalid": 1, "skipped": 1, "total": 5}
+        items = result["items"]
+        assert [(i["index"], i["outcome"], i.get("batch_outcome"), i["status"]) for i in items] == [
+            (0, "completed", "created", "completed"),
+            (1, "invalid", "invalid", None),
+            (2, "failed", "reused", "failed"),
+            (3, "failed", "failed", None),
+            (4, "skipped", "skipped", None),
+        ]
+        assert items[2]["attempts"] == {"count": 3, "last_call_status": "no-answer"}
+        assert items[2]["end_user_target"] == "+13125550102"
+        assert items[1]["end_user_target_input"] == "312-555-0101"
+        assert items[1]["attempts"] == {"count": 0, "last_call_status": None}
+        assert items[3]["error"] == "TelnyxForbiddenError: D13"
+        assert set(items[0]) == set(items[1]) - {"end_user_target_input"} | {"end_user_target"}
+
+    def test_rows_the_batch_did_not_create_never_fail_the_wait(self) -> None:
+        rows = [Row(0, "a", "created"), Row(1, None, "invalid"), Row(2, None, "failed")]
+        result = resolve_many(self.final(a=["completed", 1, "completed", None]), rows=rows)
+        assert [item["outcome"] for item in result["items"]] == ["completed", "invalid", "failed"]
+
+    def test_a_row_whose_event_the_wait_did_not_report_is_a_wait_error(self) -> None:
+        with pytest.raises(TelnyxScheduledEventWaitError, match="no outcome for scheduled event b"):
+            resolve_many(self.final(a=["completed", 1, "completed", None]), rows=[Row(0, "a"), Row(1, "b")])
+
+    def test_a_payload_of_an_earlier_trigger_is_still_read(self) -> None:
+        old = {
+            "status": "final",
+            "completed": ["a"],
+            "failed": [{"scheduled_event_id": "b", "summary": "...", "errors": ["busy"]}],
+        }
+        result = resolve_many(old, fail_on_failure=False)
+        assert [(i["scheduled_event_id"], i["outcome"], i["error"]) for i in result["items"]] == [
+            ("a", "completed", None),
+            ("b", "failed", "busy"),
+        ]
+
+    def test_an_unreadable_summary_is_refused_naming_the_argument(self) -> None:
+        with pytest.raises(TelnyxInvalidInputError, match="scheduled_event_ids"):
+            rows_from_summary({"items": [{"index": "zero"}]})
+
+    def test_each_event_costs_the_payload_a_bounded_size_however_long_its_history(self) -> None:
+        clock = Clock()
+        ids = [f"evt-{i:05d}-{'x' * 24}" for i in range(10_000)]
+        waiter = ManyEventsWaiter(event_ids=ids, poll_interval=60, clock=clock.timestamp)
+        attempts = [
+            {"attempt_number": n, "attempted_at": "2030-01-01T10:00:00Z", "call_status": "no-answer"} for n in range(10)
+        ]
+        for event_id in ids:
+            waiter.observe_event(
+                parse_scheduled_event(
+                    event_json(
+                        scheduled_event_id=event_id,
+                        status="failed",
+                        call_attempts=attempts,
+                        errors=["E" * 5_000, "F" * 5_000],
+                    )
+                )
+            )
+        payload = waiter.end_cycle(None)
+        assert payload is not None and payload["status"] == "final"
+        size = len(json.dumps(payload))
+        per_event = size / len(ids)
+        id_size = len(ids[0]) + 4
+        assert per_event < id_size + MAX_FACT_ERROR + 60, per_event  # the id, the error's first 120 characters
+        result = resolve_many(payload, fail_on_failure=False)
+        assert result["items"][9_999]["attempts"] == {"count": 10, "last_call_status": "no-answer"}
+        assert len(result["items"][0]["error"]) == MAX_FACT_ERROR

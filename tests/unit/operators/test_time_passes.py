@@ -324,7 +324,7 @@ class TestBatch:
             batch(clock, events=events).execute(context())
         assert isinstance(caught.value, AirflowFailException)
         summary = caught.value.summary
-        assert summary["counts"] == {"created": 5, "reused": 0, "skipped": 0, "failed": 1}
+        assert summary["counts"] == {"created": 5, "reused": 0, "skipped": 0, "failed": 1, "invalid": 0, "not_sent": 0}
         assert [item["index"] for item in summary["items"]] == list(range(6))
         assert [item["outcome"] for item in summary["items"]] == ["created"] * 2 + ["failed"] + ["created"] * 3
         failed = summary["items"][2]
@@ -379,7 +379,14 @@ class TestBatch:
         assert [second["items"][i]["outcome"] for i in (3, 7)] == ["failed", "failed"]
         assert all("refused on an earlier try" in second["items"][i]["error"] for i in rejected)
         resent = len(transient - {3, 7})
-        assert second["counts"] == {"created": resent, "reused": 18 - resent, "skipped": 0, "failed": 2}
+        assert second["counts"] == {
+            "created": resent,
+            "reused": 18 - resent,
+            "skipped": 0,
+            "failed": 2,
+            "invalid": 0,
+            "not_sent": 0,
+        }
 
     def test_any_exception_is_one_items_failure(
         self, telnyx_simulator: Simulator, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
@@ -401,7 +408,7 @@ class TestBatch:
         summary = ti.xcoms["batch_summary"]
         assert summary == caught.value.summary
         assert calls["n"] == 10
-        assert summary["counts"] == {"created": 9, "reused": 0, "skipped": 0, "failed": 1}
+        assert summary["counts"] == {"created": 9, "reused": 0, "skipped": 0, "failed": 1, "invalid": 0, "not_sent": 0}
         assert (summary["items"][4]["error_class"], summary["items"][4]["retryable"]) == ("ValueError", True)
 
     def test_warns_up_front_when_the_batch_outlasts_its_lead_time(
@@ -449,7 +456,14 @@ class TestBatch:
         clock.advance(600)  # the retry runs 10 minutes after the batch's time
         mark = len(telnyx_simulator.journal)
         summary = batch(clock, events=items(20)).execute(context(FakeTI(try_number=2), store))
-        assert summary["counts"] == {"created": 10, "reused": 10, "skipped": 0, "failed": 0}
+        assert summary["counts"] == {
+            "created": 10,
+            "reused": 10,
+            "skipped": 0,
+            "failed": 0,
+            "invalid": 0,
+            "not_sent": 0,
+        }
         assert len([e for e in telnyx_simulator.journal[mark:] if e.route == "create"]) == 10
         assert telnyx_simulator.stats()["events_created"] == 20
         retimed = {item["scheduled_at"] for item in summary["items"] if item["outcome"] == "created"}

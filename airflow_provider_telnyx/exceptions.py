@@ -268,7 +268,7 @@ class TelnyxInvalidInputError(AirflowFailException, ValueError):
         )
         others = ranked[cls.MAX_GROUPS :]
         if others:
-            counted += f"; {sum(n for _, n in others)} of {len(others)} other kinds"
+            counted += f"; {sum(n for _, n in others)} more of {len(others)} other kind(s)"
         return f"{listed}; and {len(rest)} more: {counted}"
 
     @staticmethod

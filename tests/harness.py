@@ -54,6 +54,9 @@ class FakeTI:
     def xcom_push(self, key: str, value: Any) -> None:
         self.xcoms[key] = value
 
+    def xcom_pull(self, task_ids: str | None = None, key: str = "return_value") -> Any:
+        return self.xcoms.get(key)  # what this task instance pushed (the only XComs a FakeTI holds)
+
     def get_first_reschedule_date(self, context: Any) -> None:
         return None
 

@@ -53,3 +53,54 @@ def test_batch_example_calls_every_contact_once(telnyx_simulator: Simulator) -> 
     assert stats["events_created"] == 12
     polls = [e for e in telnyx_simulator.journal if e.route in ("list", "get")]
     assert len(polls) < 12  # coalesced: fewer requests than calls, across every polling cycle
+
+
+def test_batch_follow_up_example_branches_on_the_rows_nobody_reached(telnyx_simulator: Simulator) -> None:
+    from tests.dagrun import task_states
+    from tests.integration.test_dag_runs import xcom
+
+    run = load_dag("example_telnyx_batch_follow_up").test()
+    assert run.state == "success"
+    states = task_states(run)
+    assert (states["schedule_calls"], states["wait_for_calls"], states["route"]) == ("success",) * 3
+    assert (states["follow_up"], states["all_reached"]) == ("success", "skipped")
+    # The batch: 20 CSV rows, 4 invalid (not sent), 16 sent, one of them refused by the API (403 D13).
+    summary = xcom(run, "schedule_calls", "batch_summary")
+    assert summary["counts"] | {"total": summary["total"]} == {
+        "created": 15,
+        "reused": 0,
+        "skipped": 0,
+        "failed": 1,
+        "invalid": 4,
+        "not_sent": 0,
+        "total": 20,
+    }
+    events = telnyx_simulator.events()
+    assert len(events) == 15
+    assert {"+442079460958", "+81312345678", "+13125557001"} <= {e["telnyx_end_user_target"] for e in events}
+    # The sensor: one item per CSV row, in order, the rows the batch did not create included.
+    result = xcom(run, "wait_for_calls", "return_value")
+    assert [item["index"] for item in result["items"]] == list(range(20))
+    assert result["counts"] == {"completed": 13, "failed": 3, "invalid": 4, "skipped": 0, "total": 20}
+    never_answers = result["items"][6]
+    assert (never_answers["status"], never_answers["attempts"]) == (
+        "failed",
+        {"count": 2, "last_call_status": "no-answer"},
+    )
+    assert result["items"][1]["end_user_target_input"] == "+1 (312) 555-7001"
+    # The branch picked the failed and invalid rows from that one XCom.
+    follow_up = xcom(run, "follow_up", "return_value")
+    assert [(row["row"], row["outcome"]) for row in follow_up] == [
+        (3, "invalid"),
+        (6, "failed"),
+        (7, "invalid"),
+        (9, "failed"),
+        (11, "invalid"),
+        (13, "failed"),
+        (15, "invalid"),
+    ]
+    assert "has no '+' and country code" in follow_up[0]["why"]
+    assert follow_up[1]["attempts"] == 2
+    assert "Cannot make outbound call" in follow_up[3]["why"]
+    assert "403" in follow_up[5]["why"]
+    assert follow_up[6]["phone"] == "ask reception"

@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+import csv
+import io
 import json
+import logging
 from collections import Counter
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -42,8 +45,9 @@ def test_every_bad_item_is_reported_before_anything_is_sent(telnyx_simulator: Si
     events[3]["text"] = "not for calls"
     events[4] = "not a dict"  # type: ignore[assignment]
     events[5]["surprise"] = True
+    ti = FakeTI()
     with pytest.raises(TelnyxInvalidInputError) as caught:
-        batch(events=events).execute(context())
+        batch(events=events).execute(context(ti))
     assert caught.value.fields == (
         "events[1].end_user_target",
         "events[3].scheduled_at",
@@ -52,6 +56,26 @@ def test_every_bad_item_is_reported_before_anything_is_sent(telnyx_simulator: Si
     )
     assert "batch: 4 of 6 events" in str(caught.value)
     assert telnyx_simulator.journal == []
+    # The summary is pushed first: every row, bad or not sent, so a user sees which rows to fix.
+    summary = ti.xcoms["batch_summary"]
+    assert [(item["index"], item["outcome"]) for item in summary["items"]] == [
+        (0, "not_sent"),
+        (1, "invalid"),
+        (2, "not_sent"),
+        (3, "invalid"),
+        (4, "invalid"),
+        (5, "invalid"),
+    ]
+    assert summary["items"][1]["problems"] == [
+        {
+            "field": "end_user_target",
+            "reason": "has no '+' and country code: write it as +<country code><number>, "
+            "e.g. +13125550100 (the country is never guessed)",
+        }
+    ]
+    assert summary["items"][1]["end_user_target_input"] == "555"
+    assert summary["items"][4]["problems"] == [{"field": "item", "reason": "must be a dict"}]
+    assert (summary["counts"]["invalid"], summary["counts"]["not_sent"], summary["requests"]) == (4, 2, 0)
 
 
 def test_creates_each_item_once_with_merged_defaults(telnyx_simulator: Simulator, clock: ManualClock) -> None:
@@ -119,6 +143,121 @@ def test_300_creates_at_100_per_second_on_every_server_model(
     assert throttled < 0.1 * len(creates)  # the start (learning the limit) included; steady state: tests/unit
 
 
+#: A day's contacts as a user's CSV has them: numbers written by hand, four of them unusable.
+CONTACTS_CSV = """name,phone
+Ada,+1 312 555 6000
+Grace,+1 (312) 555-6001
+Alan,+1.312.555.6002
+Edsger,312-555-6003
+Barbara,+44 20 7946 0958
+Donald,+13125556005
+Margaret,+13125556006
+Ken,+1 555 555 5555
+Frances,+13125556008
+John,+13125556009
+Radia,+13125556010
+Linus,+13125556011
+Guido,+1 312 555
+Bjarne,+13125556013
+Anders,+13125556014
+Dennis,+13125556015
+Brian,+13125556016
+Rob,+13125556017
+Yukihiro,+81 3-1234-5678
+Larry,ask reception
+"""
+
+
+def csv_events() -> list[dict[str, Any]]:
+    rows = csv.DictReader(io.StringIO(CONTACTS_CSV))
+    return [{"end_user_target": row["phone"], "dynamic_variables": {"name": row["name"]}} for row in rows]
+
+
+def test_csv_with_bad_rows_skipped_sends_the_others_and_reports_each_row(
+    telnyx_simulator: Simulator, clock: ManualClock
+) -> None:
+    ti = FakeTI()
+    summary = batch(events=csv_events(), on_invalid_item="skip").execute(context(ti))  # the task succeeds
+    assert ti.xcoms["batch_summary"] == summary
+    assert (summary["total"], summary["created"], summary["invalid"], summary["failed"]) == (20, 16, 4, 0)
+    events = telnyx_simulator.events()
+    assert len(events) == 16
+    invalid = {item["index"]: item for item in summary["items"] if item["outcome"] == "invalid"}
+    assert sorted(invalid) == [3, 7, 12, 19]
+    assert {index: [p["field"] for p in item["problems"]] for index, item in invalid.items()} == {
+        3: ["end_user_target"],
+        7: ["end_user_target"],
+        12: ["end_user_target"],
+        19: ["end_user_target"],
+    }
+    assert invalid[3]["problems"][0]["reason"].startswith("has no '+' and country code")
+    assert invalid[7]["problems"][0]["reason"] == "is not a valid number for country code +1: no such number range"
+    assert invalid[12]["problems"][0]["reason"] == "is not a valid number for country code +1: it is too short"
+    assert invalid[19]["problems"][0]["reason"].startswith("must be an E.164 phone number")
+    assert invalid[19]["end_user_target_input"] == "ask reception"
+    assert all("scheduled_event_id" not in item for item in invalid.values())
+    # Written-out numbers were sent in E.164; the summary keeps both.
+    row = summary["items"][1]
+    assert (row["end_user_target"], row["end_user_target_input"]) == ("+13125556001", "+1 (312) 555-6001")
+    assert "end_user_target_input" not in summary["items"][5]  # written as sent
+    by_name = {e["dynamic_variables"]["name"]: e["telnyx_end_user_target"] for e in events}
+    assert (by_name["Barbara"], by_name["Yukihiro"]) == ("+442079460958", "+81312345678")
+    # Each created row's event is the one sent for that row (its airflow_item tag is the row's index).
+    tagged = {e["scheduled_event_id"]: e["conversation_metadata"]["airflow_item"] for e in events}
+    assert all(
+        tagged[item["scheduled_event_id"]] == item["index"] for item in summary["items"] if item["outcome"] == "created"
+    )
+
+
+@pytest.mark.parametrize("mode", ["fail", "skip"])
+def test_3000_invalid_rows_make_no_log_line_over_20000_characters(
+    telnyx_simulator: Simulator,
+    clock: ManualClock,
+    caplog: pytest.LogCaptureFixture,
+    capfd: pytest.CaptureFixture[str],
+    mode: str,
+) -> None:
+    events: list[Any] = [{"end_user_target": f"312-555-{i:04d}"} for i in range(2_990)]
+    events += [{"end_user_target": "+13125550100", "scheduled_at": f"tomorrow {i}"} for i in range(10)]
+    ti = FakeTI()
+    op = batch(events=events, on_invalid_item=mode)
+    with caplog.at_level(logging.DEBUG):
+        if mode == "fail":
+            with pytest.raises(TelnyxInvalidInputError) as caught:
+                op.execute(context(ti))
+            error = caught.value
+            # What the task runner logs for a failed task: the message and the traceback.
+            logging.getLogger("airflow.task").error("Task failed with exception", exc_info=error)
+        else:
+            op.execute(context(ti))
+    out, err = capfd.readouterr()
+    lines = caplog.text.splitlines() + out.splitlines() + err.splitlines()
+    report = [line for line in lines if "and 2980 more: events[*].end_user_target: has no '+'" in line]
+    assert report, "the capture saw the report"  # so that the bound below is about the real lines
+    assert max(map(len, lines)) < 20_000
+    assert (
+        "has no '+' and country code: write it as +<country code><number>, e.g. +13125550100 (the country is never guessed) (2970)"
+        in report[0]
+    )
+    # Every problem is still at hand: in the summary, one entry per row with its reason.
+    items = ti.xcoms["batch_summary"]["items"]
+    assert [item["outcome"] for item in items] == ["invalid"] * 3_000
+    assert items[2_995]["problems"][0]["field"] == "scheduled_at"
+    if mode == "fail":
+        assert len(error.problems) == 3_000
+    assert telnyx_simulator.journal == []
+
+
+def test_on_invalid_item_is_checked_as_written_and_as_rendered(telnyx_simulator: Simulator, clock: ManualClock) -> None:
+    with pytest.raises(TelnyxInvalidInputError, match="on_invalid_item: must be 'fail' or 'skip'"):
+        batch(on_invalid_item="ignore")
+    op = batch(on_invalid_item="{{ params.on_invalid_item }}")  # checked once rendered
+    op.on_invalid_item = "ignore"
+    with pytest.raises(TelnyxInvalidInputError, match="on_invalid_item"):
+        op.execute(context())
+    assert telnyx_simulator.journal == []
+
+
 def test_event_id_list_accepts_lists_templates_and_summaries() -> None:
     assert event_id_list(["a", "b"]) == ["a", "b"]
     assert event_id_list("['a', 'b']") == ["a", "b"]
@@ -158,7 +297,9 @@ def test_coalesced_sensor_outcomes_agree_across_modes(
         assert "2 of 250 scheduled events failed" in outcome.message
     else:
         assert outcome.state == "success"
-        assert outcome.value["counts"] == {"completed": 248, "failed": 2, "total": 250}
+        assert outcome.value["counts"] == {"completed": 248, "failed": 2, "invalid": 0, "skipped": 0, "total": 250}
+        assert [item["index"] for item in outcome.value["items"]] == list(range(250))
+        assert [item["outcome"] for item in outcome.value["items"][:3]] == ["failed", "failed", "completed"]
 
 
 def test_trigger_serializes_and_falls_back_to_gets_for_few_events(
@@ -173,6 +314,16 @@ def test_trigger_serializes_and_falls_back_to_gets_for_few_events(
     sensor = TelnyxScheduledEventsSensor(task_id="w", assistant_id=ASSISTANT, scheduled_event_ids=ids, timeout=60)
     assert run_sensor(sensor, "deferrable", clock).value["counts"]["completed"] == 2
     assert {e.route for e in telnyx_simulator.journal[mark:]} == {"get"}
+
+
+def test_trigger_of_10000_rows_serializes_with_only_the_ids() -> None:
+    ids = [f"{i:08d}-0000-4000-8000-000000000000" for i in range(10_000)]
+    trigger = TelnyxScheduledEventsTrigger(assistant_id=ASSISTANT, scheduled_event_ids=[*ids, ids[0]], poll_interval=1)
+    classpath, kwargs = trigger.serialize()
+    encoded = json.dumps(kwargs)
+    assert kwargs["scheduled_event_ids"] == ids  # duplicates waited for once
+    assert len(encoded) < 10_000 * (len(ids[0]) + 4) + 500  # the ids and the options: nothing per row besides
+    assert TelnyxScheduledEventsTrigger(**json.loads(encoded)).serialize() == (classpath, kwargs)
 
 
 class CountingStore(DictStateStore):

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
 
-from airflow_provider_telnyx._compat import AirflowSensorTimeout
+from airflow_provider_telnyx._compat import AirflowSensorTimeout, TaskDeferred
 from airflow_provider_telnyx.exceptions import TelnyxScheduledEventFailedError, TelnyxScheduledEventWaitError
 from airflow_provider_telnyx.hooks.telnyx import TelnyxHook
-from airflow_provider_telnyx.sensors.scheduled_event import TelnyxScheduledEventSensor
+from airflow_provider_telnyx.operators.batch import TelnyxCreateScheduledEventsOperator
+from airflow_provider_telnyx.sensors.scheduled_event import TelnyxScheduledEventSensor, TelnyxScheduledEventsSensor
 from airflow_provider_telnyx.testing.clock import ManualClock
 from airflow_provider_telnyx.testing.simulator import Simulator
-from tests.harness import Outcome, SimulatorConnection, run_sensor
+from tests.harness import FakeTI, Outcome, SimulatorConnection, context, run_deferred, run_sensor
 
 MODES = ["poke", "reschedule", "deferrable"]
 START = datetime(2031, 5, 1, 8, 0, tzinfo=timezone.utc)
@@ -142,3 +144,153 @@ def test_transient_errors_tolerated_then_bounded(
     outcome = same(results)
     assert outcome.error is TelnyxScheduledEventWaitError
     assert "gave up after 3 consecutive failed polls" in outcome.message
+
+
+# -- many events: one result item per input row, the same in every mode ------------------------------------------
+
+
+#: A batch's rows: written-out and bad numbers, a call that fails, a create the API refuses, and a later call that
+#: is still pending at the sensor's first check.
+BATCH_ROWS: list[dict[str, Any]] = [
+    {"end_user_target": "+1 (312) 555-0100"},  # 0: answers
+    {"end_user_target": "312-555-0100"},  # 1: invalid, never sent
+    {"end_user_target": "+13125550103"},  # 2: the dispatch fails
+    {"end_user_target": "+1 312 555 0105"},  # 3: the create is refused (403 D13): the batch's failure
+    {"end_user_target": "+13125550101", "scheduled_at": START + timedelta(hours=2)},  # 4: busy, then answers
+    {"end_user_target": "+1 555 555 5555"},  # 5: invalid
+]
+
+
+def batch_operator(**kwargs: Any) -> TelnyxCreateScheduledEventsOperator:
+    return TelnyxCreateScheduledEventsOperator(
+        task_id="batch",
+        assistant_id=ASSISTANT,
+        events=BATCH_ROWS,
+        agent_target="+13125550199",
+        scheduled_at=START + timedelta(seconds=30),
+        max_retries_client_errors=1,
+        retry_interval_secs=60,
+        on_invalid_item="skip",
+        fail_on_item_error=False,
+        **kwargs,
+    )
+
+
+def many_sensor(summary: Any, **kwargs: Any) -> TelnyxScheduledEventsSensor:
+    kwargs.setdefault("timeout", 300)
+    return TelnyxScheduledEventsSensor(
+        task_id="wait_all", assistant_id=ASSISTANT, scheduled_event_ids=summary, **kwargs
+    )
+
+
+def in_every_mode(clock: ManualClock, make: Any) -> dict[str, Outcome]:
+    """Run ``make()`` in each mode from the same moment: rows 0 and 2 final, row 4 pending until the sensor's first
+    check is over (so poke keeps it in its waiter, deferrable hands it to the trigger and carries the others)."""
+    base = clock()
+    results = {}
+    for mode in MODES:
+        clock.advance((base - clock()).total_seconds())
+        results[mode] = run_sensor(make(), mode, clock, step=3 * 3600)
+    return results
+
+
+def test_many_events_give_the_same_row_results_in_every_mode(clock: ManualClock) -> None:
+    summary = batch_operator().execute(context())
+    clock.advance(600)
+    results = in_every_mode(clock, lambda: many_sensor(summary, fail_on_failure=False))
+    assert results["poke"].state == "success", results["poke"]
+    assert results["reschedule"].value == results["poke"].value
+    assert results["deferrable"].value == results["poke"].value
+    result = results["poke"].value
+    assert result["counts"] == {"completed": 2, "failed": 2, "invalid": 2, "skipped": 0, "total": 6}
+    items = result["items"]
+    assert [(i["index"], i["outcome"], i["batch_outcome"], i["status"]) for i in items] == [
+        (0, "completed", "created", "completed"),
+        (1, "invalid", "invalid", None),
+        (2, "failed", "created", "failed"),
+        (3, "failed", "failed", None),
+        (4, "completed", "created", "completed"),
+        (5, "invalid", "invalid", None),
+    ]
+    assert [i["scheduled_event_id"] for i in items] == summary["scheduled_event_ids"]
+    assert [i["attempts"] for i in items] == [
+        {"count": 1, "last_call_status": "completed"},
+        {"count": 0, "last_call_status": None},
+        {"count": 0, "last_call_status": "failed"},  # failed at dispatch: no call attempt, the event says "failed"
+        {"count": 0, "last_call_status": None},
+        {"count": 2, "last_call_status": "completed"},  # busy, then answered
+        {"count": 0, "last_call_status": None},
+    ]
+    assert items[2]["error"] == "Cannot make outbound call with no outbound voice profile"
+    assert "403" in items[3]["error"]
+    assert "Destination not allowed" in items[3]["error"]
+    assert items[1]["error"].startswith("end_user_target: has no '+' and country code")
+    assert (items[0]["end_user_target"], items[0]["end_user_target_input"]) == ("+13125550100", "+1 (312) 555-0100")
+    assert items[5]["end_user_target_input"] == "+1 555 555 5555"
+    json.dumps(result)
+
+
+def test_many_events_fail_alike_in_every_mode_naming_the_row(clock: ManualClock) -> None:
+    summary = batch_operator().execute(context())
+    clock.advance(600)
+    outcome = same(in_every_mode(clock, lambda: many_sensor(summary)))
+    assert (outcome.state, outcome.error) == ("failed", TelnyxScheduledEventFailedError)
+    assert outcome.message.startswith("1 of 3 scheduled events failed. First: row 2: scheduled event ")
+    assert "to +13125550103 failed; errors: Cannot make outbound call" in outcome.message
+
+
+def test_a_list_of_ids_gives_one_item_per_id_in_every_mode(clock: ManualClock) -> None:
+    ids = [schedule("+13125550100"), schedule("+13125550102", max_retries_client_errors=1, retry_interval_secs=60)]
+    clock.advance(3600)
+    results = in_every_mode(clock, lambda: many_sensor(ids, fail_on_failure=False))
+    assert results["reschedule"].value == results["poke"].value == results["deferrable"].value
+    assert results["poke"].value["items"] == [
+        {
+            "index": 0,
+            "scheduled_event_id": ids[0],
+            "status": "completed",
+            "outcome": "completed",
+            "attempts": {"count": 1, "last_call_status": "completed"},
+            "error": None,
+        },
+        {
+            "index": 1,
+            "scheduled_event_id": ids[1],
+            "status": "failed",
+            "outcome": "failed",
+            "attempts": {"count": 2, "last_call_status": "no-answer"},
+            "error": results["poke"].value["items"][1]["error"],
+        },
+    ]
+    assert "retry budget exhausted" in results["poke"].value["items"][1]["error"]
+
+
+@pytest.mark.parametrize("deferrable", [False, True])
+def test_the_batch_operators_own_wait_gives_the_sensors_result(
+    clock: ManualClock, monkeypatch: pytest.MonkeyPatch, deferrable: bool
+) -> None:
+    import airflow_provider_telnyx.operators.base as base
+
+    blocking = base.wait_blocking
+    # The blocking wait's sleep moves the simulator's clock instead (the wait itself is the real one).
+    monkeypatch.setattr(base, "wait_blocking", lambda *a: blocking(*a, sleep=lambda _: clock.advance(3 * 3600)))
+    begin = clock()
+    ti = FakeTI()
+    op = batch_operator(wait_for_completion=True, deferrable=deferrable, poll_interval=1, fail_on_failure=False)
+    try:
+        result = op.execute(context(ti))
+    except TaskDeferred as deferred:
+        result = run_deferred(op, deferred, context(ti), lambda: clock.advance(3 * 3600))
+    summary = ti.xcoms["batch_summary"]
+    assert {k: v for k, v in result.items() if k != "outcome"} == summary
+    clock.advance((begin + timedelta(hours=10) - clock()).total_seconds())  # every event final
+    sensor = run_sensor(many_sensor(summary, fail_on_failure=False), "poke")
+    assert result["outcome"] == sensor.value
+    assert [item["outcome"] for item in result["outcome"]["items"]] == [
+        "completed",
+        "invalid",
+        "failed",
+        "failed",
+        "completed",
+        "invalid",
+    ]

@@ -396,7 +396,8 @@ class TestManyResults:
                 )
             )
         payload = waiter.end_cycle(None)
-        assert payload is not None and payload["status"] == "final"
+        assert payload is not None
+        assert payload["status"] == "final"
         size = len(json.dumps(payload))
         per_event = size / len(ids)
         id_size = len(ids[0]) + 4

@@ -76,7 +76,7 @@ class TestRequests:
         )
         request = api.requests[0]
         assert request.method == "POST"
-        assert request.url == "http://telnyx.test/v2/ai/assistants/assistant-1/scheduled_events"
+        assert request.url == "https://telnyx.test/v2/ai/assistants/assistant-1/scheduled_events"
         assert request.headers["idempotency-key"] == "dag-run-task-0"
         assert request.headers["content-type"] == "application/json"
         assert api.body() == {
@@ -459,7 +459,7 @@ class TestConnectionConfig:
         assert (config.base_url, config.timeout, config.max_retries) == (base_url, 5.0, 1)
 
     def test_missing_key_fails_before_any_request(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        monkeypatch.setenv("AIRFLOW_CONN_TELNYX_NOKEY", '{"conn_type": "telnyx", "host": "http://telnyx.test/v2"}')
+        monkeypatch.setenv("AIRFLOW_CONN_TELNYX_NOKEY", '{"conn_type": "telnyx", "host": "https://telnyx.test/v2"}')
         api = MockApi().script(httpx.Response(200, json=event_json()))
         with pytest.raises(TelnyxInvalidInputError, match="password: the API key is missing"):
             run(api.hook(telnyx_conn_id="telnyx_nokey"), "async", "get_scheduled_event", "a", "e")
@@ -503,7 +503,7 @@ class TestSecrets:
 
 def test_test_connection_is_read_only() -> None:
     api = MockApi().script(httpx.Response(200, json={"data": []}))
-    assert api.hook().test_connection() == (True, "Connected to the Telnyx API at http://telnyx.test/v2")
+    assert api.hook().test_connection() == (True, "Connected to the Telnyx API at https://telnyx.test/v2")
     assert [(r.method, r.url.path) for r in api.requests] == [("GET", "/v2/ai/assistants")]
 
 

@@ -195,8 +195,9 @@ class RetryPolicy:
     Connection errors, timeouts, 408, 409, 429 and 5xx are retried (429s get :data:`RATE_LIMIT_RETRIES` more
     attempts beyond ``max_retries``) after the wait the API asked for (``Retry-After`` on 429/503,
     ``x-ratelimit-reset`` on 429, when positive), else an exponential backoff with equal jitter;
-    ``x-should-retry: false`` stops retrying, ``true`` retries whatever the status. A create without an ``Idempotency-Key`` is retried only
-    after failures that prove the API did not act on it: otherwise a second person could be called.
+    ``x-should-retry: false`` stops retrying, ``true`` retries whatever the status. A create without an
+    ``Idempotency-Key`` is retried only after failures that prove the API did not act on it: otherwise a second
+    person could be called.
 
     :param max_retries: retries after the first attempt.
     :param logger: where retry lines go (the hook's logger: stdlib or structlog).

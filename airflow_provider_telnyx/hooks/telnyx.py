@@ -315,7 +315,7 @@ class TelnyxHook(ConversationEndpoints, BaseHook):
         :raises TelnyxInvalidInputError: for bad arguments, before any request.
         :raises TelnyxApiError: when the API refuses or cannot be reached within the retry budget.
         """
-        create = Create(assistant_id, request, idempotency_key)
+        create = self._describe_create(assistant_id, request, idempotency_key)
         return create.event(*self._exchange(create.request))
 
     async def acreate_scheduled_event(
@@ -326,8 +326,16 @@ class TelnyxHook(ConversationEndpoints, BaseHook):
         idempotency_key: str | None = None,
     ) -> ScheduledEvent:
         """Async twin of :meth:`create_scheduled_event`."""
-        create = Create(assistant_id, request, idempotency_key)
+        create = self._describe_create(assistant_id, request, idempotency_key)
         return create.event(*await self._aexchange(create.request))
+
+    def _describe_create(
+        self, assistant_id: str, request: ScheduledEventRequest | Mapping[str, Any], idempotency_key: str | None
+    ) -> Create:
+        create = Create(assistant_id, request, idempotency_key)
+        if create.body.text_ignored:
+            self.log.warning("text is ignored for phone_call events: not sent (a call has no text)")
+        return create
 
     def get_scheduled_event(self, assistant_id: str, event_id: str) -> ScheduledEvent:
         """Fetch one event (``GET .../scheduled_events/{event_id}``).

@@ -25,6 +25,7 @@ from typing import Any, ClassVar
 from airflow_provider_telnyx._compat import AirflowException, AirflowFailException, AirflowSensorTimeout
 
 __all__ = [
+    "IDEMPOTENCY_REUSED",
     "ApiErrorItem",
     "TelnyxApiError",
     "TelnyxAuthError",
@@ -45,6 +46,10 @@ __all__ = [
     "TelnyxValidationError",
     "TelnyxWaitTimeoutError",
 ]
+
+
+#: The Telnyx error code of an ``Idempotency-Key`` reused with another body (422): the provider acts on it.
+IDEMPOTENCY_REUSED = "10027"
 
 
 @dataclass(frozen=True)
@@ -137,9 +142,16 @@ class TelnyxApiError(AirflowException):
 
     @property
     def is_idempotency_reuse(self) -> bool:
-        """A 422 saying the ``Idempotency-Key`` was already used with a different body (the API's guide): an
-        earlier try created the event; it must be found, not created again under a new key."""
-        return self.http_status == 422 and self.mentions("idempotency")
+        """A 422 saying the ``Idempotency-Key`` was already used with a different body (code ``10027``; the text
+        as a fallback): an earlier try created the event; it must be found, not created again under a new key."""
+        return self.http_status == 422 and (self.has_code(IDEMPOTENCY_REUSED) or self.mentions("idempotency"))
+
+    def has_code(self, code: str) -> bool:
+        """Whether any error item carries the Telnyx error ``code``.
+
+        :param code: e.g. ``"10027"``.
+        """
+        return any(item.code == code for item in self.errors)
 
     @property
     def is_time_in_past(self) -> bool:

@@ -34,7 +34,7 @@ os.environ.pop("TELNYX_API_KEY", None)
 os.environ["TELNYX_EXPORT_ROOT"] = f"file://{_HOME / 'exports'}"
 
 API_KEY = "KEYtest_4f7c1d2e9a8b_SECRET"
-BASE_URL = "http://telnyx.test/v2"
+BASE_URL = "https://telnyx.test/v2"
 os.environ["AIRFLOW_CONN_TELNYX_DEFAULT"] = (
     '{"conn_type": "telnyx", "password": "%s", "host": "%s"}' % (API_KEY, BASE_URL)  # noqa: UP031
 )

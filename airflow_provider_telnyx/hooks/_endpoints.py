@@ -89,6 +89,14 @@ class Create:
                 method="POST",
                 path=self.request.path,
             )
+        try:
+            path_id("scheduled_event_id", event.event_id)
+        except TelnyxInvalidInputError as error:
+            raise TelnyxInvalidResponseError(
+                f"{what} an event id no request could name ({error.problems[0][1]}); not adopted",
+                method="POST",
+                path=self.request.path,
+            ) from None
         if event.telnyx_end_user_target != self.body.telnyx_end_user_target:
             raise TelnyxInvalidResponseError(
                 f"{what} event {event.event_id} for another end-user target than the one sent",

@@ -1,7 +1,9 @@
 """What an answer means: the JSON of a success, or the exception of a failure, in bounded linear time.
 
-Error bodies come in two shapes (Telnyx's ``{"errors": [...]}`` and FastAPI's ``{"detail": [...]}``) or none at
-all (a gateway's HTML page); only the first :data:`ERROR_EXCERPT_BYTES` are looked at.
+Error bodies come in the API's shapes (Telnyx's ``{"errors": [...]}``, FastAPI's ``{"detail": [...]}`` and the
+``/ai`` services' ``{"detail": [{"code", "title", "detail"}]}`` or ``{"detail": {...}}``) or none at all (a
+gateway's HTML page); only the first :data:`ERROR_EXCERPT_BYTES` are looked at. Every text taken from an answer
+passes the answer's :class:`~._redact.Redactor` before it is cut to length or put in a message.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from airflow_provider_telnyx.exceptions import (
     TelnyxValidationError,
 )
 from airflow_provider_telnyx.hooks._http import Answer, ApiRequest
+from airflow_provider_telnyx.hooks._redact import Redactor
 from airflow_provider_telnyx.hooks._retry import retry_after_seconds, should_retry_hint
 
 __all__ = ["ERROR_EXCERPT_BYTES", "adecode", "decode", "error_for_status", "invalid_body", "parse_error_body"]
@@ -33,6 +36,8 @@ ERROR_EXCERPT_BYTES = 4096
 #: Answers larger than this are decoded off the event loop.
 _THREADED_JSON_BYTES = 256 * 1024
 _MAX_EXCERPT_CHARS = 200
+
+_NO_SECRETS = Redactor(())
 
 _STATUS_CLASSES: dict[int, type[TelnyxApiError]] = {
     400: TelnyxValidationError,
@@ -57,6 +62,7 @@ def error_for_status(
     retry_after: float | None = None,
     conn_id: str | None = None,
     should_retry: bool | None = None,
+    redactor: Redactor | None = None,
 ) -> TelnyxApiError:
     """Build the exception for an unsuccessful answer.
 
@@ -69,14 +75,17 @@ def error_for_status(
     :param retry_after: seconds the server asked us to wait.
     :param conn_id: the Airflow connection used.
     :param should_retry: the ``x-should-retry`` hint.
+    :param redactor: what every text taken from the answer passes (the transport's).
     :return: the subclass that matches the status, with parsed error items.
     """
+    redact = redactor or _NO_SECRETS
     cls = _STATUS_CLASSES.get(status_code) or (TelnyxServerError if status_code >= 500 else TelnyxApiError)
-    items, summary = parse_error_body(body, content_type)
+    items, summary = parse_error_body(body, content_type, redactor=redact)
     head = f"Telnyx API {method} {path} answered {status_code}"
+    reason = redact.text(reason)
     if reason:
-        head += f" {reason[:64]}"
-    message = f"{head}: {summary}" if summary else head
+        head += f" {' '.join(reason.split())[:64]}"
+    message = redact.text(f"{head}: {summary}" if summary else head)
     if retry_after is not None:
         message += f" (retry after {retry_after:g}s)"
     return cls(
@@ -91,31 +100,36 @@ def error_for_status(
     )
 
 
-def parse_error_body(body: bytes, content_type: str) -> tuple[list[ApiErrorItem], str]:
-    """Parse an error body in either of the API's two shapes, or summarise another one, in linear time.
+def parse_error_body(
+    body: bytes, content_type: str, *, redactor: Redactor | None = None
+) -> tuple[list[ApiErrorItem], str]:
+    """Parse an error body in any of the API's shapes, or summarise another one, in linear time.
 
     Only the first :data:`ERROR_EXCERPT_BYTES` are looked at: an error body larger than that is not one of the
     API's documented shapes.
 
     :param body: the raw body.
     :param content_type: the response's ``Content-Type``.
+    :param redactor: what every text passes before it is cut to length.
     :return: the error items (at most 10) and a one-line summary.
     """
+    redact = redactor or _NO_SECRETS
     excerpt = body[:ERROR_EXCERPT_BYTES]
+    text = redact.text(excerpt.decode("utf-8", errors="replace"))
     payload: Any = None
     if excerpt.strip() and len(body) <= ERROR_EXCERPT_BYTES:
         try:
-            payload = json.loads(excerpt)
+            payload = redact.value(json.loads(excerpt))
         except (ValueError, RecursionError):
-            return [], _non_json_summary(excerpt, content_type)
+            return [], _non_json_summary(text, redact.text(content_type))
     elif excerpt.strip():
-        return [], _non_json_summary(excerpt, content_type)
+        return [], _non_json_summary(text, redact.text(content_type))
     items = _items_from_payload(payload)[:10]
     if items:
         return items, "; ".join(_describe(item) for item in items)
     if payload is None:
         return [], "empty body"
-    return [], f"unrecognised error body {_excerpt(excerpt.decode('utf-8', errors='replace'))}"
+    return [], f"unrecognised error body {_excerpt(text)}"
 
 
 def _describe(item: ApiErrorItem) -> str:
@@ -132,8 +146,9 @@ def _items_from_payload(payload: Any) -> list[ApiErrorItem]:
         return [_from_telnyx_error(error) for error in errors]
     detail = payload.get("detail")
     if isinstance(detail, list):
-        # FastAPI shape: {"detail": [{"loc": [...], "msg": ..., "type": ...}]}
-        return [_from_fastapi_error(error) for error in detail]
+        # FastAPI shape {"detail": [{"loc": [...], "msg": ..., "type": ...}]}, or the /ai services' Telnyx items
+        # under "detail" ({"detail": [{"code", "title", "detail"}]}): each item read by the keys it has.
+        return [_from_fastapi_error(error) if _is_fastapi(error) else _from_telnyx_error(error) for error in detail]
     if isinstance(detail, dict):
         return [_from_telnyx_error(detail)]
     if isinstance(detail, str):
@@ -164,6 +179,10 @@ def _from_telnyx_error(error: Any) -> ApiErrorItem:
     )
 
 
+def _is_fastapi(error: Any) -> bool:
+    return not isinstance(error, dict) or "msg" in error or "loc" in error or not {"title", "detail"} & set(error)
+
+
 def _from_fastapi_error(error: Any) -> ApiErrorItem:
     if not isinstance(error, dict):
         return ApiErrorItem(code=None, title=None, detail=_text(error))
@@ -177,8 +196,7 @@ def _from_fastapi_error(error: Any) -> ApiErrorItem:
     )
 
 
-def _non_json_summary(excerpt: bytes, content_type: str) -> str:
-    text = excerpt.decode("utf-8", errors="replace")
+def _non_json_summary(text: str, content_type: str) -> str:
     kind = content_type.split(";", maxsplit=1)[0].strip()[:64] or "unknown content type"
     lower = text.lower()
     start = lower.find("<title>")
@@ -203,10 +221,10 @@ def _strip_tags(text: str) -> str:
     return "".join(out)
 
 
-def _excerpt(text: str) -> str:
+def _excerpt(text: str, limit: int = _MAX_EXCERPT_CHARS) -> str:
     flat = " ".join(text.split())
-    if len(flat) > _MAX_EXCERPT_CHARS:
-        flat = flat[:_MAX_EXCERPT_CHARS] + "..."
+    if len(flat) > limit:
+        flat = flat[:limit] + "..."
     return repr(flat)
 
 
@@ -227,9 +245,15 @@ def decode(request: ApiRequest, answer: Answer, *, conn_id: str, now: float) -> 
         if not answer.body.strip():
             return None
         try:
-            return json.loads(answer.body)
+            payload = json.loads(answer.body)
         except (ValueError, RecursionError):
             raise invalid_body(request, answer, conn_id, "that is not JSON") from None
+        redact = answer.redactor
+        # Walk the decoded JSON only when some view of the body shows a secret (an escaped echo that the byte-level
+        # scrub could not see): the common answer costs one scan.
+        if redact and redact.reveals(answer.body.decode("utf-8", errors="replace")):
+            payload = redact.value(payload)
+        return payload
     if answer.status < 400:
         raise TelnyxInvalidResponseError(
             f"Telnyx API {request.method} {request.path} answered an unexpected {answer.status}",
@@ -248,6 +272,7 @@ def decode(request: ApiRequest, answer: Answer, *, conn_id: str, now: float) -> 
         retry_after=retry_after_seconds(answer.status, answer.headers, now),
         conn_id=conn_id,
         should_retry=should_retry_hint(answer.headers),
+        redactor=answer.redactor,
     )
 
 

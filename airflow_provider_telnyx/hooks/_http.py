@@ -9,14 +9,14 @@ Limits (every answer, hostile or not):
 * an overall deadline per request, ``timeout`` seconds from the connection: connect, send, and the read of the
   whole answer (a server dripping one byte at a time cannot hold a request longer);
 * :data:`MAX_BODY_BYTES` of answer, decompressed (a larger one fails clearly, whatever ``Content-Length`` says);
-* the API key is scrubbed from every answer body before anything reads it.
+* every text of the answer (reason phrase, header values, body) passes the transport's
+  :class:`~._redact.Redactor` before anything reads it, and so do the HTTP libraries' own log lines.
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import json
 import sys
 import time
 import zlib
@@ -24,11 +24,11 @@ from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote
 
 import httpx
 
 from airflow_provider_telnyx.exceptions import TelnyxConnectionError, TelnyxInvalidResponseError
+from airflow_provider_telnyx.hooks._redact import Redactor, redact_library_logs
 
 __all__ = ["DEFAULT_CONNECT_TIMEOUT", "MAX_BODY_BYTES", "Answer", "ApiRequest", "Transport", "async_timeout"]
 
@@ -67,10 +67,12 @@ class Answer:
     """What came back, read whole and within the limits.
 
     :param status: HTTP status.
-    :param reason: reason phrase.
-    :param headers: response headers.
-    :param body: the decompressed body, with the API key scrubbed.
+    :param reason: reason phrase, redacted.
+    :param headers: response headers, every value redacted.
+    :param body: the decompressed body, with the key's raw and common escaped spellings scrubbed (what is decoded
+        from it passes ``redactor`` again).
     :param latency: seconds from sending to the whole answer.
+    :param redactor: the redaction every text decoded from this answer passes.
     """
 
     status: int
@@ -78,6 +80,7 @@ class Answer:
     headers: httpx.Headers
     body: bytes
     latency: float | None = None
+    redactor: Redactor = field(default_factory=lambda: Redactor(()), repr=False)
 
 
 class _Unreadable(Exception):
@@ -173,7 +176,7 @@ class Transport:
     :param proxy: an optional proxy URL.
     :param transport: an ``httpx`` transport for the sync client (tests, custom TLS).
     :param async_transport: an ``httpx`` transport for the async client.
-    :param secrets: texts scrubbed from every answer body (the API key).
+    :param secrets: texts masked in every answer (the API key), whatever the encoding.
     :param max_body_bytes: largest answer read.
     """
 
@@ -200,7 +203,8 @@ class Transport:
         }
         self._transport = transport
         self._async_transport = async_transport
-        self._scrub = _scrubber(secrets)
+        self.redactor = Redactor(secrets)
+        redact_library_logs(self.redactor)
         self._max_body_bytes = max_body_bytes
         self._client: httpx.Client | None = None
         self._aclient: httpx.AsyncClient | None = None
@@ -299,7 +303,15 @@ class Transport:
 
     def _answer(self, response: httpx.Response, body: bytes, started: float) -> Answer:
         latency = time.monotonic() - started
-        return Answer(response.status_code, response.reason_phrase, response.headers, self._scrub(body), latency)
+        redact = self.redactor
+        return Answer(
+            response.status_code,
+            redact.text(response.reason_phrase),
+            redact.headers(response.headers),
+            redact.bytes(body),
+            latency,
+            redact,
+        )
 
     @contextmanager
     def _mapped(self, request: ApiRequest, conn_id: str) -> Iterator[None]:
@@ -322,7 +334,7 @@ class Transport:
         except httpx.TransportError as error:
             not_sent = isinstance(error, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
             reason = type(error).__name__
-            detail = self._scrub_text(str(error) or reason)[:_MAX_DETAIL_CHARS]
+            detail = self.redactor.text(str(error) or reason)[:_MAX_DETAIL_CHARS]
             raise TelnyxConnectionError(
                 f"{described} failed: {reason}: {detail} ({url})",
                 request_sent=not not_sent,
@@ -330,9 +342,6 @@ class Transport:
                 path=request.path,
                 conn_id=conn_id,
             ) from None
-
-    def _scrub_text(self, text: str) -> str:
-        return self._scrub(text.encode("utf-8", errors="replace")).decode("utf-8", errors="replace")
 
     def close(self) -> None:
         """Close the sync client's pooled connections and the reader threads."""
@@ -348,20 +357,3 @@ class Transport:
         if self._aclient is not None:
             await self._aclient.aclose()
             self._aclient = None
-
-
-def _scrubber(secrets: Sequence[str]) -> Callable[[bytes], bytes]:
-    """Replace every spelling of each secret (raw, JSON-escaped, URL-encoded) in a body by ``***``."""
-    forms: set[bytes] = set()
-    for secret in secrets:
-        if secret:
-            forms.update(form.encode() for form in (secret, json.dumps(secret)[1:-1], quote(secret, safe="")) if form)
-    ordered = sorted(forms, key=len, reverse=True)
-
-    def scrub(body: bytes) -> bytes:
-        for form in ordered:
-            if form in body:
-                body = body.replace(form, b"***")
-        return body
-
-    return scrub

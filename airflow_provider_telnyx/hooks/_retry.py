@@ -1,13 +1,18 @@
 """When the hook tries again and how long it waits, and what the answers say about the rate limit.
 
-Every wait derived from a header is finite, non-negative and at most :data:`MAX_RETRY_AFTER`; an unparseable header
-is ignored (the backoff applies) and never replaces the API's own error.
+One rule turns an answer's headers into a wait (:func:`retry_after_seconds`): a hint is used only when it is finite
+and positive (as the official SDKs do), and at most :data:`MAX_RETRY_AFTER`. A hint of 0 (what a fixed window's edge
+says: ``x-ratelimit-reset: 0``, ``Retry-After: 0``), a negative, unparseable or absent one is no hint: the backoff
+applies, which never waits less than :data:`BACKOFF_BASE` / 2 and doubles per attempt ("equal jitter": half the
+step fixed, half random), so a server that keeps saying "now" is not hammered. An unusable header never replaces
+the API's own error.
 """
 
 from __future__ import annotations
 
 import email.utils
 import math
+import random
 import time
 from collections.abc import Callable
 from contextlib import suppress
@@ -17,7 +22,7 @@ from functools import partial
 from typing import Any
 
 import httpx
-from tenacity import RetryCallState, retry_if_exception, stop_after_attempt, wait_random_exponential
+from tenacity import RetryCallState, retry_if_exception, stop_after_attempt
 
 from airflow_provider_telnyx.exceptions import (
     TelnyxApiError,
@@ -34,6 +39,7 @@ __all__ = [
     "Attempts",
     "RateLimitObservation",
     "RetryPolicy",
+    "backoff",
     "retry_after_header",
     "retry_after_seconds",
     "should_retry_hint",
@@ -44,7 +50,8 @@ MAX_RETRY_AFTER = 60.0
 #: 429 answers retried beyond ``max_retries`` (a 429 proves the request was not processed, so repeating it is safe;
 #: the batch's rate limiter paces every retry).
 RATE_LIMIT_RETRIES = 10
-#: Full-jitter exponential backoff: the n-th wait is uniform in [0, min(BACKOFF_MAX, BACKOFF_BASE * 2**n)].
+#: Exponential backoff with equal jitter: the n-th wait (n from 0) is uniform in [step / 2, step] where
+#: step = min(BACKOFF_MAX, BACKOFF_BASE * 2**n): at least BACKOFF_BASE / 2, then doubling.
 BACKOFF_BASE = 0.5
 BACKOFF_MAX = 30.0
 
@@ -110,12 +117,12 @@ def _finite(raw: str | None) -> float | None:
 
 def retry_after_seconds(status: int, headers: httpx.Headers, now: float) -> float | None:
     """Seconds the API asked us to wait: ``Retry-After-Ms``/``Retry-After`` on 429 and 503, ``x-ratelimit-reset``
-    on 429 only (the API sends it on most answers, where it says nothing about retrying).
+    on 429 only (the API sends it on most answers, where it says nothing about retrying). The first usable one wins.
 
     :param status: the answer's status.
     :param headers: its headers.
     :param now: the wall clock (epoch seconds), for an HTTP-date ``Retry-After``.
-    :return: a finite wait in ``[0, MAX_RETRY_AFTER]``, or ``None`` when no usable hint was given.
+    :return: a finite wait in ``(0, MAX_RETRY_AFTER]``, or ``None`` when no usable hint was given (0 is none).
     """
     names = ["retry-after-ms", "retry-after"] if status in (429, 503) else []
     if status == 429:
@@ -132,7 +139,7 @@ def retry_after_header(headers: httpx.Headers, now: float) -> float | None:
 
     :param headers: the answer's headers.
     :param now: the wall clock, for an HTTP date.
-    :return: the wait, or ``None``.
+    :return: the wait in ``(0, MAX_RETRY_AFTER]``, or ``None`` (0 is none).
     """
     for name in ("retry-after-ms", "retry-after"):
         seconds = _hint_seconds(name, headers.get(name), now)
@@ -159,7 +166,7 @@ def _hint_seconds(name: str, raw: str | None, now: float) -> float | None:
         value /= 1000
     elif name == "x-ratelimit-reset" and value > 1e9:  # an epoch timestamp rather than a number of seconds
         value -= now
-    return max(value, 0.0) if math.isfinite(value) else None
+    return value if math.isfinite(value) and value > 0 else None
 
 
 def should_retry_hint(headers: httpx.Headers) -> bool | None:
@@ -171,20 +178,30 @@ def should_retry_hint(headers: httpx.Headers) -> bool | None:
     return {"true": True, "false": False}.get(headers.get("x-should-retry", "").strip().lower())
 
 
+def backoff(attempt: int, *, draw: Callable[[], float] = random.random) -> float:
+    """The wait after the ``attempt``-th failure (from 0) when the API gave no usable hint: uniform in
+    ``[step / 2, step]``, ``step = min(BACKOFF_MAX, BACKOFF_BASE * 2**attempt)``.
+
+    :param attempt: failures so far, less one.
+    :param draw: a uniform draw in ``[0, 1)`` (tests pass their own).
+    """
+    step: float = min(BACKOFF_MAX, BACKOFF_BASE * 2.0 ** min(max(attempt, 0), 32))
+    return step / 2 + draw() * step / 2
+
+
 class RetryPolicy:
     """What the hook retries and how long it waits, described once for the sync and the async side.
 
     Connection errors, timeouts, 408, 409, 429 and 5xx are retried (429s get :data:`RATE_LIMIT_RETRIES` more
-    attempts beyond ``max_retries``) with full-jitter exponential backoff, or the
-    wait the API asked for (``Retry-After`` on 429/503, ``x-ratelimit-reset`` on 429); ``x-should-retry: false``
-    stops retrying, ``true`` retries whatever the status. A create without an ``Idempotency-Key`` is retried only
-    after failures that prove the API did not act on it: otherwise a second person could be called.
+    attempts beyond ``max_retries``) after the wait the API asked for (``Retry-After`` on 429/503,
+    ``x-ratelimit-reset`` on 429, when positive), else an exponential backoff with equal jitter;
+    ``x-should-retry: false`` stops retrying, ``true`` retries whatever the status. A create without an
+    ``Idempotency-Key`` is retried only after failures that prove the API did not act on it: otherwise a second
+    person could be called.
 
     :param max_retries: retries after the first attempt.
     :param logger: where retry lines go (the hook's logger: stdlib or structlog).
     """
-
-    _backoff = wait_random_exponential(multiplier=BACKOFF_BASE, max=BACKOFF_MAX)
 
     def __init__(self, max_retries: int, logger: Any) -> None:
         self.max_retries = max_retries
@@ -233,15 +250,15 @@ class RetryPolicy:
         return error.retryable and safe_to_repeat
 
     def wait(self, state: RetryCallState) -> float:
-        """Seconds before the next attempt: the API's own hint when it gave one, else full jitter.
+        """Seconds before the next attempt: the API's own hint when it gave a usable one, else the backoff.
 
         :param state: tenacity's state.
         """
         error = state.outcome.exception() if state.outcome else None
         hinted = getattr(error, "retry_after", None)
-        if isinstance(hinted, float | int) and math.isfinite(hinted):
-            return float(min(max(hinted, 0.0), MAX_RETRY_AFTER))
-        return float(self._backoff(state))
+        if isinstance(hinted, float | int) and math.isfinite(hinted) and hinted > 0:
+            return float(min(hinted, MAX_RETRY_AFTER))
+        return backoff(state.attempt_number - 1)
 
     def _log_retry(self, request: ApiRequest, state: RetryCallState) -> None:
         error = state.outcome.exception() if state.outcome else None

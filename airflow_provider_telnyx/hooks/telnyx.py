@@ -39,7 +39,7 @@ from airflow_provider_telnyx.hooks._endpoints import (
 )
 from airflow_provider_telnyx.hooks._errors import adecode, decode
 from airflow_provider_telnyx.hooks._http import ApiRequest, Transport
-from airflow_provider_telnyx.hooks._paging import MAX_PAGES, Pager
+from airflow_provider_telnyx.hooks._paging import LISTING_SECONDS, MAX_PAGES, Pager
 from airflow_provider_telnyx.hooks._retry import Attempts, RateLimitObservation, RetryPolicy
 from airflow_provider_telnyx.hooks._steps import Steps, arun_steps, run_steps
 from airflow_provider_telnyx.models import (
@@ -315,7 +315,7 @@ class TelnyxHook(ConversationEndpoints, BaseHook):
         :raises TelnyxInvalidInputError: for bad arguments, before any request.
         :raises TelnyxApiError: when the API refuses or cannot be reached within the retry budget.
         """
-        create = Create(assistant_id, request, idempotency_key)
+        create = self._describe_create(assistant_id, request, idempotency_key)
         return create.event(*self._exchange(create.request))
 
     async def acreate_scheduled_event(
@@ -326,8 +326,16 @@ class TelnyxHook(ConversationEndpoints, BaseHook):
         idempotency_key: str | None = None,
     ) -> ScheduledEvent:
         """Async twin of :meth:`create_scheduled_event`."""
-        create = Create(assistant_id, request, idempotency_key)
+        create = self._describe_create(assistant_id, request, idempotency_key)
         return create.event(*await self._aexchange(create.request))
+
+    def _describe_create(
+        self, assistant_id: str, request: ScheduledEventRequest | Mapping[str, Any], idempotency_key: str | None
+    ) -> Create:
+        create = Create(assistant_id, request, idempotency_key)
+        if create.body.text_ignored:
+            self.log.warning("text is ignored for phone_call events: not sent (a call has no text)")
+        return create
 
     def get_scheduled_event(self, assistant_id: str, event_id: str) -> ScheduledEvent:
         """Fetch one event (``GET .../scheduled_events/{event_id}``).
@@ -346,9 +354,17 @@ class TelnyxHook(ConversationEndpoints, BaseHook):
         return read_event(request, await self.acall(request), event_id)
 
     @staticmethod
-    def events_pager(assistant_id: str, **filters: Any) -> Pager:
+    def events_pager(
+        assistant_id: str,
+        *,
+        max_pages: int = MAX_PAGES,
+        max_seconds: float | None = LISTING_SECONDS,
+        **filters: Any,
+    ) -> Pager:
         """The pager of an assistant's events (validated before any request).
 
+        :param max_pages: the most pages followed.
+        :param max_seconds: the longest the listing may take (``None``: no time budget).
         :param filters: ``conversation_channel``, ``from_date``, ``to_date``, ``page_size`` (1..100).
         :raises TelnyxInvalidInputError: for bad filters.
         """
@@ -358,13 +374,23 @@ class TelnyxHook(ConversationEndpoints, BaseHook):
             lambda number: ApiRequest("GET", path, params={**params, "page[number]": str(number)}),
             events_page,
             lambda event: event.event_id,
-            max_pages=MAX_PAGES,
+            max_pages=max_pages,
+            max_seconds=max_seconds,
         )
 
-    def list_scheduled_events(self, assistant_id: str, **filters: Unpack[EventFilters]) -> Iterator[ScheduledEvent]:
-        """Iterate over an assistant's events, following every page (``GET .../scheduled_events``), at most
-        :data:`MAX_PAGES` pages.
+    def list_scheduled_events(
+        self,
+        assistant_id: str,
+        *,
+        max_pages: int = MAX_PAGES,
+        max_seconds: float | None = LISTING_SECONDS,
+        **filters: Unpack[EventFilters],
+    ) -> Iterator[ScheduledEvent]:
+        """Iterate over an assistant's events, following every page (``GET .../scheduled_events``).
 
+        :param max_pages: the most pages followed (default :data:`MAX_PAGES`); past it the listing fails.
+        :param max_seconds: the longest the listing may take, from its first request (default
+            :data:`LISTING_SECONDS`); past it the listing fails.
         :param filters: ``conversation_channel`` (only ``phone_call`` or only ``sms_chat`` events), ``from_date``
             and ``to_date`` (the inclusive date range, timezone-aware), ``page_size`` (events per request, 1 to
             100, default 100).
@@ -372,13 +398,18 @@ class TelnyxHook(ConversationEndpoints, BaseHook):
         :raises TelnyxInvalidInputError: for bad filters, before any request.
         :raises TelnyxInvalidResponseError: when the server's paging misbehaves.
         """
-        return self._pages(self.events_pager(assistant_id, **filters))
+        return self._pages(self.events_pager(assistant_id, max_pages=max_pages, max_seconds=max_seconds, **filters))
 
     def alist_scheduled_events(
-        self, assistant_id: str, **filters: Unpack[EventFilters]
+        self,
+        assistant_id: str,
+        *,
+        max_pages: int = MAX_PAGES,
+        max_seconds: float | None = LISTING_SECONDS,
+        **filters: Unpack[EventFilters],
     ) -> AsyncIterator[ScheduledEvent]:
         """Async twin of :meth:`list_scheduled_events`: an async iterator over every page."""
-        return self._apages(self.events_pager(assistant_id, **filters))
+        return self._apages(self.events_pager(assistant_id, max_pages=max_pages, max_seconds=max_seconds, **filters))
 
     @staticmethod
     def _delete_request(assistant_id: str, event_id: str) -> ApiRequest:

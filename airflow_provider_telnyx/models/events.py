@@ -70,7 +70,8 @@ class ScheduledEventRequest(_Request):
 
     Field names are the API's own. Validation follows the OpenAPI schema and the rules in Telnyx's guide:
     ``scheduled_at_fixed_datetime`` must carry a UTC offset (a naive value is never read as UTC) and lie in
-    the future; ``text`` is required for ``sms_chat``; retry fields are for ``phone_call`` only, with
+    the future; ``text`` is required for ``sms_chat`` (and ignored on ``phone_call``: accepted, as the OpenAPI text
+    allows it, but not sent, see :attr:`text_ignored`); retry fields are for ``phone_call`` only, with
     ``max_retries_client_errors`` in 0..10 and ``retry_interval_secs`` in 60..86400, required when retries
     are asked for and refused without them (the guide: 400). Pass ``context={"now": <aware datetime>}`` to
     ``model_validate`` to check "in the future" against another clock, or ``context={"check_future": False}`` to
@@ -80,7 +81,8 @@ class ScheduledEventRequest(_Request):
     :param telnyx_end_user_target: who is called or texted: E.164 number or SIP URI.
     :param telnyx_agent_target: the Telnyx number or SIP URI the call or text comes from.
     :param scheduled_at_fixed_datetime: when to dispatch; timezone-aware and in the future.
-    :param text: the SMS text; required for ``sms_chat``.
+    :param text: the SMS text; required for ``sms_chat``; on a ``phone_call`` it is kept here but not sent (the API
+        ignores it, and the official SDK would read an echoed call with ``text`` as an SMS).
     :param conversation_metadata: flat metadata (str, int or bool values) attached to the conversation.
     :param dynamic_variables: string values for ``{{variable}}`` placeholders in the assistant's instructions.
     :param max_retries_client_errors: retries after busy, no-answer, failed or canceled outcomes (0..10).
@@ -144,9 +146,6 @@ class ScheduledEventRequest(_Request):
                     raise _FieldError(name, "is only allowed for phone_call events (omit it or use 0)")
             if self.call_settings is not None:
                 raise _FieldError("call_settings", "is only allowed for phone_call events")
-        elif self.text is not None:
-            # The official SDK picks the response variant by the presence of `text`; never send it on calls.
-            raise _FieldError("text", "is only allowed for sms_chat events")
         if (self.max_retries_client_errors or 0) > 0 and self.retry_interval_secs is None:
             raise _FieldError("retry_interval_secs", "is required when max_retries_client_errors > 0")
         if self.retry_interval_secs is not None and not self.max_retries_client_errors:
@@ -155,12 +154,17 @@ class ScheduledEventRequest(_Request):
             )
         return self
 
+    @property
+    def text_ignored(self) -> bool:
+        """Whether ``text`` was given on a ``phone_call`` (valid, but not sent: a call has no text)."""
+        return self.text is not None and self.telnyx_conversation_channel is not ConversationChannel.SMS_CHAT
+
     def to_api(self) -> dict[str, Any]:
-        """Return the JSON body the API expects (unset optional fields omitted).
+        """Return the JSON body the API expects (unset optional fields omitted; ``text`` only on ``sms_chat``).
 
         :return: a JSON-safe dictionary.
         """
-        return self.model_dump(mode="json", exclude_none=True)
+        return self.model_dump(mode="json", exclude_none=True, exclude={"text"} if self.text_ignored else None)
 
 
 def _known(enum: type[StrEnum]) -> Any:

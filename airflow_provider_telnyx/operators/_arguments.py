@@ -5,7 +5,8 @@
   clock, so a retry can reattach to what an earlier try created before any time-dependent rule is applied.
 * :func:`send_time` is that time-dependent rule: called at the moment an event is about to be sent, it applies
   the ``late_policy`` to an event whose time has passed.
-* :func:`task_instance_tags` and :func:`default_idempotency_key` identify a task instance's events across tries.
+* :func:`task_instance_tags` and :func:`default_idempotency_key` identify a task instance's events across tries;
+  :func:`reattach_window` bounds where a retry looks for them.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ __all__ = [
     "build_request",
     "check_late_arguments",
     "default_idempotency_key",
+    "reattach_window",
     "resolve_scheduled_at",
     "send_time",
     "task_instance_tags",
@@ -358,6 +360,42 @@ def send_time(
             f"{what}, later than max_lateness ({_duration(max_lateness)}): not sent, nobody is called this late"
         )
     return now + LATE_SEND_MARGIN
+
+
+#: Added on both sides of a reattach window: clock skew between us and the API, and rounding of the filter.
+REATTACH_SLACK = timedelta(minutes=5)
+
+
+def reattach_window(
+    intended: list[datetime],
+    *,
+    anchor: datetime,
+    now: datetime,
+    max_lateness: timedelta | None,
+    retry_interval: timedelta | None,
+) -> tuple[datetime, datetime]:
+    """The ``from_date``/``to_date`` a retry lists to find what earlier tries created, so that the lookup costs what
+    the task asked for, not what the assistant's history holds.
+
+    The API does not document which time its date filter reads, so the window holds both: an earlier try created
+    its events between the first try's start (``anchor``) and now; each was scheduled for its intended time or, if
+    sent late, for the moment it was sent (no later than ``max_lateness`` after the intended time, and never after
+    now) plus :data:`LATE_SEND_MARGIN`; a phone call the API retries moves its time to the end of an attempt plus
+    ``retry_interval``, at most ``now + retry_interval``.
+
+    :param intended: the intended times of the events looked for.
+    :param anchor: when the first try started.
+    :param now: the current time.
+    :param max_lateness: how late a send may have been (``None``: up to now).
+    :param retry_interval: the longest ``retry_interval_secs`` among them, when the API retries them.
+    :return: the inclusive range to list.
+    """
+    earliest, latest = min(intended), max(intended)
+    sent_by = now if max_lateness is None else min(now, latest + max_lateness)
+    upper = max(sent_by, latest) + LATE_SEND_MARGIN
+    if retry_interval is not None:
+        upper = max(upper, now + retry_interval)
+    return min(earliest, anchor) - REATTACH_SLACK, upper + REATTACH_SLACK
 
 
 def _duration(value: timedelta) -> str:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from functools import cached_property
 from typing import Any, ClassVar
@@ -12,12 +13,14 @@ from airflow.sdk import BaseOperator
 
 from airflow_provider_telnyx._common import TELNYX_UI_COLOR, default_deferrable, utcnow
 from airflow_provider_telnyx.hooks.telnyx import TelnyxHook
-from airflow_provider_telnyx.models import check_seconds
+from airflow_provider_telnyx.models import ConversationChannel, ScheduledEvent, ScheduledEventRequest, check_seconds
 from airflow_provider_telnyx.operators._arguments import (
     DEFAULT_MAX_LATENESS,
     LatePolicy,
+    TaskIdentity,
     check_late_arguments,
     is_template,
+    reattach_window,
 )
 from airflow_provider_telnyx.triggers.scheduled_event import (
     TelnyxScheduledEventsTrigger,
@@ -25,7 +28,12 @@ from airflow_provider_telnyx.triggers.scheduled_event import (
 )
 from airflow_provider_telnyx.utils.waiting import wait_blocking
 
-__all__ = ["BaseTelnyxCreateOperator"]
+__all__ = ["REATTACH_SECONDS", "BaseTelnyxCreateOperator"]
+
+#: The longest a retry's lookup of what earlier tries created may take.
+REATTACH_SECONDS = 120.0
+#: Pages a lookup may read beyond the ones its own events fill (other events scheduled in the same window).
+REATTACH_EXTRA_PAGES = 100
 
 
 class BaseTelnyxCreateOperator(BaseOperator):
@@ -152,6 +160,37 @@ class BaseTelnyxCreateOperator(BaseOperator):
             self.defer(trigger=trigger, method_name="execute_complete", timeout=timeout)
         self.log.info("Waiting in the worker (every %ss)", self.poll_interval)
         return wait_blocking(self.hook, self.assistant_id, trigger.waiter())
+
+    def _owned_events(
+        self, identity: TaskIdentity, requests: list[ScheduledEventRequest], max_lateness: timedelta | None
+    ) -> Iterator[ScheduledEvent]:
+        """The events earlier tries of this task instance created, found by their tags: one listing narrowed to
+        the channel and to :func:`~._arguments.reattach_window` of ``requests``, bounded in pages and time.
+
+        :param identity: the task instance's tags and anchor.
+        :param requests: the bodies this task instance sends (their channels and intended times).
+        :param max_lateness: the late policy's limit (how late an earlier try may have sent).
+        """
+        channels = {request.telnyx_conversation_channel for request in requests}
+        intervals = [request.retry_interval_secs for request in requests if request.max_retries_client_errors]
+        start, end = reattach_window(
+            [request.scheduled_at_fixed_datetime for request in requests],
+            anchor=identity.anchor,
+            now=self.clock(),
+            max_lateness=max_lateness,
+            retry_interval=timedelta(seconds=max(i or 0 for i in intervals)) if intervals else None,
+        )
+        channel: ConversationChannel | None = channels.pop() if len(channels) == 1 else None
+        self.log.info("Looking for events of earlier tries scheduled from %s to %s", start.isoformat(), end.isoformat())
+        listing = self.hook.list_scheduled_events(
+            self.assistant_id,
+            conversation_channel=channel,
+            from_date=start,
+            to_date=end,
+            max_pages=REATTACH_EXTRA_PAGES + 2 * math.ceil(len(requests) / 100),
+            max_seconds=REATTACH_SECONDS,
+        )
+        return (event for event in listing if identity.owns(event.conversation_metadata))
 
     def _preflight(self, *, phone_calls: bool) -> None:
         """Check the assistant before anything is created, when ``check_assistant`` is set."""

@@ -225,14 +225,19 @@ class TelnyxCreateScheduledEventsOperator(BaseTelnyxCreateOperator):
 
     # -- what earlier tries did ----------------------------------------------------------------------------
 
-    def _existing(self, context: Context, identity: TaskIdentity, total: int) -> dict[int, str]:
-        """Events an earlier try of this task instance created, by item index (found through their tags)."""
-        if not self.tag_metadata or (context["ti"].try_number or 1) <= 1:
+    def _existing(
+        self, context: Context, identity: TaskIdentity, items: list[BatchItem], max_lateness: timedelta | None
+    ) -> dict[int, str]:
+        """Events an earlier try of this task instance created, by item index (found through their tags, in one
+        listing narrowed to the items' channel and times)."""
+        total = len(items)
+        if not self.tag_metadata or (context["ti"].try_number or 1) <= 1 or not items:
             return {}
         found: dict[int, str] = {}
-        for event in self.hook.list_scheduled_events(self.assistant_id):
+        indices = {item.index for item in items}  # the valid rows (an invalid row's index is not among them)
+        for event in self._owned_events(identity, [item.request for item in items], max_lateness):
             index = (event.conversation_metadata or {}).get("airflow_item")
-            if isinstance(index, int) and 0 <= index < total and identity.owns(event.conversation_metadata):
+            if isinstance(index, int) and index in indices:
                 found.setdefault(index, event.event_id)
         self.log.info("Found %d events created by earlier tries; %d items left", len(found), total - len(found))
         return found
@@ -270,7 +275,7 @@ class TelnyxCreateScheduledEventsOperator(BaseTelnyxCreateOperator):
                 total,
                 error.describe(error.problems),
             )
-        existing = self._existing(context, identity, total)
+        existing = self._existing(context, identity, prepared, late[1])
         rejected = rejected_before(context)
         for index, event_id in existing.items():
             results[index] = ItemResult(index, "reused", scheduled_event_id=event_id)

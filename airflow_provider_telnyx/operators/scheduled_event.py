@@ -235,12 +235,9 @@ class TelnyxCreateScheduledEventOperator(ResumableJobMixin, BaseTelnyxCreateOper
         """The event an earlier try of this task instance created, found by its tags (``None`` without tags)."""
         if not self.tag_metadata or self._prepared is None:
             return None
-        identity = self._identity(context)
-        channel = self._prepared.telnyx_conversation_channel
-        for event in self.hook.list_scheduled_events(self.assistant_id, conversation_channel=channel):
-            if identity.owns(event.conversation_metadata):
-                self.log.info("Reattaching to scheduled event %s created by an earlier try", event.event_id)
-                return event
+        for event in self._owned_events(self._identity(context), [self._prepared], self._late[1]):
+            self.log.info("Reattaching to scheduled event %s created by an earlier try", event.event_id)
+            return event
         return None
 
     def get_job_status(self, external_id: JsonValue, context: Context) -> str:

@@ -68,7 +68,7 @@ class ScheduledEventRoutes:
             return refused
         keys = request.headers.getlist("idempotency-key")
         if len(keys) > 1 or (keys and not IDEMPOTENCY_KEY.fullmatch(keys[0])):
-            detail = "Idempotency-Key must be one header of 1 to 255 letters, digits, '-', '_' or ':'."
+            detail = "Idempotency-Key must be one header of 1 to 255 letters, digits, '-' or '_'."
             return telnyx_error(400, "10015", "Invalid Idempotency-Key", detail, "/header/Idempotency-Key")
         raw = await request.body()
         try:
@@ -134,15 +134,8 @@ class ScheduledEventRoutes:
                 return None
             self._counters["idempotency_hits"] += 1
         if record.fingerprint != fingerprint:
-            return validation_error(
-                [
-                    (
-                        ["header", "Idempotency-Key"],
-                        "Idempotency-Key was already used with a different request",
-                        "idempotency_key_reused",
-                    )
-                ]
-            )
+            detail = "This Idempotency-Key was already used with a different request."
+            return telnyx_error(422, "10027", "Idempotency key reused", detail, "/header/Idempotency-Key")
         if record.in_flight:
             detail = "A request with this Idempotency-Key is still being processed."
             return telnyx_error(409, "10036", "Idempotency conflict", detail, "/header/Idempotency-Key")

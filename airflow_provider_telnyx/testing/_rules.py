@@ -30,8 +30,8 @@ __all__ = [
 ]
 
 NO_TELEPHONY_ASSISTANT = "assistant-no-telephony"
-#: The idempotency guide's pattern (colons allowed).
-IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9_:-]{1,255}$")
+#: The endpoint's ``Idempotency-Key`` pattern (its OpenAPI parameter; the general guide's ``:`` is refused here).
+IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9_-]{1,255}$")
 SIP_REGIONS = ("US", "Europe", "Canada", "Australia", "Middle East")
 CHANNELS = ("phone_call", "sms_chat")
 

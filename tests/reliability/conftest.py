@@ -81,8 +81,8 @@ def _limits() -> list[str]:
     """The limits every request, page and wait has, read from the code (the hostile-server figures test them)."""
     from airflow_provider_telnyx._common import DEFAULT_TIMEOUT
     from airflow_provider_telnyx.hooks._http import MAX_BODY_BYTES
-    from airflow_provider_telnyx.hooks._paging import MAX_PAGES
-    from airflow_provider_telnyx.hooks._retry import MAX_RETRY_AFTER
+    from airflow_provider_telnyx.hooks._paging import LISTING_SECONDS, MAX_PAGES
+    from airflow_provider_telnyx.hooks._retry import BACKOFF_BASE, BACKOFF_MAX, MAX_RETRY_AFTER, RATE_LIMIT_RETRIES
     from airflow_provider_telnyx.models import MAX_ID_LENGTH
 
     return [
@@ -95,15 +95,21 @@ def _limits() -> list[str]:
         f"| answer size, decompressed | {MAX_BODY_BYTES // (1024 * 1024)} MB | `TelnyxInvalidResponseError` |",
         f"| pages of one listing (events, conversation messages) | {MAX_PAGES:,}; a repeated page is refused at once "
         "| `TelnyxInvalidResponseError` |",
-        f"| a `Retry-After` / `x-ratelimit-reset` wait | finite, at most {MAX_RETRY_AFTER:g} s; unparseable values "
-        "ignored | backoff instead |",
+        f"| time of one listing | {LISTING_SECONDS:g} s from its first request (a retry's lookup of its own events: "
+        "120 s) | `TelnyxApiError`, retryable by Airflow |",
+        f"| a `Retry-After` / `x-ratelimit-reset` wait | used when finite and positive, at most {MAX_RETRY_AFTER:g} s; "
+        f"0, negative or unparseable: no hint | backoff instead: {BACKOFF_BASE / 2:g}-{BACKOFF_BASE:g} s, doubling, "
+        f"at most {BACKOFF_MAX:g} s |",
+        f"| 429 answers in one call | {RATE_LIMIT_RETRIES} beyond `max_retries` | `TelnyxRateLimitError` |",
         f"| an id in a path | {MAX_ID_LENGTH} characters; not empty, `.` or `..` | `TelnyxInvalidInputError`, before "
         "any request |",
         "",
-        "Redaction: the transport replaces the API key (raw and JSON-escaped) in every answer body before anything "
-        "reads it, so an error echoing the `Authorization` header never carries the key into an exception, a log "
-        "line, XCom or a trigger event; the key is registered with Airflow's secrets masker when the connection is "
-        "read (see `docs/security.md`).",
+        "Redaction: every text of an answer (reason phrase, header values, body, decoded JSON strings, and the HTTP "
+        "libraries' own log lines) passes one redaction point (`hooks/_redact.py`) that masks the API key in any "
+        "view a reader could decode it from (raw; JSON, URL and HTML escapes, repeatedly; case; base64 at any "
+        "alignment), so an answer echoing the `Authorization` header never carries the key into an exception, a log "
+        "line, XCom or a trigger event; the key is also registered with Airflow's secrets masker when the "
+        "connection is read (see `docs/security.md`).",
         "",
     ]
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import math
 import resource
 import time
@@ -493,16 +492,21 @@ def test_identifiers_and_numbers_are_refused_before_any_request(
     try:
         with pytest.raises(TelnyxInvalidInputError, match=r"extra\.timeout"):
             TelnyxHook("telnyx_inf").get_config()
-        os.environ["AIRFLOW_CONN_TELNYX_INF"] = json.dumps(
-            {"conn_type": "telnyx", "password": KEY, "host": "http://telnyx.example.com/v2"}
-        )
-        with caplog.at_level(logging.WARNING):
+        insecure = {"conn_type": "telnyx", "password": KEY, "host": "http://telnyx.example.com/v2"}
+        os.environ["AIRFLOW_CONN_TELNYX_INF"] = json.dumps(insecure)
+        with pytest.raises(TelnyxInvalidInputError, match=r"plain http:// to telnyx\.example\.com"):
             TelnyxHook("telnyx_inf").get_config()
+        os.environ["AIRFLOW_CONN_TELNYX_INF"] = json.dumps({**insecure, "extra": {"allow_insecure_http": True}})
+        assert TelnyxHook("telnyx_inf").get_config().insecure  # allowed, with a WARNING
     finally:
         del os.environ["AIRFLOW_CONN_TELNYX_INF"]
     assert server.received == []
     record(report, "nan intervals, inf timeout", "TelnyxInvalidInputError at construction or connection load")
-    record(report, "http:// to another host", "one WARNING: the key would cross the network in clear")
+    record(
+        report,
+        "http:// to another host",
+        "refused (TelnyxInvalidInputError naming host) unless the extra allow_insecure_http is true; then one WARNING",
+    )
 
 
 def test_trigger_deadline_holds_against_silence(server: HostileServer, report: Report) -> None:

@@ -21,7 +21,7 @@ from airflow_provider_telnyx.exceptions import (
     TelnyxNotFoundError,
     TelnyxServerError,
 )
-from airflow_provider_telnyx.hooks._retry import retry_after_seconds
+from airflow_provider_telnyx.hooks._retry import BACKOFF_MAX, backoff, retry_after_seconds
 from airflow_provider_telnyx.models import (
     ScheduledEvent,
     ScheduledEventPage,
@@ -154,7 +154,11 @@ class TestGuideRules:
         assert ScheduledEventRequest.model_validate({**body, "max_retries_client_errors": 1}).retry_interval_secs == 120
 
     @pytest.mark.parametrize("mode", MODES)
-    def test_colons_in_idempotency_keys(self, mode: str) -> None:
+    @pytest.mark.parametrize("key", ["tenant:order-42:call", "a.b", "x" * 256, "", "é"])
+    def test_idempotency_keys_outside_the_endpoints_pattern_are_refused_before_any_request(
+        self, mode: str, key: str
+    ) -> None:
+        # The endpoint's own reference: ^[A-Za-z0-9_-]{1,255}$ (anything else is a 400, code 10015).
         api = MockApi().script(httpx.Response(201, json=event_json()))
         body = {
             "telnyx_conversation_channel": "phone_call",
@@ -162,8 +166,11 @@ class TestGuideRules:
             "telnyx_agent_target": "+13125550199",
             "scheduled_at_fixed_datetime": (datetime.now(timezone.utc) + timedelta(days=1)).isoformat(),
         }
-        run(api.hook(), mode, "create_scheduled_event", "assistant-1", body, idempotency_key="tenant:order-42:call")
-        assert api.requests[0].headers["Idempotency-Key"] == "tenant:order-42:call"
+        with pytest.raises(TelnyxInvalidInputError, match="idempotency_key"):
+            run(api.hook(), mode, "create_scheduled_event", "assistant-1", body, idempotency_key=key)
+        assert api.requests == []
+        run(api.hook(), mode, "create_scheduled_event", "assistant-1", body, idempotency_key="tenant_order-42-call")
+        assert api.requests[0].headers["Idempotency-Key"] == "tenant_order-42-call"
 
 
 def _answer(status: int, **headers: str) -> httpx.Response:
@@ -196,7 +203,31 @@ class TestRetryTiming:
         with pytest.raises(Exception):  # noqa: B017 - the third answer is no event; only the waits matter
             run(api.hook(max_retries=2), mode, "get_scheduled_event", "assistant-1", "evt-1")
         assert len(api.sleeps) == 2
-        assert all(0 <= wait <= 1.0 for wait in api.sleeps), api.sleeps  # full-jitter backoff, not the header
+        assert 0.25 <= api.sleeps[0] <= 0.5, api.sleeps  # the backoff (equal jitter), not the header
+        assert 0.5 <= api.sleeps[1] <= 1.0, api.sleeps
+
+    @pytest.mark.parametrize("hint", [{"x-ratelimit-reset": "0"}, {"Retry-After": "0"}, {"Retry-After-Ms": "0"}, {}])
+    def test_a_429_that_says_wait_0_is_waited_out_not_hammered(self, mode: str, hint: dict[str, str]) -> None:
+        # A fixed window's edge: the server answers 429 with "reset 0" for 1.5 s of its clock. The hook's waits are
+        # the only thing that moves that clock here, so the test measures the rule, not the machine.
+        api = MockApi()
+
+        def answer(request: httpx.Request) -> httpx.Response:
+            if sum(api.sleeps) < 1.5:
+                return _answer(429, **hint)
+            return httpx.Response(200, json=event_json())
+
+        api.script(answer)
+        run(api.hook(max_retries=0), mode, "get_scheduled_event", "assistant-1", "evt-1")
+        assert len(api.requests) <= 12, api.sleeps
+        assert min(api.sleeps) >= 0.25
+
+
+def test_backoff_has_a_floor_and_doubles_to_its_cap() -> None:
+    assert [backoff(n, draw=lambda: 0.0) for n in range(4)] == [0.25, 0.5, 1.0, 2.0]
+    assert [backoff(n, draw=lambda: 1.0) for n in range(4)] == [0.5, 1.0, 2.0, 4.0]
+    assert backoff(100, draw=lambda: 1.0) == BACKOFF_MAX
+    assert backoff(100, draw=lambda: 0.0) == BACKOFF_MAX / 2
 
     def test_x_should_retry(self, mode: str) -> None:
         stop = MockApi().script(_answer(503, **{"x-should-retry": "false"}))
@@ -213,7 +244,12 @@ class TestRetryTiming:
     [
         ({"Retry-After": "nan"}, 429, None),
         ({"Retry-After": "inf"}, 429, None),
-        ({"Retry-After": "-5"}, 503, 0.0),
+        ({"Retry-After": "-5"}, 503, None),
+        ({"Retry-After": "0"}, 429, None),
+        ({"Retry-After-Ms": "0"}, 429, None),
+        ({"x-ratelimit-reset": "0"}, 429, None),
+        ({"Retry-After": "0", "x-ratelimit-reset": "2"}, 429, 2.0),
+        ({"Retry-After": "Thu, 01 Jan 1970 00:00:00 GMT"}, 429, None),
         ({"Retry-After": "soon"}, 429, None),
         ({"Retry-After": "Wed, 21 Oct 2099 07:28:00 GMT"}, 429, 60.0),
         ({"Retry-After": "9999"}, 429, 60.0),
@@ -222,7 +258,7 @@ class TestRetryTiming:
         ({"x-ratelimit-reset": "1e400"}, 429, None),
     ],
 )
-def test_header_waits_are_finite_non_negative_and_capped(
+def test_header_waits_are_finite_positive_and_capped(
     headers: dict[str, str], status: int, expected: float | None
 ) -> None:
     assert retry_after_seconds(status, httpx.Headers(headers), now=1_000.0) == expected
@@ -238,7 +274,6 @@ class TestConnection:
             ("localhost", 8765, None, "http://localhost:8765/v2"),
             ("[::1]", 8765, None, "http://[::1]:8765/v2"),
             ("telnyx.internal", 8443, "https", "https://telnyx.internal:8443/v2"),
-            ("telnyx.internal", 8080, "http", "http://telnyx.internal:8080/v2"),
             ("https://gw.example.com/telnyx/v2", 8443, None, "https://gw.example.com:8443/telnyx/v2"),
             ("gw.example.com:9000/v2", 9000, None, "https://gw.example.com:9000/v2"),
         ],
@@ -248,6 +283,34 @@ class TestConnection:
     ) -> None:
         config = TelnyxClientConfig.from_connection_fields(password=KEY, host=host, port=port, schema=schema, extra={})
         assert config.base_url == base_url
+
+    def test_plain_http_to_another_machine_needs_the_explicit_extra(self) -> None:
+        with pytest.raises(TelnyxInvalidInputError, match=r"plain http:// to telnyx\.internal would send the API key"):
+            TelnyxClientConfig.from_connection_fields(
+                password=KEY, host="telnyx.internal", port=8080, schema="http", extra={}
+            )
+        config = TelnyxClientConfig.from_connection_fields(
+            password=KEY, host="telnyx.internal", port=8080, schema="http", extra={"allow_insecure_http": "true"}
+        )
+        assert (config.base_url, config.insecure) == ("http://telnyx.internal:8080/v2", True)
+        with pytest.raises(TelnyxInvalidInputError, match=r"extra\.allow_insecure_http: must be true or false"):
+            TelnyxClientConfig.from_connection_fields(
+                password=KEY, host="h.example", extra={"allow_insecure_http": "yes"}
+            )
+
+    @pytest.mark.parametrize(
+        "host",
+        [
+            "https://api.telnyx.com/v2/../../evil",
+            "https://api.telnyx.com/v2/%2e%2e/x",
+            "https://api.telnyx.com/./v2",
+            "https://api.telnyx.com/v2%2Fx",
+            "https://api.telnyx.com/v2/%5C..",
+        ],
+    )
+    def test_dot_segments_in_the_base_url_are_refused(self, host: str) -> None:
+        with pytest.raises(TelnyxInvalidInputError, match=r"host: the base URL's path must not hold '\.'"):
+            TelnyxClientConfig.from_connection_fields(password=KEY, host=host, extra={})
 
     def test_conflicting_ports_are_refused(self) -> None:
         with pytest.raises(TelnyxInvalidInputError, match="port: the host names port 9000, the port field 9001"):

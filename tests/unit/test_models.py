@@ -83,7 +83,6 @@ def test_valid_requests() -> None:
         ({"telnyx_end_user_target": ""}, "telnyx_end_user_target", "E.164"),
         ({"telnyx_conversation_channel": "fax"}, "telnyx_conversation_channel", "phone_call"),
         ({"telnyx_conversation_channel": "sms_chat"}, "text", "required for sms_chat"),
-        ({"text": "hi"}, "text", "only allowed for sms_chat"),
         ({"telnyx_conversation_channel": "sms_chat", "text": "  "}, "text", "empty"),
         (
             {"telnyx_conversation_channel": "sms_chat", "text": "x", "max_retries_client_errors": 2},
@@ -121,6 +120,21 @@ def test_invalid_requests_name_the_field(overrides: dict[str, Any], field: str, 
     assert found, "expected a validation error"
     assert found[0][0] == field
     assert fragment.lower() in found[0][1].lower()
+
+
+def test_text_on_a_phone_call_is_valid_but_not_sent() -> None:
+    # The OpenAPI text allows it; the API ignores it on calls, and the official SDK would read an echoed call that
+    # carries `text` as an SMS: accepted (a valid body is never refused), kept on the model, left out of the body.
+    body = ScheduledEventRequest.model_validate(
+        request(scheduled_at_fixed_datetime="2030-01-01T14:30:00Z", text="hello"), context={"now": NOW}
+    )
+    assert (body.text, body.text_ignored) == ("hello", True)
+    assert "text" not in body.to_api()
+    sms = ScheduledEventRequest.model_validate(
+        request(scheduled_at_fixed_datetime="2030-01-01T14:30:00Z", telnyx_conversation_channel="sms_chat", text="hi"),
+        context={"now": NOW},
+    )
+    assert (sms.to_api()["text"], sms.text_ignored) == ("hi", False)
 
 
 def test_request_body_is_the_api_json() -> None:

@@ -13,7 +13,7 @@ import httpx
 from airflow_provider_telnyx._compat import AIRFLOW_V_3_3_PLUS
 from airflow_provider_telnyx.exceptions import TelnyxNotFoundError, TelnyxServerError
 from airflow_provider_telnyx.hooks.telnyx import TelnyxClientConfig, TelnyxHook
-from airflow_provider_telnyx.models import check_event_id, parse_scheduled_event, path_id
+from airflow_provider_telnyx.models import check_event_id, check_idempotency_key, parse_scheduled_event, path_id
 from airflow_provider_telnyx.operators._arguments import LatePolicy, TaskIdentity, build_request, send_time
 from airflow_provider_telnyx.operators.batch import ItemResult, TelnyxCreateScheduledEventsOperator
 from airflow_provider_telnyx.operators.scheduled_event import TelnyxCreateScheduledEventOperator
@@ -55,7 +55,13 @@ def request(**fields: Any) -> Callable[[], Any]:
     return lambda: build_request(base | fields, anchor=NOW, tags=None, subject="arguments of task schedule_call")
 
 
+META = {"total_pages": 9, "total_results": 900, "page_number": 1, "page_size": 100}
+
+
 def local_messages() -> list[str]:
+    ticks = iter([0.0, 121.0])
+    over_budget = TelnyxHook.events_pager("assistant-1", max_seconds=120)
+    over_budget._clock = lambda: next(ticks)
     waiter = EventWaiter(event_id="evt-9", poll_interval=1, max_transient_errors=0)
     server_error = TelnyxServerError("Telnyx API GET /x answered 503 Service Unavailable")
     timed_out = EventWaiter(event_id="evt-9", poll_interval=1, deadline=0, clock=lambda: 1)
@@ -79,12 +85,21 @@ def local_messages() -> list[str]:
     return [
         raised(lambda: TelnyxClientConfig.from_connection_fields(password="", host="", extra={})),
         raised(lambda: TelnyxClientConfig.from_connection_fields(password="KEYlong_enough", host="ftp://x", extra={})),
+        raised(
+            lambda: TelnyxClientConfig.from_connection_fields(password="KEYlong_enough", host="http://gw", extra={})
+        ),
+        raised(
+            lambda: TelnyxClientConfig.from_connection_fields(
+                password="KEYlong_enough", host="https://h/v2/..", extra={}
+            )
+        ),
+        raised(lambda: check_idempotency_key("campaign:42")),
+        raised(lambda: over_budget.read(over_budget.request(), {"data": [event_json()], "meta": META})),
         raised(request(end_user_target="312-555-0100")),
         raised(request(end_user_target="bob")),
         raised(request(end_user_target="+1 555 555 5555")),
         raised(request(scheduled_at="2031-01-01T10:00:00")),
         raised(request(conversation_channel="sms_chat")),
-        raised(request(text="hello")),
         raised(request(max_retries_client_errors=2)),
         raised(request(conversation_channel="sms_chat", text="x", max_retries_client_errors=2)),
         raised(lambda: path_id("assistant_id", "a/b")),

@@ -76,7 +76,7 @@ class TestRequests:
         )
         request = api.requests[0]
         assert request.method == "POST"
-        assert request.url == "http://telnyx.test/v2/ai/assistants/assistant-1/scheduled_events"
+        assert request.url == "https://telnyx.test/v2/ai/assistants/assistant-1/scheduled_events"
         assert request.headers["idempotency-key"] == "dag-run-task-0"
         assert request.headers["content-type"] == "application/json"
         assert api.body() == {
@@ -328,8 +328,38 @@ HTML_502 = "<html><head><title>502 Bad Gateway</title></head><body><h1>502</h1><
         ),
         (502, HTML_502, TelnyxServerError, None, None, None, "non-JSON body (text/html) titled '502 Bad Gateway'"),
         (500, '{"errors": [{"code": "1", "tit', TelnyxServerError, None, None, None, "non-JSON body"),
+        (
+            404,
+            {"detail": [{"code": "10005", "title": "Not found", "detail": "Conversation Not Found"}]},
+            TelnyxNotFoundError,
+            "10005",
+            "Not found",
+            "Conversation Not Found",
+            "Not found: Conversation Not Found",
+        ),
+        (
+            422,
+            {"errors": [{"code": "10027", "title": "Idempotency key reused", "detail": "Different request."}]},
+            TelnyxValidationError,
+            "10027",
+            "Idempotency key reused",
+            "Different request.",
+            "Idempotency key reused: Different request. (code 10027)",
+        ),
     ],
-    ids=["401", "403-detail-object", "404", "422-fastapi", "400-idempotency", "409", "429", "502-html", "500-cut"],
+    ids=[
+        "401",
+        "403-detail-object",
+        "404",
+        "422-fastapi",
+        "400-idempotency",
+        "409",
+        "429",
+        "502-html",
+        "500-cut",
+        "404-ai-detail-list",
+        "422-reused-key",
+    ],
 )
 def test_error_classes_carry_code_title_detail(
     status: int,
@@ -353,6 +383,31 @@ def test_error_classes_carry_code_title_detail(
     assert f"GET /ai/assistants/assistant-1/scheduled_events/evt-1 answered {status}" in str(error)
     clone = pickle.loads(pickle.dumps(error))
     assert (type(clone), str(clone), clone.code) == (cls, str(error), error.code)
+
+
+@pytest.mark.parametrize(
+    ("code", "detail", "reuse"),
+    [("10027", "Different request.", True), ("10099", "idempotency record reused", True), ("10099", "Bad", False)],
+)
+def test_a_reused_key_is_recognised_by_its_code_and_the_text_as_a_fallback(code: str, detail: str, reuse: bool) -> None:
+    api = MockApi().script(httpx.Response(422, json={"errors": [{"code": code, "title": "T", "detail": detail}]}))
+    with pytest.raises(TelnyxValidationError) as caught:
+        run(api.hook(max_retries=0), "sync", "get_scheduled_event", "assistant-1", "evt-1")
+    assert caught.value.is_idempotency_reuse is reuse
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("event_id", ["../x", "..", "a/b", "x?y", " ", "x" * 300])
+def test_a_created_event_id_no_request_could_name_is_not_adopted(mode: str, event_id: str) -> None:
+    api = MockApi().script(httpx.Response(201, json=event_json(scheduled_event_id=event_id)))
+    body = {
+        "telnyx_conversation_channel": "phone_call",
+        "telnyx_end_user_target": "+13125550100",
+        "telnyx_agent_target": "+13125550199",
+        "scheduled_at_fixed_datetime": (datetime.now(timezone.utc) + timedelta(days=1)).isoformat(),
+    }
+    with pytest.raises(TelnyxInvalidResponseError, match="an event id no request could name"):
+        run(api.hook(), mode, "create_scheduled_event", "assistant-1", body, idempotency_key="k-1")
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -459,7 +514,7 @@ class TestConnectionConfig:
         assert (config.base_url, config.timeout, config.max_retries) == (base_url, 5.0, 1)
 
     def test_missing_key_fails_before_any_request(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        monkeypatch.setenv("AIRFLOW_CONN_TELNYX_NOKEY", '{"conn_type": "telnyx", "host": "http://telnyx.test/v2"}')
+        monkeypatch.setenv("AIRFLOW_CONN_TELNYX_NOKEY", '{"conn_type": "telnyx", "host": "https://telnyx.test/v2"}')
         api = MockApi().script(httpx.Response(200, json=event_json()))
         with pytest.raises(TelnyxInvalidInputError, match="password: the API key is missing"):
             run(api.hook(telnyx_conn_id="telnyx_nokey"), "async", "get_scheduled_event", "a", "e")
@@ -503,7 +558,7 @@ class TestSecrets:
 
 def test_test_connection_is_read_only() -> None:
     api = MockApi().script(httpx.Response(200, json={"data": []}))
-    assert api.hook().test_connection() == (True, "Connected to the Telnyx API at http://telnyx.test/v2")
+    assert api.hook().test_connection() == (True, "Connected to the Telnyx API at https://telnyx.test/v2")
     assert [(r.method, r.url.path) for r in api.requests] == [("GET", "/v2/ai/assistants")]
 
 

@@ -24,7 +24,13 @@ from airflow_provider_telnyx.exceptions import (
     TelnyxServerError,
     TelnyxValidationError,
 )
-from airflow_provider_telnyx.operators._arguments import LATE_SEND_MARGIN, LatePolicy, send_time
+from airflow_provider_telnyx.operators._arguments import (
+    LATE_SEND_MARGIN,
+    REATTACH_SLACK,
+    LatePolicy,
+    reattach_window,
+    send_time,
+)
 from airflow_provider_telnyx.operators.batch import TelnyxCreateScheduledEventsOperator, summary_line
 from airflow_provider_telnyx.operators.scheduled_event import (
     TelnyxCreateScheduledEventOperator,
@@ -92,6 +98,34 @@ class TestSendTime:
         assert result == (now + LATE_SEND_MARGIN if expected == "retimed" else None)
 
 
+class TestReattachWindow:
+    """Where a retry looks for what earlier tries created (pure function of the times)."""
+
+    def test_on_time_events_are_looked_for_around_their_time_and_the_first_try(self) -> None:
+        start, end = reattach_window(
+            [DUE, DUE + timedelta(minutes=5)],
+            anchor=START,
+            now=START + timedelta(minutes=1),
+            max_lateness=None,
+            retry_interval=None,
+        )
+        assert (start, end) == (START - REATTACH_SLACK, DUE + timedelta(minutes=5) + LATE_SEND_MARGIN + REATTACH_SLACK)
+
+    def test_a_late_send_is_bounded_by_max_lateness_or_by_now(self) -> None:
+        now = DUE + timedelta(days=2)
+        _, bounded = reattach_window([DUE], anchor=START, now=now, max_lateness=timedelta(hours=1), retry_interval=None)
+        assert bounded == DUE + timedelta(hours=1) + LATE_SEND_MARGIN + REATTACH_SLACK
+        _, unbounded = reattach_window([DUE], anchor=START, now=now, max_lateness=None, retry_interval=None)
+        assert unbounded == now + LATE_SEND_MARGIN + REATTACH_SLACK
+
+    def test_the_apis_own_retries_move_the_end_to_now_plus_the_interval(self) -> None:
+        now = DUE + timedelta(days=2)
+        _, end = reattach_window(
+            [DUE], anchor=START, now=now, max_lateness=timedelta(hours=1), retry_interval=timedelta(hours=3)
+        )
+        assert end == now + timedelta(hours=3) + REATTACH_SLACK
+
+
 class TestReattachBeforeTheClock:
     @needs_task_state_store
     @pytest.mark.parametrize("policy", ["send_now", "skip", "fail"])
@@ -122,6 +156,69 @@ class TestReattachBeforeTheClock:
         assert telnyx_simulator.stats()["events_created"] == 1
         assert ti.xcoms["scheduled_event_id"] == result["scheduled_event_id"]
         assert [e.route for e in telnyx_simulator.journal] == ["create", "list"]
+
+    @staticmethod
+    def history(simulator: Simulator, count: int) -> None:
+        """``count`` unrelated events of the assistant, a day apart in both directions from the call's time."""
+        for i in range(count):
+            at = DUE + timedelta(days=(i // 2 + 1) * (1 if i % 2 else -1), minutes=i % 7)
+            simulator.seed_event(
+                ASSISTANT,
+                {
+                    "telnyx_conversation_channel": "phone_call",
+                    "telnyx_end_user_target": "+13125550100",
+                    "telnyx_agent_target": "+13125550199",
+                    "scheduled_at_fixed_datetime": at.isoformat(),
+                },
+            )
+
+    def test_a_retry_among_5000_unrelated_events_reads_one_page(
+        self, telnyx_simulator: Simulator, clock: ManualClock, simulator_connection: SimulatorConnection
+    ) -> None:
+        self.history(telnyx_simulator, 5_000)
+        simulator_connection(max_retries=0)
+        telnyx_simulator.set_faults(lose_next_creates=1)
+        store = DictStateStore()
+        with pytest.raises(TelnyxServerError):
+            single(clock).execute(context(FakeTI(try_number=1), store))
+        clock.advance(120)
+        result = single(clock).execute(context(FakeTI(try_number=2), store))
+        lists = [e for e in telnyx_simulator.journal if e.route == "list"]
+        assert len(lists) == 1  # the listing covers the task's window, not the assistant's history
+        assert telnyx_simulator.stats()["events_created"] == 5_001
+        assert result["scheduled_event_id"] in {e["scheduled_event_id"] for e in telnyx_simulator.events()}
+
+    def test_a_batch_retry_among_5000_unrelated_events_reads_a_few_pages(
+        self, telnyx_simulator: Simulator, clock: ManualClock, simulator_connection: SimulatorConnection
+    ) -> None:
+        self.history(telnyx_simulator, 5_000)
+        simulator_connection(max_retries=0)
+        telnyx_simulator.set_faults(refuse_next_creates=10)
+        store = DictStateStore()
+        with pytest.raises(TelnyxBatchError):
+            batch(clock, events=items(150)).execute(context(FakeTI(try_number=1), store))
+        mark = len(telnyx_simulator.journal)
+        summary = batch(clock, events=items(150)).execute(context(FakeTI(try_number=2), store))
+        assert summary["counts"]["reused"] == 140
+        assert [e.route for e in telnyx_simulator.journal[mark:]].count("list") == 2  # 140 own events: 2 pages
+
+    def test_an_event_the_api_retried_later_is_still_found(
+        self, telnyx_simulator: Simulator, clock: ManualClock, simulator_connection: SimulatorConnection
+    ) -> None:
+        # Busy on the first attempt: the API moves the event's time to the end of that attempt plus the interval,
+        # past any window around the intended time alone.
+        simulator_connection(max_retries=0)
+        telnyx_simulator.set_faults(lose_next_creates=1)
+        store = DictStateStore()
+        retries = {"end_user_target": "+13125550101", "max_retries_client_errors": 2, "retry_interval_secs": 7200}
+        with pytest.raises(TelnyxServerError):
+            single(clock, **retries).execute(context(FakeTI(try_number=1), store))
+        clock.advance(600)  # dispatched, busy, rescheduled two hours later
+        [event] = telnyx_simulator.events()
+        assert parse_iso_datetime(event["scheduled_at_fixed_datetime"]) > DUE + timedelta(hours=1)
+        result = single(clock, **retries).execute(context(FakeTI(try_number=2), store))
+        assert result["scheduled_event_id"] == event["scheduled_event_id"]
+        assert telnyx_simulator.stats()["events_created"] == 1
 
     def test_idempotency_reuse_with_another_body_leads_to_the_tag_lookup(
         self, telnyx_simulator: Simulator, clock: ManualClock
@@ -328,7 +425,7 @@ class TestBatch:
         assert [item["index"] for item in summary["items"]] == list(range(6))
         assert [item["outcome"] for item in summary["items"]] == ["created"] * 2 + ["failed"] + ["created"] * 3
         failed = summary["items"][2]
-        assert (failed["error_class"], failed["retryable"]) == ("TelnyxAuthError", False)
+        assert (failed["error_class"], failed["retryable"]) == ("TelnyxForbiddenError", False)
         assert "D13" in failed["error"]
         assert "scheduled_event_id" not in failed
         assert summary["scheduled_event_ids"][2] is None

@@ -3,9 +3,11 @@
 The rule (strict writer: nothing is guessed):
 
 * a value already in E.164 form (``+13125550100``), a SIP URI, anything that is not a string, and anything with
-  characters other than digits and separators is returned as it is (the request model judges it);
-* a number written with separators (spaces, dots, dashes, parentheses) around ``+``, a country code and the
-  number is sent as ``+`` and its digits, once ``phonenumbers`` confirms those digits are a valid number there;
+  characters other than digits and separators (a letter, a line break, a tab) is returned as it is (the request
+  model judges it);
+* a number written with separators (spaces, dots, dashes, parentheses; :data:`PHONE_SEPARATORS`) around ``+``, a
+  country code and the number is sent as ``+`` and its digits, once ``phonenumbers`` confirms those digits are a
+  valid number there;
 * refused, with the reason: a number without ``+`` (its country would be a guess), one whose digits are not valid
   where its country code says (too short, too long, no such range), and one that is valid only once a digit is
   dropped (``+44 (0)20 ...``: the trunk prefix ``0`` is not part of the E.164 number).
@@ -21,9 +23,13 @@ from airflow_provider_telnyx.models.inputs import E164_PATTERN
 
 __all__ = ["PHONE_SEPARATORS", "normalize_target"]
 
-#: What may stand between the digits of a written-out number: whitespace, dots, parentheses, and dashes
-#: (ASCII ``-`` and the Unicode hyphens, dashes and minus sign spreadsheets produce).
-PHONE_SEPARATORS = frozenset(".()-\u2010\u2011\u2012\u2013\u2014\u2015\u2212")
+#: Spaces a written-out number may hold: the ASCII space and the no-break, figure, thin and narrow no-break spaces
+#: spreadsheets and locales produce. Never a line break, a tab or another control character: a value holding one
+#: is refused, not cleaned.
+_SPACES = " \u00a0\u2007\u2009\u202f"
+#: What may stand between the digits of a written-out number: those spaces, dots, parentheses, and dashes (ASCII
+#: ``-`` and the Unicode hyphens, dashes and minus sign spreadsheets produce).
+PHONE_SEPARATORS = frozenset(_SPACES + ".()-\u2010\u2011\u2012\u2013\u2014\u2015\u2212")
 _DIGITS = frozenset("0123456789")
 _WHY_NOT_POSSIBLE = {
     1: "its country code is not one",
@@ -31,10 +37,6 @@ _WHY_NOT_POSSIBLE = {
     3: "it is too long",
     5: "it has a length no number there has",
 }
-
-
-def _is_separator(char: str) -> bool:
-    return char in PHONE_SEPARATORS or char.isspace()
 
 
 def normalize_target(value: Any) -> Any:
@@ -46,14 +48,14 @@ def normalize_target(value: Any) -> Any:
     """
     if not isinstance(value, str) or E164_PATTERN.fullmatch(value):
         return value
-    text = value.strip()
+    text = value.strip(_SPACES)
     if text[:4].lower() == "sip:" or text[:5].lower() == "sips:":
         return value
     plus = text.startswith("+")
     rest = text[1:] if plus else text
-    if not any(char in _DIGITS for char in rest) or not all(char in _DIGITS or _is_separator(char) for char in rest):
-        return value  # not a written-out number: the request model says what is wrong with it
     digits = "".join(char for char in rest if char in _DIGITS)
+    if not digits or not all(char in _DIGITS or char in PHONE_SEPARATORS for char in rest):
+        return value  # not a written-out number: the request model says what is wrong with it
     if not plus:
         raise ValueError(
             "has no '+' and country code: write it as +<country code><number>, e.g. +13125550100 "

@@ -23,7 +23,7 @@ NOW = datetime(2031, 1, 1, 12, tzinfo=timezone.utc)
         ("+1.312.555.0100", "+13125550100"),  # dots
         ("+1-312-555-0100", "+13125550100"),  # dashes
         ("+1 (312) 555-0100", "+13125550100"),  # parentheses
-        ("  +13125550100\t", "+13125550100"),  # a CSV cell's stray whitespace
+        ("  +13125550100 ", "+13125550100"),  # a CSV cell's stray spaces
         ("+33\u00a01\u00a023\u00a045\u00a067\u00a089", "+33123456789"),  # no-break spaces (French formatting)
         ("+1 312\u2013555\u20130100", "+13125550100"),  # en dashes a spreadsheet produced
         ("+800 1234 5678", "+80012345678"),  # a non-geographic country code
@@ -62,6 +62,8 @@ def test_ambiguous_or_invalid_numbers_are_refused_with_the_reason(written: str, 
         "sips:+1 312 555 0100@sip.example.com",
         "bob",  # not a number: the request model refuses it with its own message
         "+1 800 FLOWERS",
+        "+13125550100\n",  # a line break or a tab is never cleaned away: the model refuses the value
+        "+1 312\t555 0100",
         "",
         None,
         13125550100,

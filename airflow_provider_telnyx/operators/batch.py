@@ -291,7 +291,7 @@ class TelnyxCreateScheduledEventsOperator(BaseTelnyxCreateOperator):
             self._preflight(phone_calls=phone)
         self._warn_if_slow(to_send)
         started = time.monotonic()
-        sent, requests, throttled = asyncio.run(self._send_all(to_send, late, total))
+        sent, requests, throttled = asyncio.run(self._send_all(to_send, late, len(prepared)))  # invalid rows aside
         for result in sent:
             results[result.index] = result
         summary = self._push_summary(context, results, prepared, requests, throttled, time.monotonic() - started)

@@ -174,10 +174,14 @@ def csv_events() -> list[dict[str, Any]]:
 
 
 def test_csv_with_bad_rows_skipped_sends_the_others_and_reports_each_row(
-    telnyx_simulator: Simulator, clock: ManualClock
+    telnyx_simulator: Simulator, clock: ManualClock, caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]
 ) -> None:
     ti = FakeTI()
-    summary = batch(events=csv_events(), on_invalid_item="skip").execute(context(ti))  # the task succeeds
+    with caplog.at_level(logging.INFO):
+        summary = batch(events=csv_events(), on_invalid_item="skip").execute(context(ti))  # the task succeeds
+    logged = caplog.text + "".join(capfd.readouterr())
+    assert "4 of 20 rows are invalid and are not sent (on_invalid_item='skip'" in logged
+    assert "Creating 16 scheduled events (0 already handled)" in logged  # invalid rows are not "handled"
     assert ti.xcoms["batch_summary"] == summary
     assert (summary["total"], summary["created"], summary["invalid"], summary["failed"]) == (20, 16, 4, 0)
     events = telnyx_simulator.events()

@@ -56,7 +56,7 @@ unit: $(STAMP)
 	$(BIN)/pytest -q -m "not integration and not deployment"
 
 test: lint typecheck docs
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q --hypothesis-profile=ci
 
 install-bench: $(STAMP)
 	$(BIN)/uv pip install --quiet --python $(BIN)/python -c constraints.txt -e ".[dev,bench]"

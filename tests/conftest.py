@@ -41,6 +41,15 @@ os.environ["AIRFLOW_CONN_TELNYX_DEFAULT"] = (
 
 
 import pytest  # noqa: E402
+from hypothesis import settings  # noqa: E402
+
+# Hypothesis profiles for the tests that leave the number of examples to the profile (tests/reliability/
+# test_generative.py; the others set theirs explicitly). `make test` passes --hypothesis-profile=ci: at least 500
+# examples per test, derandomized so a CI failure replays exactly, and no example database. Local runs default to
+# `dev`, a few dozen random examples; HYPOTHESIS_PROFILE=ci (or the pytest option) selects the other.
+settings.register_profile("ci", max_examples=500, deadline=None, derandomize=True, database=None, print_blob=True)
+settings.register_profile("dev", max_examples=30, deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 
 from airflow_provider_telnyx.testing.clock import ManualClock  # noqa: E402
 from airflow_provider_telnyx.testing.simulator import Simulator  # noqa: E402

@@ -298,7 +298,9 @@ class Transport:
 
     def _reader(self, response: httpx.Response, deadline: float) -> _BodyReader:
         # A response built whole (an httpx.MockTransport in tests) is already decoded by httpx.
-        encoding = "" if response.is_stream_consumed else response.headers.get("content-encoding", "")
+        encoding = (
+            "" if response.is_stream_consumed else self.redactor.text(response.headers.get("content-encoding", ""))
+        )
         return _BodyReader(encoding, limit=self._max_body_bytes, deadline=deadline, clock=time.monotonic)
 
     def _answer(self, response: httpx.Response, body: bytes, started: float) -> Answer:

@@ -2,15 +2,22 @@
 an exception's arguments, a summary, XCom or a log line.
 
 A server (or a proxy in front of it) may echo the API key back anywhere: in the body, the reason phrase or a header
-value, and in any encoding. A list of spellings misses the next one, so the redactor looks at the text the way a
-reader could decode it: raw; with JSON (``\\u004b``, ``\\/``), URL (``%4B``, ``+``) and HTML (``&#75;``) escapes
-undone, repeatedly (an escape of an escape); case-folded; and for the base64 of the key at any alignment. A secret
-seen in one of those views is replaced by ``***`` in the view that shows it (so an escaped echo comes out decoded,
-with the key masked). Texts without a secret come back unchanged; the cost is a few substring searches, plus the
-decoding only for texts that hold an escape character.
+value, in any encoding, cut short or in another case. A list of spellings misses the next one, so the redactor looks
+at a text the way a reader could decode it:
 
-Bodies are scrubbed as bytes when they arrive (the raw and common escaped spellings); decoded JSON strings, error
-texts, the reason phrase and header values are redacted as text.
+* as it is, and with JSON (``\\u004b``, ``\\/``), URL (``%4B``) and HTML (``&#75;``) escapes undone, in any
+  combination up to three deep (an escape of an escape, or a ``repr`` of one);
+* for any run of :data:`FRAGMENT` or more consecutive characters of the key, in any letter case (a truncated echo
+  still gives most of the key away);
+* for the base64 of the key, at any alignment.
+
+The view that shows the most of a secret is masked with ``***`` (an escaped echo comes out decoded, the key masked).
+Texts without a secret come back unchanged. The common case costs a case-folding copy and a few substring searches;
+the unescaped views are built only for texts that hold an escape character.
+
+Bodies are scrubbed as bytes when they arrive (the key's raw and common escaped spellings); everything decoded from
+them, the reason phrase and the header values pass :meth:`Redactor.text`; the HTTP libraries' own log records pass
+it too (:func:`redact_library_logs`).
 """
 
 from __future__ import annotations
@@ -20,23 +27,29 @@ import html
 import json
 import logging
 import re
+import string
 import weakref
 from collections.abc import Iterable
 from typing import Any
-from urllib.parse import quote, quote_plus, unquote_plus
+from urllib.parse import quote, quote_plus, unquote
 
 import httpx
 
-__all__ = ["MASK", "Redactor", "redact_library_logs"]
+__all__ = ["FRAGMENT", "MASK", "Redactor", "redact_library_logs"]
 
 #: What a secret is replaced by.
 MASK = "***"
-#: Rounds of unescaping tried (an escape of an escape of an escape).
+#: The shortest run of a secret's characters that counts as the secret (the whole secret when it is shorter).
+FRAGMENT = 24
+#: Rounds of unescaping tried, and the most distinct views looked at for one text.
 _ROUNDS = 3
+_MAX_VIEWS = 32
 #: Characters that start an escape in one of the decoded views; a text without any is only searched as it is.
-_ESCAPES = frozenset("\\%&+")
+_HAS_ESCAPE = re.compile(r"[\\%&]").search
 _JSON_ESCAPE = re.compile(r"\\(?:u([0-9A-Fa-f]{4})|x([0-9A-Fa-f]{2})|([\"\\/bfnrt]))")
 _SIMPLE = {'"': '"', "\\": "\\", "/": "/", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
+#: ASCII-only lower-casing: keeps every index of the text (``str.lower`` may not, e.g. for ``İ``).
+_ASCII_LOWER = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
 
 
 def _json_unescape(text: str) -> str:
@@ -49,9 +62,8 @@ def _json_unescape(text: str) -> str:
     return _JSON_ESCAPE.sub(one, text)
 
 
-def _unescape(text: str) -> str:
-    """One round of every unescaping a reader could apply."""
-    return html.unescape(unquote_plus(_json_unescape(text)))
+#: The unescapings a reader could apply, each on its own (``+`` as a space is not one: a key holds no space).
+_UNESCAPES = (_json_unescape, unquote, html.unescape)
 
 
 def _base64_cores(secret: bytes) -> set[str]:
@@ -60,39 +72,65 @@ def _base64_cores(secret: bytes) -> set[str]:
     cores: set[str] = set()
     for offset in range(3):
         encoded = base64.b64encode(b"\0" * offset + secret).decode().rstrip("=")
-        # Drop the characters that mix in the neighbouring bytes: the leading ones (the padding bytes) and the last
-        # partial group.
-        start = -(-offset * 4 // 3)
-        end = ((offset + len(secret)) * 4) // 3
-        core = encoded[start:end]
+        core = encoded[-(-offset * 4 // 3) : ((offset + len(secret)) * 4) // 3]
         if len(core) >= 8:
             cores.update({core, core.replace("+", "-").replace("/", "_")})
     return cores
 
 
+class _Secret:
+    """One secret, with what finding any long run of it takes: its lower-cased text, the run length that counts,
+    and the aligned chunks every such run contains (a run of ``length`` holds at least one whole chunk)."""
+
+    def __init__(self, secret: str) -> None:
+        self.lower = secret.translate(_ASCII_LOWER)
+        self.length = min(FRAGMENT, len(secret))
+        size = (self.length + 1) // 2
+        self.chunks = [(k, self.lower[k : k + size]) for k in range(0, len(secret) - size + 1, size)]
+
+    def runs(self, folded: str) -> list[tuple[int, int]]:
+        """The spans of ``folded`` (a lower-cased text) holding at least :attr:`length` consecutive characters of
+        the secret, each extended as far as it goes."""
+        spans: list[tuple[int, int]] = []
+        for offset, chunk in self.chunks:
+            at = folded.find(chunk)
+            while at >= 0:
+                start, key_start = at, offset
+                while start > 0 and key_start > 0 and folded[start - 1] == self.lower[key_start - 1]:
+                    start, key_start = start - 1, key_start - 1
+                end, key_end = at + len(chunk), offset + len(chunk)
+                while end < len(folded) and key_end < len(self.lower) and folded[end] == self.lower[key_end]:
+                    end, key_end = end + 1, key_end + 1
+                if end - start >= self.length:
+                    spans.append((start, end))
+                at = folded.find(chunk, at + 1)
+        return spans
+
+
 class Redactor:
-    """Masks secrets in server text, in every encoding a reader could decode (see the module's description).
+    """Masks secrets in server text, in every view a reader could decode (see the module's description).
 
     :param secrets: the texts to hide (the API key); empty ones are ignored.
     """
 
     def __init__(self, secrets: Iterable[str]) -> None:
-        self._secrets = sorted({secret for secret in secrets if secret}, key=len, reverse=True)
-        spellings: set[str] = set()
-        for secret in self._secrets:
-            spellings.update(
-                form for form in (secret, json.dumps(secret)[1:-1], quote(secret, safe=""), quote_plus(secret)) if form
-            )
-        self._spellings = sorted(spellings, key=len, reverse=True)
-        self._byte_spellings = [form.encode() for form in self._spellings]
-        self._folded = [secret.casefold() for secret in self._secrets]
-        self._base64 = sorted({core for s in self._secrets for core in _base64_cores(s.encode())}, key=len)
+        kept = sorted({secret for secret in secrets if secret}, key=len, reverse=True)
+        self._secrets = [_Secret(secret) for secret in kept]
+        spellings = {
+            form
+            for secret in kept
+            for form in (secret, json.dumps(secret)[1:-1], quote(secret, safe=""), quote_plus(secret))
+            if form
+        }
+        self._byte_spellings = [form.encode() for form in sorted(spellings, key=len, reverse=True)]
+        self._base64 = sorted({core for secret in kept for core in _base64_cores(secret.encode())}, key=len)
 
     def __bool__(self) -> bool:
         return bool(self._secrets)
 
     def bytes(self, body: bytes) -> bytes:
-        """Scrub a body as it arrives (the raw and common escaped spellings; decoded texts pass :meth:`text`).
+        """Scrub a body as it arrives (the raw and common escaped spellings; what is decoded from it passes
+        :meth:`text` again).
 
         :param body: the raw body.
         """
@@ -108,12 +146,10 @@ class Redactor:
         """
         if not self._secrets or not text:
             return text
-        text = self._replace(text)
-        revealing = self._revealing_view(text)
-        if revealing is not None:
-            return self._replace(revealing)
-        if self._holds_folded(text):
-            return self._replace_folded(text)
+        views = [view for view in (text, *self._views(text)) if self._holds(view)]
+        if views:
+            # The view that shows the most of a secret is the one masked (an escaped tail is masked with the rest).
+            return self._mask(max(views, key=self._shown))
         for core in self._base64:
             if core in text:
                 text = text.replace(core, MASK)
@@ -128,8 +164,7 @@ class Redactor:
             return False
         return (
             self._holds(text)
-            or self._revealing_view(text) is not None
-            or self._holds_folded(text)
+            or any(self._holds(view) for view in self._views(text))
             or any(core in text for core in self._base64)
         )
 
@@ -146,22 +181,8 @@ class Redactor:
             return [self.value(item) for item in value]
         return value
 
-    def _revealing_view(self, text: str) -> str | None:
-        """The first unescaped view of ``text`` that shows a secret, or ``None``."""
-        view = text
-        for _ in range(_ROUNDS):
-            if not _ESCAPES.intersection(view):
-                return None
-            decoded = _unescape(view)
-            if decoded == view:
-                return None
-            view = decoded
-            if self._holds(view):
-                return view
-        return None
-
     def headers(self, headers: httpx.Headers) -> httpx.Headers:
-        """The headers with every value redacted (names are the client's own business, but redacted too).
+        """The headers with every name and value redacted.
 
         :param headers: an answer's headers.
         """
@@ -170,22 +191,50 @@ class Redactor:
         return httpx.Headers([(self.text(name), self.text(value)) for name, value in headers.multi_items()])
 
     def _holds(self, text: str) -> bool:
-        return any(secret in text for secret in self._secrets)
+        folded = text.lower()  # a fast test (``str.lower`` may move indices, which only :meth:`_mask` needs)
+        return any(chunk in folded for secret in self._secrets for _, chunk in secret.chunks) and any(
+            secret.runs(folded) for secret in self._secrets
+        )
 
-    def _holds_folded(self, text: str) -> bool:
-        folded = text.casefold()
-        return any(secret in folded for secret in self._folded)
+    def _mask(self, text: str) -> str:
+        folded = text.translate(_ASCII_LOWER)
+        spans = sorted(span for secret in self._secrets for span in secret.runs(folded))
+        out: list[str] = []
+        position = 0
+        for start, end in spans:
+            if end <= position:
+                continue
+            out.append(text[position : max(start, position)])
+            out.append(MASK if start >= position else "")
+            position = end
+        out.append(text[position:])
+        return "".join(out)
 
-    def _replace(self, text: str) -> str:
-        for form in self._spellings:
-            if form in text:
-                text = text.replace(form, MASK)
-        return text
+    def _shown(self, view: str) -> int:
+        folded = view.lower()
+        return max((end - start for secret in self._secrets for start, end in secret.runs(folded)), default=0)
 
-    def _replace_folded(self, text: str) -> str:
-        for secret in self._secrets:
-            text = re.sub(re.escape(secret), MASK, text, flags=re.IGNORECASE)
-        return text
+    def _views(self, text: str) -> list[str]:
+        """Every unescaped view of ``text``: each combination of the unescapings, up to :data:`_ROUNDS` deep and
+        :data:`_MAX_VIEWS` views (none for a text without an escape character)."""
+        if not _HAS_ESCAPE(text):
+            return []
+        seen = {text}
+        views: list[str] = []
+        layer = [text]
+        for _ in range(_ROUNDS):
+            following: list[str] = []
+            for view in layer:
+                for unescape in _UNESCAPES:
+                    decoded = unescape(view)
+                    if decoded in seen or len(seen) >= _MAX_VIEWS:
+                        continue
+                    seen.add(decoded)
+                    views.append(decoded)
+                    if _HAS_ESCAPE(decoded):
+                        following.append(decoded)
+            layer = following
+        return views
 
 
 #: Every live redactor: the library log filter masks what any of them knows.

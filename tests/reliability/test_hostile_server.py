@@ -31,10 +31,10 @@ from airflow_provider_telnyx.exceptions import (
     TelnyxServerError,
     TelnyxValidationError,
 )
-from airflow_provider_telnyx.hooks import telnyx as telnyx_hook
 from airflow_provider_telnyx.hooks._errors import parse_error_body
 from airflow_provider_telnyx.hooks._retry import BACKOFF_MAX, RATE_LIMIT_RETRIES
 from airflow_provider_telnyx.hooks.telnyx import TelnyxHook
+from airflow_provider_telnyx.operators.base import REATTACH_EXTRA_PAGES
 from airflow_provider_telnyx.operators.batch import TelnyxCreateScheduledEventsOperator
 from airflow_provider_telnyx.operators.scheduled_event import TelnyxCreateScheduledEventOperator
 from airflow_provider_telnyx.sensors.scheduled_event import TelnyxScheduledEventSensor
@@ -186,10 +186,9 @@ def test_paging_is_bounded(server: HostileServer, report: Report, monkeypatch: p
 
     server.behaviour = new_events
     server.received.clear()
-    monkeypatch.setattr(telnyx_hook, "MAX_PAGES", 50)  # the real ceiling is 10,000 pages; 50 keeps the test short
     started = time.monotonic()
     with pytest.raises(TelnyxInvalidResponseError, match="announced more than 50 pages"):
-        list(hook().list_scheduled_events(ASSISTANT))
+        list(hook().list_scheduled_events(ASSISTANT, max_pages=50))  # the default ceiling is 10,000 pages
     assert len(server.received) == 50
     server.received.clear()
     op = TelnyxCreateScheduledEventOperator(
@@ -202,12 +201,15 @@ def test_paging_is_bounded(server: HostileServer, report: Report, monkeypatch: p
     )
     with pytest.raises(TelnyxInvalidResponseError):
         op.execute(context(FakeTI(try_number=2)))  # the reattach lookup of a retry
-    assert len(server.received) == 50
+    lookup = len(server.received)
+    assert lookup == REATTACH_EXTRA_PAGES + 2  # its own bound: 100 pages beyond the ones its own events fill
+    assert "from_date=" in server.received[0].query
+    assert "to_date=" in server.received[0].query
     record(
         report,
         "endless new pages",
-        f"stopped at the ceiling (50 here, 10,000 by default) with TelnyxInvalidResponseError in "
-        f"{time.monotonic() - started:.1f} s, for listings and reattach lookups alike",
+        f"stopped at the ceiling (50 here, 10,000 by default; a retry's reattach lookup: {lookup} pages of its "
+        f"narrowed window) with TelnyxInvalidResponseError in {time.monotonic() - started:.1f} s",
     )
 
 

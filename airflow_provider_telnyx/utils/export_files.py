@@ -37,6 +37,8 @@ __all__ = [
 
 #: Schemes of the local file system: their paths must be absolute (``file:///data/...``).
 LOCAL_SCHEMES = ("", "file", "local")
+#: Characters fsspec's move and remove read as a glob pattern (the file could not be moved into place, nor removed).
+GLOB_CHARACTERS = ("*", "?", "[", "]")
 
 FileFormat = Literal["jsonl", "parquet"]
 FORMATS: tuple[FileFormat, ...] = ("jsonl", "parquet")
@@ -316,7 +318,8 @@ def destination_path(value: Any) -> ObjectStoragePath:
     ``s3://[conn_id@]bucket/...``) or an absolute local path naming a file, without ``..`` segments.
 
     A relative path is refused (it would be written under the worker's working folder, wherever that is), as is
-    ``file://name/...`` (``name`` would be a relative folder, not a host) and a path ending in ``/``.
+    ``file://name/...`` (``name`` would be a relative folder, not a host), a path ending in ``/`` and one holding
+    :data:`GLOB_CHARACTERS`.
 
     :param value: an ``ObjectStoragePath`` or the rendered ``destination`` text.
     :raises TelnyxInvalidInputError: naming ``destination`` and the reason.
@@ -343,4 +346,9 @@ def destination_path(value: Any) -> ObjectStoragePath:
         raise _refused(f"{text!r} has a '..' segment: give the path without it")
     if text.endswith("/"):
         raise _refused(f"{text!r} ends with '/': name a file (e.g. .../events.jsonl), not a folder")
+    if any(character in text for character in GLOB_CHARACTERS):
+        raise _refused(
+            f"{text!r} holds one of {' '.join(GLOB_CHARACTERS)}, which object storage reads as a pattern when it "
+            "moves or removes the file: name it without them"
+        )
     return value if isinstance(value, ObjectStoragePath) else ObjectStoragePath(text)

@@ -9,6 +9,7 @@ import asyncio
 import json
 import threading
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -425,6 +426,8 @@ def test_explicit_dates_are_half_open_too_and_an_empty_range_is_refused(sim: Sim
         ("{root}/day/../../escaped.jsonl", "has a '..' segment"),
         ("s3://bucket/exports/../other/events.jsonl", "has a '..' segment"),
         ("file://{root}/exports/", "ends with '/'"),
+        ("file://{root}/calls[1].jsonl", "holds one of"),
+        ("s3://bucket/day-*/calls.jsonl", "holds one of"),
     ],
 )
 def test_relative_and_climbing_destinations_are_refused_before_any_request(
@@ -467,22 +470,22 @@ def test_an_existing_folder_as_destination_fails_before_any_request_and_hides_no
     assert sorted(p.name for p in tmp_path.iterdir()) == ["calls.jsonl"]
 
 
-@pytest.fixture
-def interrupt() -> Iterator[Callable[[Callable[[], BaseException]], None]]:
-    """``interrupt(KeyboardInterrupt)``: the next export's first progress line raises it, from inside the export,
-    as a kill, a timeout or a bug would (the task's log is structlog's)."""
+@contextmanager
+def raising_at_progress(error: Callable[[], BaseException]) -> Iterator[None]:
+    """Within it, an export's first progress line raises ``error()`` from inside the export, as a kill, a timeout
+    or a bug would (the task's log is structlog's)."""
     processors = structlog.get_config()["processors"]
 
-    def install(error: Callable[[], BaseException]) -> None:
-        def raise_at_progress(logger: Any, method: str, event: dict[str, Any]) -> dict[str, Any]:
-            if str(event.get("event", "")).startswith("Export progress"):
-                raise error()
-            return event
+    def raise_at_progress(logger: Any, method: str, event: dict[str, Any]) -> dict[str, Any]:
+        if str(event.get("event", "")).startswith("Export progress"):
+            raise error()
+        return event
 
-        structlog.configure(processors=[raise_at_progress, *processors])
-
-    yield install
-    structlog.configure(processors=processors)
+    structlog.configure(processors=[raise_at_progress, *processors])
+    try:
+        yield
+    finally:
+        structlog.configure(processors=processors)
 
 
 @pytest.mark.parametrize(
@@ -491,14 +494,13 @@ def interrupt() -> Iterator[Callable[[Callable[[], BaseException]], None]]:
     ids=["KeyboardInterrupt", "CancelledError", "SystemExit", "RuntimeError", "MemoryError"],
 )
 def test_a_try_ended_by_any_exception_removes_its_temporary_file_and_keeps_the_last_file(
-    sim: Simulator, tmp_path: Path, interrupt: Any, error: Callable[[], BaseException]
+    sim: Simulator, tmp_path: Path, error: Callable[[], BaseException]
 ) -> None:
     seed_calls(sim, 60, 120, 180)
     destination = tmp_path / "events.jsonl"
     export(f"file://{destination}")
     complete = destination.read_bytes()
-    interrupt(error)
-    with pytest.raises(type(error())):
+    with raising_at_progress(error), pytest.raises(type(error())):
         export(f"file://{destination}", progress_interval=0.000001)
     assert destination.read_bytes() == complete
     assert sorted(p.name for p in tmp_path.iterdir()) == ["events.jsonl"]

@@ -16,7 +16,13 @@ from airflow_provider_telnyx.exceptions import TelnyxInvalidInputError
 from airflow_provider_telnyx.models.conversations import ConversationMessage
 from airflow_provider_telnyx.models.events import parse_scheduled_event
 from airflow_provider_telnyx.models.export import MAX_NESTING, ExportMessage, ExportRecord, sort_by_time
-from airflow_provider_telnyx.utils.export_files import CountingFile, JsonLinesWriter, destination_path, json_line
+from airflow_provider_telnyx.utils.export_files import (
+    WHOLE_LINE_MESSAGES,
+    CountingFile,
+    JsonLinesWriter,
+    destination_path,
+    json_line,
+)
 
 AT = datetime(2031, 5, 1, 9, tzinfo=timezone.utc)
 
@@ -61,10 +67,19 @@ def one_shot(item: ExportRecord) -> bytes:
     return json.dumps(item.to_json(), ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
 
 
-@pytest.mark.parametrize("messages", [None, [], [msg("a", 1), msg("b", 2, metadata={"k": "v"})]])
+@pytest.mark.parametrize(
+    "messages",
+    [None, [], [msg("a", 1), msg("b", 2, metadata={"k": "v"})], [msg(f"m{i}", i) for i in range(1_001)]],
+    ids=["none", "empty", "two", "one more than a whole line takes"],
+)
 def test_the_json_line_in_pieces_is_the_one_shot_encoding(messages: list[ExportMessage] | None) -> None:
     item = record(messages, dynamic_variables={"name": "Zoë"})
-    assert b"".join(json_line(item)) == one_shot(item)
+    pieces = json_line(item)
+    assert b"".join(pieces) == one_shot(item)
+    if not messages or len(messages) <= WHOLE_LINE_MESSAGES:
+        assert len(pieces) == 1
+    else:  # one piece per message (and per other field)
+        assert len(pieces) == len(messages) + len(ExportRecord.model_fields) + 2
 
 
 def test_a_clean_record_needs_no_repair() -> None:

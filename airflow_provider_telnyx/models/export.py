@@ -244,7 +244,7 @@ class ExportRecord(_Written):
             call_duration=getattr(event, "call_duration", None),
             retry_count=event.retry_count,
             text=getattr(event, "text", None),
-            errors=[error if isinstance(error, str) else _json_text(error, set()) for error in event.errors or []],
+            errors=[error if isinstance(error, str) else _error_text(error) for error in event.errors or []],
             conversation_metadata=event.conversation_metadata,
             dynamic_variables=event.dynamic_variables,
             attempts=[ExportAttempt.model_validate(attempt.model_dump(include=_ATTEMPT)) for attempt in event.attempts],
@@ -304,6 +304,13 @@ def _text(value: Any) -> str | None:
     if value is None:
         return None
     return str(getattr(value, "value", value))
+
+
+def _error_text(error: Any) -> str:
+    try:
+        return json.dumps(error)
+    except (ValueError, TypeError, RecursionError):  # deeper than the encoder goes: its safe JSON text
+        return _json_text(error, set())
 
 
 def _strict_json(value: Any) -> str:

@@ -5,21 +5,31 @@ when asked, its conversation's messages and insights. One model for both formats
 The record is what we write (strict writer): its fields are fixed and documented (``docs/howto/export.md`` shows
 the JSON Schema :func:`export_json_schema` produces); what a newer API adds to an event is kept in ``event``, the
 event exactly as the API answered it.
+
+A record holds what the API sent, which may not be encodable as it is: a lone surrogate (``"\\ud83d"`` is valid
+JSON, but no UTF-8), a value nested deeper than the encoder goes, a non-finite number (``NaN`` is no JSON).
+The writers try the record as it is and, when it is refused, write :meth:`ExportRecord.made_safe` instead, which
+says what it changed (:data:`REPAIRS`): one odd record never fails an export.
 """
 
 from __future__ import annotations
 
 import json
-from datetime import datetime
+import math
+import re
+from datetime import date, datetime
+from enum import Enum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, TypeAdapter
 
 from airflow_provider_telnyx.models.conversations import ConversationInsight, ConversationMessage
 from airflow_provider_telnyx.models.events import ScheduledEvent
 
 __all__ = [
     "EXPORT_SCHEMA_VERSION",
+    "MAX_NESTING",
+    "REPAIRS",
     "ExportAttempt",
     "ExportInsight",
     "ExportInsightResult",
@@ -28,6 +38,7 @@ __all__ = [
     "ExportToolCall",
     "TranscriptStatus",
     "export_json_schema",
+    "sort_by_time",
 ]
 
 #: Bumped when a field changes meaning or is removed (adding a field does not bump it).
@@ -38,8 +49,23 @@ EXPORT_SCHEMA_VERSION = 1
 TranscriptStatus = Literal["exported", "no_conversation", "not_requested"]
 
 
+#: In a repaired record, containers nested deeper than this (counted from the record) are written as their JSON
+#: text, one string (the encoder refuses nesting past 255 levels; a real event is a handful deep).
+MAX_NESTING = 100
+
+#: What :meth:`ExportRecord.made_safe` may change, as it reports it.
+REPAIRS = {
+    "surrogates": "lone surrogates replaced by U+FFFD",
+    "nesting": f"values nested deeper than {MAX_NESTING} levels written as JSON text",
+    "non_finite": "non-finite numbers (NaN, Infinity) written as null",
+    "unencodable": "values of no JSON type written as text",
+}
+
+
 class _Written(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Non-finite numbers stay floats in the JSON form, so that the writer refuses them (and the record is repaired
+    # and counted) instead of pydantic turning them into null unnoticed.
+    model_config = ConfigDict(extra="forbid", frozen=True, ser_json_inf_nan="constants")
 
 
 class ExportAttempt(_Written):
@@ -62,17 +88,23 @@ class ExportToolCall(_Written):
 
 
 class ExportMessage(_Written):
-    """One message of the transcript, oldest first."""
+    """One message of the transcript.
+
+    :param metadata: the message's ``metadata`` as the API sent it (a value that is not an object is kept as
+        ``{"value": ...}``).
+    """
 
     role: str | None = None
     text: str | None = None
     created_at: datetime | None = None
     sent_at: datetime | None = None
     tool_calls: list[ExportToolCall] = []
+    metadata: dict[str, Any] | None = None
 
     @classmethod
     def of(cls, message: ConversationMessage) -> ExportMessage:
         """The written form of a message read from the API."""
+        metadata = (message.model_extra or {}).get("metadata")
         return cls(
             role=_text(message.role),
             text=message.text,
@@ -87,7 +119,27 @@ class ExportMessage(_Written):
                 )
                 for call in message.tool_calls or []
             ],
+            metadata=metadata if metadata is None or isinstance(metadata, dict) else {"value": metadata},
         )
+
+    @property
+    def time(self) -> datetime | None:
+        """When the end user experienced it: ``sent_at`` (the API's advice), else ``created_at``."""
+        return self.sent_at or self.created_at
+
+    def approx_bytes(self) -> int:
+        """About how many bytes the message takes in a JSON Lines record (what the transcript cap counts): the
+        UTF-8 length of its texts plus a fixed allowance for its keys and timestamps. Never raises."""
+        strings: list[Any] = [self.role, self.text]
+        for call in self.tool_calls:
+            strings += [call.id, call.type, call.name, call.arguments]
+        return 120 + sum(_utf8_len(text) for text in strings if text) + _approx_bytes(self.metadata)
+
+
+def sort_by_time(messages: list[ExportMessage]) -> list[ExportMessage]:
+    """The messages oldest first by :attr:`ExportMessage.time`; stable (equal times keep the API's order), those
+    without a time last."""
+    return sorted(messages, key=lambda m: (0, m.time) if m.time is not None else (1, _EPOCH))
 
 
 class ExportInsightResult(_Written):
@@ -128,9 +180,12 @@ class ExportRecord(_Written):
     :param scheduled_at: ``scheduled_at_fixed_datetime`` (after retries, the last attempt's dispatch time).
     :param errors: the event's errors, as text.
     :param conversation_metadata: the event's metadata, including the ``airflow_*`` tags our operators add.
-    :param messages: the transcript, oldest first; ``null`` when not requested or there is no conversation yet.
+    :param messages: the transcript, oldest first (:func:`sort_by_time`); ``null`` when not requested or there is
+        no conversation yet.
     :param insights: the insights runs; ``null`` when not requested or there is no conversation yet.
     :param transcript_status: whether the conversation was read (:data:`TranscriptStatus`).
+    :param transcript_truncated: whether ``messages`` stops at the export's cap: the conversation had more (the
+        first messages the API listed are kept).
     :param exported_at: when the export ran (the same for every record of a file).
     :param event: the event exactly as the API answered it (fields a newer API adds included).
     """
@@ -156,6 +211,7 @@ class ExportRecord(_Written):
     messages: list[ExportMessage] | None = None
     insights: list[ExportInsight] | None = None
     transcript_status: TranscriptStatus
+    transcript_truncated: bool = False
     exported_at: datetime
     event: dict[str, Any]
 
@@ -164,12 +220,16 @@ class ExportRecord(_Written):
         cls,
         event: ScheduledEvent,
         *,
-        messages: list[ConversationMessage] | None,
+        messages: list[ExportMessage] | None,
         insights: list[ConversationInsight] | None,
         transcript_status: TranscriptStatus,
         exported_at: datetime,
+        transcript_truncated: bool = False,
     ) -> ExportRecord:
-        """The record of an event and what was read of its conversation."""
+        """The record of an event and what was read of its conversation.
+
+        :param messages: the transcript as read (sorted here by :func:`sort_by_time`).
+        """
         return cls(
             scheduled_event_id=event.event_id,
             assistant_id=event.assistant_id,
@@ -184,39 +244,187 @@ class ExportRecord(_Written):
             call_duration=getattr(event, "call_duration", None),
             retry_count=event.retry_count,
             text=getattr(event, "text", None),
-            errors=[error if isinstance(error, str) else json.dumps(error) for error in event.errors or []],
+            errors=[error if isinstance(error, str) else _error_text(error) for error in event.errors or []],
             conversation_metadata=event.conversation_metadata,
             dynamic_variables=event.dynamic_variables,
             attempts=[ExportAttempt.model_validate(attempt.model_dump(include=_ATTEMPT)) for attempt in event.attempts],
-            messages=None if messages is None else [ExportMessage.of(m) for m in messages],
+            messages=None if messages is None else sort_by_time(messages),
             insights=None if insights is None else [ExportInsight.of(i) for i in insights],
             transcript_status=transcript_status,
+            transcript_truncated=transcript_truncated,
             exported_at=exported_at,
-            event=event.to_json_dict(),
+            event=_document(event),
         )
 
-    def to_json(self) -> dict[str, Any]:
-        """The JSON Lines form: JSON-safe, timestamps as ISO 8601 text."""
-        return self.model_dump(mode="json")
+    def to_json(self, *, exclude: set[str] | None = None) -> dict[str, Any]:
+        """The JSON Lines form, timestamps as ISO 8601 text. Non-finite numbers stay floats (``json.dumps(...,
+        allow_nan=False)`` refuses them).
+
+        :param exclude: fields left out.
+        :raises ValueError: when the record cannot be serialized as it is (nesting too deep).
+        """
+        return self.model_dump(mode="json", exclude=exclude)
 
     def to_row(self) -> dict[str, Any]:
         """The Parquet form: timestamps as datetimes, the free-form maps (``conversation_metadata``,
-        ``dynamic_variables``, ``event``) as JSON text."""
+        ``dynamic_variables``, ``event``, each message's ``metadata``) as JSON text.
+
+        :raises ValueError: when the record cannot be encoded as it is (see :meth:`made_safe`).
+        """
         row = self.model_dump()
+        free = self.model_dump(mode="json", include=set(_JSON_TEXT))
         for name in _JSON_TEXT:
-            row[name] = None if row[name] is None else json.dumps(self.to_json()[name], sort_keys=True)
+            row[name] = None if free[name] is None else _strict_json(free[name])
+        for message, written in zip(row["messages"] or [], self.messages or [], strict=True):
+            if written.metadata is not None:
+                message["metadata"] = _strict_json(written.model_dump(mode="json", include={"metadata"})["metadata"])
         return row
+
+    def made_safe(self) -> tuple[ExportRecord, list[str]]:
+        """This record with every value no encoder refuses: lone surrogates replaced by U+FFFD, containers nested
+        deeper than :data:`MAX_NESTING` levels as their JSON text, non-finite numbers as ``null``, values of no
+        JSON type as text. Never raises for what the API can send.
+
+        :return: the safe record, and which :data:`REPAIRS` were made (sorted keys; empty when none was needed).
+        """
+        found: set[str] = set()
+        safe = _safe(self, 0, found)
+        return safe, sorted(found)
 
 
 _ATTEMPT = set(ExportAttempt.model_fields)
 #: Columns written as JSON text in Parquet (free-form maps have no fixed columnar type).
 _JSON_TEXT = ("conversation_metadata", "dynamic_variables", "event")
+_EPOCH = datetime.min
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_DATETIME: TypeAdapter[datetime] = TypeAdapter(datetime)
 
 
 def _text(value: Any) -> str | None:
     if value is None:
         return None
     return str(getattr(value, "value", value))
+
+
+def _error_text(error: Any) -> str:
+    try:
+        return json.dumps(error)
+    except (ValueError, TypeError, RecursionError):  # deeper than the encoder goes: its safe JSON text
+        return _json_text(error, set())
+
+
+def _strict_json(value: Any) -> str:
+    # The free-form maps' JSON text in Parquet: refuses what JSON Lines refuses.
+    return json.dumps(value, sort_keys=True, ensure_ascii=False, allow_nan=False)
+
+
+def _utf8_len(text: Any) -> int:
+    return len(str(text).encode("utf-8", "surrogatepass"))
+
+
+def _approx_bytes(value: Any) -> int:
+    """About the JSON size of a free-form value, walked without recursion (any depth)."""
+    size, stack = 0, [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            size += _utf8_len(item) + 3
+        elif isinstance(item, dict):
+            size += 2 + len(item)
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list | tuple):
+            size += 2 + len(item)
+            stack.extend(item)
+        else:
+            size += 8
+    return size
+
+
+def _document(event: ScheduledEvent) -> dict[str, Any]:
+    """The event as the API answered it (set fields and unknown ones), in Python form: the record's JSON form
+    serializes it, so that what cannot be encoded is found (and repaired) when the record is written."""
+    try:
+        return event.model_dump(exclude_unset=True)
+    except (ValueError, RecursionError):  # nested deeper than pydantic serializes: the values as read
+        return _members(event)
+
+
+def _scalar(value: Any, found: set[str]) -> Any:
+    """A JSON-safe leaf (or ``value`` unchanged)."""
+    if isinstance(value, str):
+        if _SURROGATE.search(value):
+            found.add("surrogates")
+            return _SURROGATE.sub("\ufffd", value)
+        return value
+    if isinstance(value, float) and not math.isfinite(value):
+        found.add("non_finite")
+        return None
+    if value is None or isinstance(value, bool | int | float | datetime | date):
+        return value
+    if isinstance(value, Enum):
+        return _scalar(value.value, found)
+    found.add("unencodable")
+    return _scalar(str(value), found)
+
+
+def _members(value: BaseModel) -> dict[str, Any]:
+    # A model read from the API (not one of ours): the fields it was given, in model_dump's order, unknown ones last.
+    names = [name for name in type(value).model_fields if name in value.model_fields_set]
+    return {name: getattr(value, name) for name in [*names, *(value.model_extra or {})]}
+
+
+def _safe(value: Any, depth: int, found: set[str]) -> Any:
+    """``value`` with every leaf safe; containers deeper than :data:`MAX_NESTING` as JSON text."""
+    if isinstance(value, _Written):
+        fields = type(value).model_fields
+        return value.model_copy(update={name: _safe(getattr(value, name), depth + 1, found) for name in fields})
+    if isinstance(value, BaseModel):
+        value = _members(value)
+    if isinstance(value, dict | list | tuple):
+        if depth > MAX_NESTING:
+            found.add("nesting")
+            return _json_text(value, found)
+        if isinstance(value, dict):
+            return {_scalar(str(key), found): _safe(item, depth + 1, found) for key, item in value.items()}
+        return [_safe(item, depth + 1, found) for item in value]
+    return _scalar(value, found)
+
+
+def _plain(value: Any, found: set[str]) -> Any:
+    """``value`` as plain JSON values with every leaf safe, walked without recursion (any depth)."""
+    root: list[Any] = [None]
+    stack: list[tuple[Any, Any, Any]] = [(value, root, 0)]
+    while stack:
+        item, into, key = stack.pop()
+        if isinstance(item, BaseModel):
+            item = _members(item)
+        if isinstance(item, dict):
+            copy: dict[str, Any] = {}
+            for name, member in item.items():
+                safe_name = _scalar(str(name), found)
+                copy[safe_name] = None  # the keys' order is kept; the values are filled in as the walk reaches them
+                stack.append((member, copy, safe_name))
+            into[key] = copy
+        elif isinstance(item, list | tuple):
+            items: list[Any] = [None] * len(item)
+            stack.extend((member, items, index) for index, member in enumerate(item))
+            into[key] = items
+        elif isinstance(item, datetime):
+            into[key] = _DATETIME.dump_python(item, mode="json")
+        else:
+            leaf = _scalar(item, found)
+            into[key] = leaf.isoformat() if isinstance(leaf, date) else leaf
+    return root[0]
+
+
+def _json_text(value: Any, found: set[str]) -> str:
+    """``value`` as compact JSON text, made safe first (any depth the JSON decoder accepted)."""
+    try:
+        return json.dumps(_plain(value, found), ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    except RecursionError:  # deeper than even the C encoder goes: say so rather than fail
+        found.add("nesting")
+        return "(value nested too deeply to encode)"
 
 
 def export_json_schema() -> dict[str, Any]:

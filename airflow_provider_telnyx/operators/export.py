@@ -1,5 +1,6 @@
 """``TelnyxExportScheduledEventsOperator``: the events of an assistant, with their transcripts and insights, written
-to object storage in one task, streamed (flat memory), at the API's rate, and rewritten whole by a retry."""
+to object storage in one task, streamed (flat memory, transcripts capped), at the API's rate, rewritten whole by a
+retry, and never failed by one record that cannot be encoded as it is (it is repaired and counted)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ import asyncio
 import hashlib
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -16,29 +18,48 @@ from airflow.sdk import BaseOperator
 
 from airflow_provider_telnyx._common import TELNYX_UI_COLOR, parse_iso_datetime, utcnow
 from airflow_provider_telnyx.exceptions import TelnyxInvalidInputError, TelnyxNotFoundError
+from airflow_provider_telnyx.hooks._conversations import messages_pager
 from airflow_provider_telnyx.hooks.telnyx import TelnyxHook
 from airflow_provider_telnyx.models import (
     MAX_PAGE_SIZE,
     ConversationChannel,
     ConversationInsight,
-    ConversationMessage,
     ScheduledEvent,
     check_event_id,
     check_seconds,
 )
-from airflow_provider_telnyx.models.export import ExportRecord, TranscriptStatus
-from airflow_provider_telnyx.utils.export_files import CountingFile, file_format_for, writer_for
+from airflow_provider_telnyx.models.export import REPAIRS, ExportMessage, ExportRecord, TranscriptStatus
+from airflow_provider_telnyx.utils.export_files import CountingFile, destination_path, file_format_for, writer_for
 from airflow_provider_telnyx.utils.pool import paced_hook
 
 if TYPE_CHECKING:
     from airflow.sdk import Context, ObjectStoragePath
 
     from airflow_provider_telnyx.utils.export_files import RecordWriter
+    from airflow_provider_telnyx.utils.rate_limit import AdaptiveRateLimiter
 
-__all__ = ["TelnyxExportScheduledEventsOperator", "event_ids_from"]
+__all__ = [
+    "MAX_TRANSCRIPT_BYTES",
+    "MAX_TRANSCRIPT_MESSAGES",
+    "PARALLEL_TRANSCRIPT_BYTES",
+    "PARALLEL_TRANSCRIPT_MESSAGES",
+    "TelnyxExportScheduledEventsOperator",
+    "event_ids_from",
+]
 
-#: Most ids listed in the summary's ``missing_event_ids`` (the count is always exact).
-MAX_LISTED_MISSING = 20
+#: Most ids listed in the summary's ``missing_event_ids`` and ``repaired_event_ids`` (the counts are always exact).
+MAX_LISTED_IDS = 20
+#: The former name of :data:`MAX_LISTED_IDS`.
+MAX_LISTED_MISSING = MAX_LISTED_IDS
+#: Most messages one record holds: past it the transcript is cut (``transcript_truncated``) and no further page is
+#: asked for. An hour-long call is a few hundred messages.
+MAX_TRANSCRIPT_MESSAGES = 10_000
+#: Most bytes of messages one record holds (about their JSON size, :meth:`ExportMessage.approx_bytes`), likewise.
+MAX_TRANSCRIPT_BYTES = 10_000_000
+#: A transcript is read alongside the others up to this many messages (or bytes); past it, only the transcript of
+#: the event written next reads on. Memory: 2 x max_concurrency transcripts this long, plus one up to the cap.
+PARALLEL_TRANSCRIPT_MESSAGES = 1_000
+PARALLEL_TRANSCRIPT_BYTES = 1_000_000
 
 
 def event_ids_from(value: Any) -> list[str]:
@@ -79,6 +100,34 @@ def _aware(value: Any, name: str) -> datetime:
     return value
 
 
+@dataclass
+class _Tally:
+    """The summary's counts, with the first :data:`MAX_LISTED_IDS` ids of the missing and the repaired events."""
+
+    rows: int = 0
+    events_without_conversation: int = 0
+    missing_events: int = 0
+    events_outside_range: int = 0
+    repaired_records: int = 0
+    transcripts_truncated: int = 0
+    missing_event_ids: list[str] = field(default_factory=list)
+    repaired_event_ids: list[str] = field(default_factory=list)
+
+    def written(self, record: ExportRecord, repairs: list[str]) -> None:
+        self.rows += 1
+        self.events_without_conversation += record.transcript_status == "no_conversation"
+        self.transcripts_truncated += record.transcript_truncated
+        if repairs:
+            self.repaired_records += 1
+            if len(self.repaired_event_ids) < MAX_LISTED_IDS:
+                self.repaired_event_ids.append(record.scheduled_event_id)
+
+    def missing(self, event_id: str) -> None:
+        self.missing_events += 1
+        if len(self.missing_event_ids) < MAX_LISTED_IDS:
+            self.missing_event_ids.append(event_id)
+
+
 class TelnyxExportScheduledEventsOperator(BaseOperator):
     """Export an assistant's scheduled events, one record each, with their call attempts and (when asked) their
     conversation's transcript and insights, to a file in object storage.
@@ -86,25 +135,33 @@ class TelnyxExportScheduledEventsOperator(BaseOperator):
     .. seealso::
         The how-to guide, with the record schema and a warehouse load: ``docs/howto/export.md``.
 
-    The events are those named by ``event_ids``, or else those scheduled in ``from_date``..``to_date`` (default:
-    the run's data interval). The file is JSON Lines, or Parquet (``pyarrow``, the ``parquet`` extra). Records are
-    written as they come, in the order the events were listed or named, with at most ``2 x max_concurrency``
-    events in memory; every request goes through the same adaptive rate limiter as the batch create operator.
+    The events are those named by ``event_ids``, or else those scheduled in ``[from_date, to_date)`` (default:
+    the run's data interval; half-open as Airflow's intervals are, so consecutive runs never export an event twice).
+    The file is JSON Lines, or Parquet (``pyarrow``, the ``parquet`` extra). Records are written as they come, in
+    the order the events were listed or named, with at most ``2 x max_concurrency`` events in memory; a transcript
+    stops at :data:`MAX_TRANSCRIPT_MESSAGES` messages or :data:`MAX_TRANSCRIPT_BYTES` bytes
+    (``transcript_truncated``); every request goes through the same adaptive rate limiter as the batch create
+    operator. A record that cannot be encoded as it is (a lone surrogate, nesting too deep, a non-finite number) is
+    written repaired and counted (``repaired_records``), never failing the export.
 
     The file is written to a temporary sibling and moved over ``destination`` only when complete: a reader never
-    sees half a file, and a retry rewrites the whole object (nothing is ever appended twice). Transcripts are
-    personal data: nothing of them is logged or pushed to XCom; where the file goes is your decision.
+    sees half a file, and a retry rewrites the whole object (nothing is ever appended twice); a failed try removes
+    its temporary file, whatever ended it. Transcripts are personal data: nothing of them is logged or pushed to
+    XCom; where the file goes is your decision.
 
     :param assistant_id: the assistant whose events are exported. (templated)
-    :param destination: where to write: an ``ObjectStoragePath`` or a URL such as
-        ``file:///data/telnyx/{{ ds }}/events.jsonl`` or ``s3://bucket/telnyx/{{ ds }}/events.parquet`` (any scheme
-        Airflow's object storage supports; s3/gcs through their providers). (templated)
+    :param destination: the file to write: an ``ObjectStoragePath`` or a URL such as
+        ``file:///data/telnyx/{{ ds }}/events.jsonl`` or ``s3://aws_default@bucket/telnyx/{{ ds }}/events.parquet``
+        (any scheme Airflow's object storage supports; s3/gcs through their providers). Refused before any request:
+        a relative path, a ``..`` segment, and an existing folder (or an S3 prefix with keys under it). (templated)
     :param event_ids: the events to export: a list of ids, a create operator's result, or an ``XComArg``; when
         set, the date range is not used. An id that no longer exists is counted as missing. (templated)
-    :param from_date: start of the range of ``scheduled_at_fixed_datetime`` (ISO text or aware datetime; default
-        the data interval's start; an empty interval, as Airflow 3's plain cron schedules give, is refused rather
-        than read as "nothing to export"). (templated)
-    :param to_date: end of the range, inclusive as the API reads it (default the data interval's end). (templated)
+    :param from_date: start of the range of ``scheduled_at_fixed_datetime``, included (ISO text or aware datetime;
+        default the data interval's start; an empty interval, as Airflow 3's plain cron schedules give, is refused
+        rather than read as "nothing to export"). (templated)
+    :param to_date: end of the range, excluded as in Airflow's data intervals (default the data interval's end):
+        an event scheduled exactly at ``to_date`` belongs to the next range. The API's ``to_date`` includes it, so
+        it is asked for and left out here. (templated)
     :param conversation_channel: only ``phone_call`` or only ``sms_chat`` events (range selection). (templated)
     :param include_transcript: read every event's messages (one request per ``message_page_size`` messages).
     :param include_insights: read every event's insights (one request per event).
@@ -192,7 +249,8 @@ class TelnyxExportScheduledEventsOperator(BaseOperator):
     # -- what to export ------------------------------------------------------------------------------------
 
     def _selection(self, context: Context) -> tuple[list[str] | None, dict[str, Any]]:
-        """The ids to export, or the listing filters of the date range; checked before any request."""
+        """The ids to export, or the listing filters of the date range (``from_date``, ``to_date`` as the API
+        reads them: both included; the operator leaves out what is at ``to_date``); checked before any request."""
         if self.event_ids is not None:
             return event_ids_from(self.event_ids), {}
         start = self.from_date if self.from_date is not None else context.get("data_interval_start")
@@ -215,8 +273,11 @@ class TelnyxExportScheduledEventsOperator(BaseOperator):
                 ],
                 subject="export",
             )
-        if filters["from_date"] > filters["to_date"]:
-            raise TelnyxInvalidInputError([("to_date", "must not be before from_date")], subject="export")
+        if filters["from_date"] >= filters["to_date"]:
+            raise TelnyxInvalidInputError(
+                [("to_date", "must be after from_date (the range is half-open: from_date included, to_date not)")],
+                subject="export",
+            )
         if self.conversation_channel is not None:
             if self.conversation_channel not in tuple(ConversationChannel):
                 raise TelnyxInvalidInputError(
@@ -226,13 +287,13 @@ class TelnyxExportScheduledEventsOperator(BaseOperator):
         return None, filters
 
     def _path(self) -> ObjectStoragePath:
-        from airflow.sdk import ObjectStoragePath
-
-        if isinstance(self.destination, ObjectStoragePath):
-            return self.destination
-        if not isinstance(self.destination, str) or not self.destination.strip():
-            raise TelnyxInvalidInputError([("destination", "must be a path or URL")], subject="export")
-        return ObjectStoragePath(self.destination)
+        destination = destination_path(self.destination)
+        if destination.is_dir():  # a rename would move the file into it, and the task would report success
+            raise TelnyxInvalidInputError(
+                [("destination", f"{destination} is an existing folder: name a file, e.g. {destination}/events.jsonl")],
+                subject="export",
+            )
+        return destination
 
     # -- execution -----------------------------------------------------------------------------------------
 
@@ -241,12 +302,14 @@ class TelnyxExportScheduledEventsOperator(BaseOperator):
 
         :param context: the task's context.
         :return: the summary: ``path``, ``format``, ``rows``, ``bytes``, ``events_without_conversation``,
-            ``missing_events`` (ids that no longer exist; the first few in ``missing_event_ids``), ``requests``,
-            ``seconds``.
+            ``missing_events`` (ids that no longer exist; the first few in ``missing_event_ids``),
+            ``events_outside_range`` (listed by the API but scheduled outside ``[from_date, to_date)``, left out),
+            ``repaired_records`` (written with values made safe; the first few ids in ``repaired_event_ids``),
+            ``transcripts_truncated``, ``requests``, ``seconds``.
         """
         ids, filters = self._selection(context)
+        file_format = file_format_for(str(self.destination), self.file_format)
         destination = self._path()
-        file_format = file_format_for(str(destination), self.file_format)
         run = f"{context['ti'].dag_id}/{context['ti'].run_id}/{context['ti'].task_id}/{context['ti'].map_index}"
         temporary = destination.parent / f".{destination.name}.{hashlib.sha256(run.encode()).hexdigest()[:12]}.tmp"
         destination.parent.mkdir(parents=True, exist_ok=True)
@@ -254,7 +317,7 @@ class TelnyxExportScheduledEventsOperator(BaseOperator):
         if ids is not None:
             what = f"{len(ids)} named events"
         else:
-            what = f"events scheduled {filters['from_date'].isoformat()}..{filters['to_date'].isoformat()}"
+            what = f"events scheduled in [{filters['from_date'].isoformat()}, {filters['to_date'].isoformat()})"
         self.log.info("Exporting %s of assistant %s to %s (%s)", what, self.assistant_id, destination, file_format)
         try:
             with temporary.open("wb") as raw:  # type: ignore[no-untyped-call]
@@ -263,8 +326,11 @@ class TelnyxExportScheduledEventsOperator(BaseOperator):
                 counts = asyncio.run(self._export(writer, ids, filters))
                 writer.close()
             temporary.rename(destination)
-        except BaseException:
-            temporary.unlink(missing_ok=True)
+        except BaseException:  # a failure, a timeout, a kill: no temporary file stays behind
+            try:
+                temporary.unlink(missing_ok=True)
+            except Exception:  # the first failure is the one to report
+                self.log.warning("Could not remove the temporary file %s", temporary, exc_info=True)
             raise
         summary = {
             "path": str(destination),
@@ -274,12 +340,14 @@ class TelnyxExportScheduledEventsOperator(BaseOperator):
             "seconds": round(time.monotonic() - started, 3),
         }
         self.log.info(
-            "Export done: %d rows, %d bytes, %d events without a conversation yet, %d missing, %d requests in %.1f s "
-            "-> %s",
+            "Export done: %d rows, %d bytes, %d events without a conversation yet, %d missing, %d repaired, "
+            "%d transcripts truncated, %d requests in %.1f s -> %s",
             summary["rows"],
             summary["bytes"],
             summary["events_without_conversation"],
             summary["missing_events"],
+            summary["repaired_records"],
+            summary["transcripts_truncated"],
             summary["requests"],
             summary["seconds"],
             summary["path"],
@@ -296,70 +364,117 @@ class TelnyxExportScheduledEventsOperator(BaseOperator):
             self.telnyx_conn_id, requests_per_second=self.requests_per_second, max_in_flight=self.max_concurrency
         )
         exported_at = utcnow()
-        counts: dict[str, Any] = {"rows": 0, "events_without_conversation": 0, "missing_events": 0}
-        missing: list[str] = []
-        window: deque[asyncio.Task[ExportRecord | None]] = deque()
-        clock = time.monotonic
-        last_line = clock()
+        tally = _Tally()
+        # Records are written in order: the window's first task is written next, and its turn is set (a long
+        # transcript reads past PARALLEL_TRANSCRIPT_* only then).
+        window: deque[tuple[asyncio.Task[ExportRecord | None], asyncio.Event]] = deque()
+        last_line = time.monotonic()
 
         async def source() -> AsyncIterator[ScheduledEvent | str]:
             if ids is not None:
                 for event_id in ids:
                     yield event_id
-            else:
-                async for event in hook.alist_scheduled_events(self.assistant_id, **filters):
-                    yield event
-
-        def write(record: ExportRecord | None) -> None:
-            nonlocal last_line
-            if record is None:
                 return
-            writer.write(record)
-            counts["rows"] += 1
-            counts["events_without_conversation"] += record.transcript_status == "no_conversation"
-            if clock() - last_line >= self.progress_interval:
-                last_line = clock()
+            start, end = filters["from_date"], filters["to_date"]
+            async for event in hook.alist_scheduled_events(self.assistant_id, **filters):
+                if start <= event.scheduled_at_fixed_datetime < end:
+                    yield event
+                else:  # at to_date: the next range's (the API's to_date is inclusive)
+                    tally.events_outside_range += 1
+
+        async def write_next() -> None:
+            nonlocal last_line
+            task, _ = window[0]
+            record = await task
+            window.popleft()
+            if window:
+                window[0][1].set()
+            if record is not None:
+                self._write(writer, record, tally)
+            if time.monotonic() - last_line >= self.progress_interval:
+                last_line = time.monotonic()
                 self.log.info(
                     "Export progress: %d rows, %d requests, %d events without a conversation yet",
-                    counts["rows"],
+                    tally.rows,
                     hook.rate_limit.responses,
-                    counts["events_without_conversation"],
+                    tally.events_without_conversation,
                 )
-
-        async def one(item: ScheduledEvent | str) -> ExportRecord | None:
-            await limiter.enter()
-            try:
-                if isinstance(item, str):
-                    try:
-                        item = await hook.aget_scheduled_event(self.assistant_id, item)
-                    except TelnyxNotFoundError:
-                        counts["missing_events"] += 1
-                        if len(missing) < MAX_LISTED_MISSING:
-                            missing.append(str(item))
-                        return None
-                return await self._record(hook, item, exported_at)
-            finally:
-                limiter.leave()
 
         try:
             async for item in source():
-                window.append(asyncio.create_task(one(item)))
+                turn = asyncio.Event()
+                if not window:
+                    turn.set()
+                read = self._one(hook, limiter, item, turn, exported_at, tally)
+                window.append((asyncio.create_task(read), turn))
                 if len(window) >= 2 * self.max_concurrency:
-                    write(await window.popleft())
+                    await write_next()
             while window:
-                write(await window.popleft())
+                await write_next()
         finally:
-            for task in window:
+            for task, _ in window:
                 task.cancel()
-            await asyncio.gather(*window, return_exceptions=True)
+            await asyncio.gather(*(task for task, _ in window), return_exceptions=True)
             await hook.aclose()
-        if missing:
-            self.log.warning("%d event ids no longer exist (first: %s)", counts["missing_events"], ", ".join(missing))
-        return {**counts, "missing_event_ids": missing, "requests": hook.rate_limit.responses}
+        self._log_left_out(tally)
+        return {**asdict(tally), "requests": hook.rate_limit.responses}
 
-    async def _record(self, hook: TelnyxHook, event: ScheduledEvent, exported_at: datetime) -> ExportRecord:
-        messages: list[ConversationMessage] | None = None
+    async def _one(
+        self,
+        hook: TelnyxHook,
+        limiter: AdaptiveRateLimiter,
+        item: ScheduledEvent | str,
+        turn: asyncio.Event,
+        exported_at: datetime,
+        tally: _Tally,
+    ) -> ExportRecord | None:
+        """One event's record (``None`` for a named event that no longer exists), holding a place in flight."""
+
+        async def wait_turn() -> None:
+            if not turn.is_set():  # give the place back while waiting: the event written next may need it
+                limiter.leave()
+                await turn.wait()
+                await limiter.enter()
+
+        await limiter.enter()
+        try:
+            if isinstance(item, str):
+                event_id = item
+                try:
+                    item = await hook.aget_scheduled_event(self.assistant_id, event_id)
+                except TelnyxNotFoundError:
+                    tally.missing(event_id)
+                    return None
+            return await self._record(hook, item, exported_at, wait_turn)
+        finally:
+            limiter.leave()
+
+    def _write(self, writer: RecordWriter, record: ExportRecord, tally: _Tally) -> None:
+        repairs = writer.write(record)
+        tally.written(record, repairs)
+        if repairs:  # the event id and what was changed; never the values (personal data)
+            self.log.warning(
+                "Event %s written repaired: %s", record.scheduled_event_id, "; ".join(REPAIRS[r] for r in repairs)
+            )
+
+    def _log_left_out(self, tally: _Tally) -> None:
+        if tally.missing_events:
+            self.log.warning(
+                "%d event ids no longer exist (first: %s)", tally.missing_events, ", ".join(tally.missing_event_ids)
+            )
+        if tally.events_outside_range:
+            self.log.info(
+                "%d listed events are scheduled outside [from_date, to_date) and were left out (one exactly at "
+                "to_date is the next range's)",
+                tally.events_outside_range,
+            )
+
+    async def _record(
+        self, hook: TelnyxHook, event: ScheduledEvent, exported_at: datetime, wait_turn: Callable[[], Awaitable[None]]
+    ) -> ExportRecord:
+        messages: list[ExportMessage] | None = None
         insights: list[ConversationInsight] | None = None
+        truncated = False
         status: TranscriptStatus = "exported"
         if not (self.include_transcript or self.include_insights):
             status = "not_requested"
@@ -368,12 +483,43 @@ class TelnyxExportScheduledEventsOperator(BaseOperator):
         else:
             try:
                 if self.include_transcript:
-                    pages = hook.alist_conversation_messages(event.conversation_id, page_size=self.message_page_size)
-                    messages = [message async for message in pages]
+                    messages, truncated = await self._transcript(hook, event.conversation_id, wait_turn)
                 if self.include_insights:
                     insights = await hook.aget_conversation_insights(event.conversation_id)
             except TelnyxNotFoundError:  # dispatched, but the API has no conversation for it yet
-                messages, insights, status = None, None, "no_conversation"
+                messages, insights, truncated, status = None, None, False, "no_conversation"
         return ExportRecord.of(
-            event, messages=messages, insights=insights, transcript_status=status, exported_at=exported_at
+            event,
+            messages=messages,
+            insights=insights,
+            transcript_status=status,
+            transcript_truncated=truncated,
+            exported_at=exported_at,
         )
+
+    async def _transcript(
+        self, hook: TelnyxHook, conversation_id: str, wait_turn: Callable[[], Awaitable[None]]
+    ) -> tuple[list[ExportMessage], bool]:
+        """A conversation's messages, page by page, up to the caps.
+
+        :return: the messages kept, and whether the conversation had more (no page past the cap is asked for).
+        """
+        pager = messages_pager(conversation_id, self.message_page_size)
+        kept: list[ExportMessage] = []
+        size = 0
+        while True:
+            if len(kept) >= PARALLEL_TRANSCRIPT_MESSAGES or size >= PARALLEL_TRANSCRIPT_BYTES:
+                await wait_turn()
+            request = pager.request()
+            items, done = pager.read(request, await hook.acall(request))
+            for item in items:
+                message = ExportMessage.of(item)
+                weight = message.approx_bytes()
+                if len(kept) >= MAX_TRANSCRIPT_MESSAGES or size + weight > MAX_TRANSCRIPT_BYTES:
+                    return kept, True
+                kept.append(message)
+                size += weight
+            if done:
+                return kept, False
+            if len(kept) >= MAX_TRANSCRIPT_MESSAGES:  # full at a page's end, and the API says more follow
+                return kept, True

@@ -8,6 +8,10 @@ A call never answered (or a dispatch that failed) has a conversation without mes
 ``pending`` until the conversation ends, ``in_progress`` for :data:`INSIGHTS_SECONDS` event-clock seconds, then
 ``completed``. A conversation that does not exist (yet) answers 404. Paging is the API's: ``page[number]``
 from 1, ``page[size]`` 1 to 100 (default 20), the list ``meta``.
+
+A test hook, :meth:`ConversationRoutes.script_transcript`, replaces an event's synthetic messages with the test's
+own: odd ones (a lone surrogate, deep ``metadata``, ``NaN``: sent as JSON escapes and tokens, as a server we do not
+control might) or very many (built page by page, so 100,000 messages cost the simulator no memory).
 """
 
 from __future__ import annotations
@@ -16,7 +20,8 @@ import hashlib
 import json
 import math
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -27,7 +32,7 @@ from airflow_provider_telnyx.testing._records import StoredEvent
 from airflow_provider_telnyx.testing._rules import Problem, jsonable, query_int, telnyx_error
 from airflow_provider_telnyx.testing.lifecycle import RING_SECONDS, Timeline
 
-__all__ = ["INSIGHTS_SECONDS", "SMS_REPLY_SECONDS", "ConversationRoutes", "transcript"]
+__all__ = ["INSIGHTS_SECONDS", "SMS_REPLY_SECONDS", "ConversationRoutes", "ScriptedTranscript", "transcript"]
 
 #: Event-clock seconds the insights of a finished conversation stay ``in_progress``.
 INSIGHTS_SECONDS = 10
@@ -98,6 +103,24 @@ def transcript(event: StoredEvent) -> list[dict[str, Any]]:
     return _call_transcript(event)
 
 
+@dataclass(frozen=True)
+class ScriptedTranscript:
+    """Messages a test gives a conversation in place of the synthetic ones (see
+    :meth:`ConversationRoutes.script_transcript`).
+
+    :param count: how many messages the conversation has.
+    :param message: the message at an index (0-based), as the API would send it; called only for the page asked.
+    """
+
+    count: int
+    message: Callable[[int], dict[str, Any]]
+
+
+def _scripted_json(value: Any) -> bytes:
+    # ASCII JSON: a lone surrogate goes out as its escape ("\\ud83d"), a non-finite number as NaN/Infinity.
+    return json.dumps(value, default=lambda v: jsonable(v) if isinstance(v, datetime) else str(v)).encode()
+
+
 def _ended_at(timeline: Timeline, messages: list[dict[str, Any]]) -> datetime:
     last: datetime = messages[-1]["sent_at"] if messages else timeline.ended_at
     return max(timeline.ended_at, last)
@@ -109,6 +132,38 @@ class ConversationRoutes:
     clock: Callable[[], datetime]
     _lock: threading.Lock
     _conversations: dict[str, StoredEvent]
+
+    @property
+    def _scripts(self) -> dict[str, ScriptedTranscript]:
+        scripts: dict[str, ScriptedTranscript] = self.__dict__.setdefault("_scripted_transcripts", {})
+        return scripts
+
+    def script_transcript(
+        self,
+        event_id: str,
+        messages: Sequence[dict[str, Any]] | None = None,
+        *,
+        count: int | None = None,
+        message: Callable[[int], dict[str, Any]] | None = None,
+    ) -> None:
+        """Test hook: serve these messages for the event's conversation instead of the synthetic ones, all visible
+        at once (the conversation still exists only once the event dispatched). Give ``messages``, or ``count``
+        and ``message`` (the message at an index, built when its page is asked for).
+
+        :param event_id: a stored event.
+        :param messages: the messages, as the API would send them (``datetime`` values become ISO text).
+        :param count: how many messages, with ``message``.
+        :param message: the message at an index, with ``count``.
+        """
+        if messages is not None:
+            fixed = list(messages)
+            script = ScriptedTranscript(len(fixed), fixed.__getitem__)
+        elif count is not None and message is not None:
+            script = ScriptedTranscript(count, message)
+        else:
+            raise ValueError("give messages, or count and message")
+        with self._lock:
+            self._scripts[event_id] = script
 
     def _conversation(self, request: Request, organization: str) -> tuple[StoredEvent, datetime]:
         conversation_id = request.path_params["conversation_id"]
@@ -149,14 +204,23 @@ class ConversationRoutes:
         event, now = self._conversation(request, organization)
         number = query_int(request.query_params.get("page[number]"), "number", 1, 1, None)
         size = query_int(request.query_params.get("page[size]"), "size", 20, 1, 100)
-        messages = self._visible(event, now)
+        with self._lock:
+            script = self._scripts.get(event.event_id)
+        if script is not None:
+            total = script.count
+            page = [script.message(i) for i in range((number - 1) * size, min(number * size, total))]
+        else:
+            messages = self._visible(event, now)
+            total, page = len(messages), messages[(number - 1) * size : number * size]
         meta = {
-            "total_pages": math.ceil(len(messages) / size),
-            "total_results": len(messages),
+            "total_pages": math.ceil(total / size),
+            "total_results": total,
             "page_number": number,
             "page_size": size,
         }
-        return JSONResponse({"data": jsonable(messages[(number - 1) * size : number * size]), "meta": meta})
+        if script is not None:
+            return Response(_scripted_json({"data": page, "meta": meta}), media_type="application/json")
+        return JSONResponse({"data": jsonable(page), "meta": meta})
 
     async def _conversation_insights(self, request: Request, organization: str) -> Response:
         event, now = self._conversation(request, organization)

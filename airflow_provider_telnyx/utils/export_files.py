@@ -1,34 +1,54 @@
 """Writing export records as they come, with flat memory: JSON Lines (always available) or Parquet (with the
-optional ``pyarrow``, imported only when a Parquet file is written), and the bytes counted on the way out."""
+optional ``pyarrow``, imported only when a Parquet file is written), and the bytes counted on the way out.
+
+Each writer encodes a record whole before writing any of it; a record it refuses (a lone surrogate, nesting too
+deep, a non-finite number, anything ``pyarrow`` will not take) is written as :meth:`ExportRecord.made_safe`, and
+``write`` returns what was repaired: one odd record never fails a file.
+"""
 
 from __future__ import annotations
 
 import json
 from typing import IO, TYPE_CHECKING, Any, Literal, Protocol
+from urllib.parse import unquote, urlsplit
 
 from airflow_provider_telnyx.exceptions import TelnyxInvalidInputError
 from airflow_provider_telnyx.models.export import ExportRecord
 
 if TYPE_CHECKING:
     import pyarrow
+    from airflow.sdk import ObjectStoragePath
 
 __all__ = [
     "FORMATS",
+    "ROW_GROUP_BYTES",
     "ROW_GROUP_SIZE",
+    "WHOLE_LINE_MESSAGES",
     "CountingFile",
     "FileFormat",
     "JsonLinesWriter",
     "ParquetWriter",
     "RecordWriter",
+    "destination_path",
     "file_format_for",
+    "json_line",
     "parquet_schema",
     "writer_for",
 ]
+
+#: Schemes of the local file system: their paths must be absolute (``file:///data/...``).
+LOCAL_SCHEMES = ("", "file", "local")
+#: Characters fsspec's move and remove read as a glob pattern (the file could not be moved into place, nor removed).
+GLOB_CHARACTERS = ("*", "?", "[", "]")
 
 FileFormat = Literal["jsonl", "parquet"]
 FORMATS: tuple[FileFormat, ...] = ("jsonl", "parquet")
 #: Records buffered per Parquet row group (the most records a Parquet export holds in memory).
 ROW_GROUP_SIZE = 1_000
+#: Arrow bytes buffered per Parquet row group: a group of long transcripts is written before 1,000 records.
+ROW_GROUP_BYTES = 64 * 1024 * 1024
+#: Records with up to this many messages are encoded in one piece; longer ones message by message.
+WHOLE_LINE_MESSAGES = 1_000
 
 
 class CountingFile:
@@ -67,20 +87,63 @@ class CountingFile:
 class RecordWriter(Protocol):
     """Writes records one by one; :meth:`close` finishes the file (the underlying file object stays open)."""
 
-    def write(self, record: ExportRecord) -> None: ...  # pragma: no cover - protocol
+    def write(self, record: ExportRecord) -> list[str]: ...  # pragma: no cover - protocol
 
     def close(self) -> None: ...  # pragma: no cover - protocol
 
 
+def _dumps(value: Any) -> bytes:
+    return json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
+
+
+def json_line(record: ExportRecord) -> list[bytes]:
+    """A record's JSON line (with its newline), in pieces: past :data:`WHOLE_LINE_MESSAGES` messages each message is
+    encoded on its own, so a long transcript never becomes one dictionary, one string and one bytes object of its
+    whole size at once. The pieces joined are ``json.dumps(record.to_json(), ensure_ascii=False,
+    separators=(",", ":"))`` plus the newline.
+
+    :raises ValueError: when the record cannot be encoded as it is (``UnicodeEncodeError`` for a lone surrogate,
+        a non-finite number, nesting deeper than the serializer goes).
+    :raises RecursionError: for nesting deeper than the JSON encoder goes.
+    """
+    if record.messages is None or len(record.messages) <= WHOLE_LINE_MESSAGES:
+        return [_dumps(record.to_json()) + b"\n"]  # one encoder call: five times faster for an ordinary record
+    messages = record.messages
+    head = record.to_json(exclude={"messages"})
+    pieces: list[bytes] = []
+    for index, name in enumerate(type(record).model_fields):
+        key = (b"{" if index == 0 else b",") + _dumps(name) + b":"
+        if name != "messages":
+            pieces.append(key + _dumps(head[name]))
+            continue
+        pieces.append(key + b"[")
+        for number, message in enumerate(messages):
+            pieces.append((b"," if number else b"") + _dumps(message.model_dump(mode="json")))
+        pieces.append(b"]")
+    pieces.append(b"}\n")
+    return pieces
+
+
 class JsonLinesWriter:
-    """One JSON object per line, UTF-8, nothing buffered beyond the file object's own buffer."""
+    """One JSON object per line, UTF-8; a record is encoded whole (in pieces) before any of it is written."""
 
     def __init__(self, out: CountingFile) -> None:
         self._out = out
 
-    def write(self, record: ExportRecord) -> None:
-        line = json.dumps(record.to_json(), ensure_ascii=False, separators=(",", ":"))
-        self._out.write(line.encode() + b"\n")
+    def write(self, record: ExportRecord) -> list[str]:
+        """Write one record (repaired if it cannot be encoded as it is).
+
+        :return: the repairs made (:data:`~airflow_provider_telnyx.models.export.REPAIRS` keys), empty when none.
+        """
+        repairs: list[str] = []
+        try:
+            pieces = json_line(record)
+        except (ValueError, RecursionError):
+            record, repairs = record.made_safe()
+            pieces = json_line(record)
+        for piece in pieces:
+            self._out.write(piece)
+        return repairs
 
     def close(self) -> None:
         self._out.flush()
@@ -149,6 +212,7 @@ def parquet_schema() -> pyarrow.Schema:
                             ("created_at", ts),
                             ("sent_at", ts),
                             ("tool_calls", pa.list_(tool_call)),
+                            ("metadata", pa.string()),
                         ]
                     )
                 ),
@@ -170,6 +234,7 @@ def parquet_schema() -> pyarrow.Schema:
                 ),
             ),
             ("transcript_status", pa.string()),
+            ("transcript_truncated", pa.bool_()),
             ("exported_at", ts),
             ("event", pa.string()),
         ]
@@ -177,28 +242,50 @@ def parquet_schema() -> pyarrow.Schema:
 
 
 class ParquetWriter:
-    """Row groups of at most ``row_group_size`` records, written as they fill.
+    """Row groups of at most ``row_group_size`` records or ``row_group_bytes`` Arrow bytes, written as they fill.
+    Each record becomes an Arrow batch as it comes (so a record ``pyarrow`` refuses is known, and repaired, alone).
 
     :param out: the file to write.
     :param row_group_size: records per row group.
+    :param row_group_bytes: Arrow bytes per row group.
     """
 
-    def __init__(self, out: CountingFile, row_group_size: int = ROW_GROUP_SIZE) -> None:
+    def __init__(
+        self, out: CountingFile, row_group_size: int = ROW_GROUP_SIZE, row_group_bytes: int = ROW_GROUP_BYTES
+    ) -> None:
         self._pa = _pyarrow()
         self._schema = parquet_schema()
         self._writer = self._pa.parquet.ParquetWriter(out, self._schema, compression="zstd")
-        self._rows: list[dict[str, Any]] = []
+        self._batches: list[Any] = []
+        self._bytes = 0
         self._size = row_group_size
+        self._max_bytes = row_group_bytes
 
-    def write(self, record: ExportRecord) -> None:
-        self._rows.append(record.to_row())
-        if len(self._rows) >= self._size:
+    def _batch(self, record: ExportRecord) -> Any:
+        return self._pa.RecordBatch.from_pylist([record.to_row()], schema=self._schema)
+
+    def write(self, record: ExportRecord) -> list[str]:
+        """Add one record (repaired if it cannot be encoded as it is) to the row group being filled.
+
+        :return: the repairs made (:data:`~airflow_provider_telnyx.models.export.REPAIRS` keys), empty when none.
+        """
+        repairs: list[str] = []
+        try:
+            batch = self._batch(record)
+        except (ValueError, TypeError, RecursionError, self._pa.ArrowException):
+            record, repairs = record.made_safe()
+            batch = self._batch(record)
+        self._batches.append(batch)
+        self._bytes += batch.nbytes
+        if len(self._batches) >= self._size or self._bytes >= self._max_bytes:
             self._flush()
+        return repairs
 
     def _flush(self) -> None:
-        if self._rows:
-            self._writer.write_table(self._pa.Table.from_pylist(self._rows, schema=self._schema))
-            self._rows = []
+        if self._batches:
+            table = self._pa.Table.from_batches(self._batches, schema=self._schema)
+            self._writer.write_table(table, row_group_size=len(self._batches))
+            self._batches, self._bytes = [], 0
 
     def close(self) -> None:
         self._flush()
@@ -224,3 +311,48 @@ def file_format_for(path: str, explicit: str | None) -> FileFormat:
 def writer_for(file_format: FileFormat, out: CountingFile) -> RecordWriter:
     """A writer of ``file_format`` records into ``out``."""
     return ParquetWriter(out) if file_format == "parquet" else JsonLinesWriter(out)
+
+
+def _refused(reason: str) -> TelnyxInvalidInputError:
+    return TelnyxInvalidInputError([("destination", reason)], subject="export")
+
+
+def destination_path(value: Any) -> ObjectStoragePath:
+    """The destination as an ``ObjectStoragePath``, checked before any request: a URL (``file:///...``,
+    ``s3://[conn_id@]bucket/...``) or an absolute local path naming a file, without ``..`` segments.
+
+    A relative path is refused (it would be written under the worker's working folder, wherever that is), as is
+    ``file://name/...`` (``name`` would be a relative folder, not a host), a path ending in ``/`` and one holding
+    :data:`GLOB_CHARACTERS`.
+
+    :param value: an ``ObjectStoragePath`` or the rendered ``destination`` text.
+    :raises TelnyxInvalidInputError: naming ``destination`` and the reason.
+    """
+    from airflow.sdk import ObjectStoragePath
+
+    if isinstance(value, ObjectStoragePath):
+        text = str(value)
+    elif isinstance(value, str) and value.strip():
+        text = value.strip()
+    else:
+        raise _refused("must be a path or URL")
+    parts = urlsplit(text)
+    scheme = parts.scheme.lower()
+    if scheme in LOCAL_SCHEMES:
+        if scheme and parts.netloc:
+            raise _refused(
+                f"{text!r} names {parts.netloc!r} as a host: a local file URL is absolute, with three slashes "
+                f"({scheme}:///{parts.netloc}{parts.path})"
+            )
+        if not (parts.path if scheme else text).startswith("/"):
+            raise _refused(f"{text!r} is a relative path: give an absolute one (file:///data/...) or a URL")
+    if any(unquote(segment) == ".." for segment in text.split("/")):
+        raise _refused(f"{text!r} has a '..' segment: give the path without it")
+    if text.endswith("/"):
+        raise _refused(f"{text!r} ends with '/': name a file (e.g. .../events.jsonl), not a folder")
+    if any(character in text for character in GLOB_CHARACTERS):
+        raise _refused(
+            f"{text!r} holds one of {' '.join(GLOB_CHARACTERS)}, which object storage reads as a pattern when it "
+            "moves or removes the file: name it without them"
+        )
+    return value if isinstance(value, ObjectStoragePath) else ObjectStoragePath(text)

@@ -1,0 +1,506 @@
+"""The export against what the project did not script: odd records (a lone surrogate, 400-deep metadata, NaN) from
+the simulator and from a separate raw server, very long transcripts (capped, no page past the cap asked for, read
+in order), messages out of order with their metadata, the half-open data interval at midnight, destinations that
+are folders, relative or climb with ``..``, and a try ended by any exception (its temporary file removed)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime, timedelta, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from unittest import mock
+
+import jsonschema
+import pytest
+import structlog
+
+from airflow_provider_telnyx.exceptions import TelnyxInvalidInputError
+from airflow_provider_telnyx.models.export import MAX_NESTING, export_json_schema
+from airflow_provider_telnyx.operators import export as export_module
+from airflow_provider_telnyx.operators.export import TelnyxExportScheduledEventsOperator
+from airflow_provider_telnyx.testing.clock import ManualClock
+from airflow_provider_telnyx.testing.simulator import Simulator
+
+NOW = datetime(2031, 5, 2, 10, 0, tzinfo=timezone.utc)
+DAY = datetime(2031, 5, 1, tzinfo=timezone.utc)
+ASSISTANT = "assistant-1"
+CALL = {
+    "telnyx_conversation_channel": "phone_call",
+    "telnyx_end_user_target": "+13125550100",
+    "telnyx_agent_target": "+13125550199",
+}
+
+
+def context(start: datetime = DAY, end: datetime | None = None) -> dict[str, Any]:
+    ti = mock.MagicMock(dag_id="dag", run_id="run-1", task_id="export", map_index=-1)
+    return {"ti": ti, "data_interval_start": start, "data_interval_end": end or start + timedelta(days=1)}
+
+
+def export(destination: str, ctx: dict[str, Any] | None = None, **kwargs: Any) -> dict[str, Any]:
+    operator = TelnyxExportScheduledEventsOperator(
+        task_id="export", assistant_id=ASSISTANT, destination=destination, **kwargs
+    )
+    return operator.execute(ctx or context())  # type: ignore[arg-type]
+
+
+def lines(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def seed_calls(sim: Simulator, *minutes: int) -> list[str]:
+    return [
+        sim.seed_event(ASSISTANT, {**CALL, "scheduled_at_fixed_datetime": (DAY + timedelta(minutes=m)).isoformat()})
+        for m in minutes
+    ]
+
+
+def nested(depth: int, leaf: Any = "bottom") -> Any:
+    value = leaf
+    for _ in range(depth):
+        value = {"next": value}
+    return value
+
+
+def depth_of(value: Any) -> int:
+    depth = 0
+    while isinstance(value, dict):
+        value, depth = value["next"], depth + 1
+    return depth
+
+
+def message(i: int, **extra: Any) -> dict[str, Any]:
+    at = (DAY + timedelta(hours=1, seconds=i)).isoformat().replace("+00:00", "Z")
+    return {"role": "user" if i % 2 else "assistant", "text": f"message {i}", "created_at": at, "sent_at": at, **extra}
+
+
+#: One message holding every value the writers refuse: a lone surrogate, nesting past what pydantic serializes, NaN.
+ODD_MESSAGE = message(
+    1,
+    text="Sure \ud83d see you then",
+    metadata={"sentiment": float("nan"), "score": float("inf"), "trace": nested(400), "tag\udc00": "x"},
+)
+
+
+@pytest.fixture
+def sim(telnyx_simulator: Simulator, simulator_connection: Any) -> Simulator:
+    telnyx_simulator.clock = ManualClock(NOW)
+    simulator_connection()
+    return telnyx_simulator
+
+
+def message_requests(sim: Simulator) -> list[str]:
+    return [entry.path for entry in sim.journal if entry.route == "messages"]
+
+
+# -- one record never sinks the export -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("file_format", ["jsonl", "parquet"])
+def test_one_odd_transcript_among_three_is_repaired_counted_and_the_others_intact(
+    sim: Simulator, tmp_path: Path, file_format: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ids = seed_calls(sim, 60, 120, 180)
+    _ = export(f"file://{tmp_path / 'plain.jsonl'}")  # the same three before the odd one exists: the reference
+    plain = lines(tmp_path / "plain.jsonl")
+    sim.script_transcript(ids[1], [message(0), ODD_MESSAGE, message(2, metadata={"lang": "en"})])
+    destination = tmp_path / f"events.{file_format}"
+    capsys.readouterr()
+    summary = export(f"file://{destination}")
+    again = export(f"file://{destination}")  # a retry meets the same record, and repairs it the same way
+    logged = capsys.readouterr().out
+    for result in (summary, again):
+        assert (result["rows"], result["repaired_records"], result["repaired_event_ids"]) == (3, 1, [ids[1]])
+    if file_format == "parquet":
+        rows = pytest.importorskip("pyarrow.parquet").read_table(destination).to_pylist()
+        for row in rows:
+            for name in ("event", "conversation_metadata", "dynamic_variables"):
+                row[name] = None if row[name] is None else json.loads(row[name])
+            for item in row["messages"]:
+                item["metadata"] = None if item["metadata"] is None else json.loads(item["metadata"])
+    else:
+        rows = lines(destination)
+        for row in rows:
+            jsonschema.validate(row, export_json_schema(), format_checker=jsonschema.FormatChecker())
+    assert [r["scheduled_event_id"] for r in rows] == ids
+    for fresh, reference in ((rows[0], plain[0]), (rows[2], plain[2])):
+        assert [m["text"] for m in fresh["messages"]] == [m["text"] for m in reference["messages"]]
+        assert fresh["event"] == reference["event"]
+    odd = rows[1]["messages"]
+    assert [m["text"] for m in odd] == ["message 0", "Sure \ufffd see you then", "message 2"]
+    metadata = odd[1]["metadata"]
+    assert (metadata["sentiment"], metadata["score"], metadata["tag\ufffd"]) == (None, None, "x")
+    # Kept down to MAX_NESTING levels of the record (record > messages > message > metadata > trace), then JSON text.
+    trace = metadata["trace"]
+    kept = depth_of(trace)
+    assert 0 < kept < 400
+    assert depth_of(json.loads(_bottom(trace))) + kept == 400
+    assert odd[2]["metadata"] == {"lang": "en"}
+    assert logged.count(f"Event {ids[1]} written repaired: " + _all_repairs()) == 2
+    assert "see you then" not in logged  # the event id and what was changed, never the values
+    assert "bottom" not in logged
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+def _bottom(value: Any) -> str:
+    while isinstance(value, dict):
+        value = value["next"]
+    assert isinstance(value, str)
+    return value
+
+
+def _all_repairs() -> str:
+    from airflow_provider_telnyx.models.export import REPAIRS
+
+    return "; ".join(REPAIRS[key] for key in ("nesting", "non_finite", "surrogates"))
+
+
+class RawApi:
+    """A tiny server of fixed JSON texts, written by hand: what a server we do not control may send."""
+
+    def __init__(self, answers: dict[str, bytes]) -> None:
+        answers_ = answers
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                body = answers_.get(self.path.split("?")[0])
+                self.send_response(200 if body is not None else 404)
+                self.send_header("Content-Type", "application/json")
+                payload = body if body is not None else b'{"errors": [{"code": "10005", "title": "Not found"}]}'
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v2"
+
+    def __enter__(self) -> RawApi:
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def raw_event(number: int, **extra: str) -> str:
+    fields = {
+        "scheduled_event_id": f'"event-{number}"',
+        "assistant_id": f'"{ASSISTANT}"',
+        "telnyx_conversation_channel": '"phone_call"',
+        "telnyx_end_user_target": '"+13125550100"',
+        "telnyx_agent_target": '"+13125550199"',
+        "scheduled_at_fixed_datetime": f'"2031-05-01T0{number}:00:00Z"',
+        "status": '"completed"',
+        "conversation_id": f'"conversation-{number}"',
+        **extra,
+    }
+    return "{" + ",".join(f'"{name}":{value}' for name, value in fields.items()) + "}"
+
+
+def test_an_event_with_what_json_allows_and_utf8_does_not_is_repaired(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The event itself is odd (the red team's 400-deep extra field, a lone surrogate escape, NaN and Infinity
+    tokens), sent by a hand-written server: the export succeeds and the two plain events are as sent."""
+    deep = '{"next":' * 400 + '"bottom"' + "}" * 400
+    odd = raw_event(2, note='"caf\\ud83d"', trace=deep, conversation_metadata='{"score": NaN, "ratio": -Infinity}')
+    listing = f'{{"data":[{raw_event(1)},{odd},{raw_event(3)}],"meta":{{"total_pages":1,"page_number":1}}}}'
+    meta = '"meta":{"total_pages":1,"page_number":1}'
+    messages = '{"data":[{"role":"user","text":"hi","sent_at":"2031-05-01T01:00:05Z"}],' + meta + "}"
+    answers = {f"/v2/ai/assistants/{ASSISTANT}/scheduled_events": listing.encode()}
+    for number in (1, 2, 3):
+        answers[f"/v2/ai/conversations/conversation-{number}/messages"] = messages.encode()
+    with RawApi(answers) as api:
+        monkeypatch.setenv(
+            "AIRFLOW_CONN_TELNYX_RAW", json.dumps({"conn_type": "telnyx", "password": "KEYraw", "host": api.url})
+        )
+        summary = export(f"file://{tmp_path / 'events.jsonl'}", telnyx_conn_id="telnyx_raw")
+    rows = lines(tmp_path / "events.jsonl")
+    assert [r["scheduled_event_id"] for r in rows] == ["event-1", "event-2", "event-3"]
+    assert (summary["repaired_records"], summary["repaired_event_ids"]) == (1, ["event-2"])
+    event = rows[1]["event"]
+    assert event["note"] == "caf\ufffd"
+    assert event["conversation_metadata"] == {"score": None, "ratio": None}
+    assert rows[1]["conversation_metadata"] == {"score": None, "ratio": None}
+    assert depth_of(event["trace"]) + depth_of(json.loads(_bottom(event["trace"]))) == 400
+    assert depth_of(event["trace"]) == MAX_NESTING - 1  # record > event > trace: containers below the record
+    for plain in (rows[0], rows[2]):
+        assert "trace" not in plain["event"]
+        assert plain["messages"] == [
+            {"role": "user", "text": "hi", "created_at": None, "sent_at": "2031-05-01T01:00:05Z", "tool_calls": [],
+             "metadata": None}
+        ]  # fmt: skip
+
+
+# -- long transcripts ------------------------------------------------------------------------------------------
+
+
+def test_a_transcript_past_the_cap_is_truncated_without_asking_for_the_pages_it_would_drop(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    short, long = seed_calls(sim, 60, 120)
+    sim.script_transcript(long, count=100_000, message=message)
+    sim.clear_journal()
+    summary = export(f"file://{tmp_path / 'events.jsonl'}")
+    rows = lines(tmp_path / "events.jsonl")
+    assert (rows[0]["transcript_truncated"], len(rows[0]["messages"])) == (False, 7)
+    assert rows[1]["transcript_truncated"] is True
+    assert [m["text"] for m in rows[1]["messages"]] == [f"message {i}" for i in range(10_000)]
+    assert summary["transcripts_truncated"] == 1
+    long_pages = [path for path in message_requests(sim) if rows[1]["conversation_id"] in path]
+    assert len(long_pages) == 10_000 // 100  # page 101 would only be dropped: it is never asked for
+    assert rows[0]["scheduled_event_id"] == short
+
+
+@pytest.mark.parametrize(
+    ("count", "page_size", "pages", "kept", "truncated"),
+    [
+        (250, 50, 5, 250, False),  # exactly the cap, on the last page: nothing was cut
+        (251, 50, 5, 250, True),  # the cap at a page's end and the API announces more: no 6th request
+        (260, 100, 3, 250, True),  # the cap inside a page
+        (40, 100, 1, 40, False),
+    ],
+)
+def test_the_message_cap_at_page_boundaries(
+    sim: Simulator,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    count: int,
+    page_size: int,
+    pages: int,
+    kept: int,
+    truncated: bool,
+) -> None:
+    monkeypatch.setattr(export_module, "MAX_TRANSCRIPT_MESSAGES", 250)
+    (event_id,) = seed_calls(sim, 60)
+    sim.script_transcript(event_id, count=count, message=message)
+    sim.clear_journal()
+    summary = export(f"file://{tmp_path / 'events.jsonl'}", message_page_size=page_size)
+    (row,) = lines(tmp_path / "events.jsonl")
+    assert (len(row["messages"]), row["transcript_truncated"], summary["transcripts_truncated"]) == (
+        kept,
+        truncated,
+        int(truncated),
+    )
+    assert len(message_requests(sim)) == pages
+
+
+def test_the_byte_cap_cuts_a_transcript_of_long_messages(
+    sim: Simulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(export_module, "MAX_TRANSCRIPT_BYTES", 50_000)
+    (event_id,) = seed_calls(sim, 60)
+    sim.script_transcript(event_id, count=500, message=lambda i: message(i, text=f"{i:05d}" + "é" * 5_000))
+    sim.clear_journal()
+    export(f"file://{tmp_path / 'events.jsonl'}", message_page_size=4)
+    (row,) = lines(tmp_path / "events.jsonl")
+    # 10,005 UTF-8 bytes of text each (é is two bytes): four fit under 50,000, the fifth does not.
+    assert (len(row["messages"]), row["transcript_truncated"]) == (4, True)
+    assert len(message_requests(sim)) == 2  # the second page held the fifth; no third was asked for
+
+
+def test_past_the_parallel_share_a_transcript_reads_on_only_when_its_event_is_written_next(
+    sim: Simulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(export_module, "PARALLEL_TRANSCRIPT_MESSAGES", 100)
+    first, second = seed_calls(sim, 60, 120)
+    for event_id in (first, second):
+        sim.script_transcript(event_id, count=300, message=message)
+    sim.clear_journal()
+    export(f"file://{tmp_path / 'events.jsonl'}", message_page_size=50, max_concurrency=4)
+    rows = lines(tmp_path / "events.jsonl")
+    assert [len(r["messages"]) for r in rows] == [300, 300]
+    which = {f"/v2/ai/conversations/{r['conversation_id']}/messages": name for r, name in zip(rows, "AB", strict=True)}
+    order = "".join(which[path] for path in message_requests(sim))
+    assert sorted(order) == list("AAAAAABBBBBB")
+    # B reads its first two pages (100 messages) alongside A; the four others only once A is written.
+    assert order.rindex("A") < order.index("BBBB")
+    assert order.endswith("BBBB")
+
+
+# -- what a message holds and its order ------------------------------------------------------------------------
+
+
+def test_messages_keep_their_metadata_and_are_sorted_by_time_stably_unknown_times_last(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    pq = pytest.importorskip("pyarrow.parquet")
+    (event_id,) = seed_calls(sim, 60)
+
+    def at(seconds: int) -> str:
+        return (DAY + timedelta(hours=1, seconds=seconds)).isoformat()
+
+    sim.script_transcript(
+        event_id,
+        [
+            {"role": "user", "text": "c", "sent_at": at(30), "created_at": at(1)},
+            {"role": "assistant", "text": "no time"},
+            {"role": "user", "text": "a", "sent_at": at(10), "metadata": {"channel": "voice", "confidence": "0.93"}},
+            {"role": "assistant", "text": "b1", "created_at": at(20)},  # no sent_at: its created_at
+            {"role": "tool", "text": "b2", "sent_at": at(20)},  # the same time: the API's order is kept
+            {"role": "user", "text": "also no time", "metadata": "plain text"},
+        ],
+    )
+    export(f"file://{tmp_path / 'events.jsonl'}")
+    export(f"file://{tmp_path / 'events.parquet'}")
+    (row,) = lines(tmp_path / "events.jsonl")
+    assert [m["text"] for m in row["messages"]] == ["a", "b1", "b2", "c", "no time", "also no time"]
+    assert row["messages"][0]["metadata"] == {"channel": "voice", "confidence": "0.93"}
+    assert row["messages"][-1]["metadata"] == {"value": "plain text"}
+    (parquet,) = pq.read_table(tmp_path / "events.parquet").to_pylist()
+    assert [m["text"] for m in parquet["messages"]] == [m["text"] for m in row["messages"]]
+    assert json.loads(parquet["messages"][0]["metadata"]) == {"channel": "voice", "confidence": "0.93"}
+    assert parquet["messages"][1]["metadata"] is None
+
+
+# -- the data interval is half-open ----------------------------------------------------------------------------
+
+
+def test_consecutive_daily_runs_never_export_the_same_event_twice(sim: Simulator, tmp_path: Path) -> None:
+    before, start, inside, last, midnight, after = (
+        sim.seed_event(ASSISTANT, {**CALL, "scheduled_at_fixed_datetime": when.isoformat()})
+        for when in (
+            DAY - timedelta(microseconds=1),
+            DAY,
+            DAY + timedelta(hours=12),
+            DAY + timedelta(days=1, microseconds=-1),
+            DAY + timedelta(days=1),  # exactly midnight: the first run's API answer includes it (inclusive to_date)
+            DAY + timedelta(days=1, hours=1),
+        )
+    )
+    first = export(f"file://{tmp_path / 'day1.jsonl'}", context(DAY), include_transcript=False)
+    second = export(f"file://{tmp_path / 'day2.jsonl'}", context(DAY + timedelta(days=1)), include_transcript=False)
+    day1 = [r["scheduled_event_id"] for r in lines(tmp_path / "day1.jsonl")]
+    day2 = [r["scheduled_event_id"] for r in lines(tmp_path / "day2.jsonl")]
+    assert day1 == [start, inside, last]
+    assert day2 == [midnight, after]
+    # The API listed the midnight event to the first run too (its to_date is inclusive); it was left out there.
+    assert (first["events_outside_range"], second["events_outside_range"]) == (1, 0)
+    assert before not in day1 + day2  # the day before's
+
+
+def test_explicit_dates_are_half_open_too_and_an_empty_range_is_refused(sim: Simulator, tmp_path: Path) -> None:
+    midnight = sim.seed_event(ASSISTANT, {**CALL, "scheduled_at_fixed_datetime": DAY.isoformat()})
+    before = export(
+        f"file://{tmp_path / 'before.jsonl'}",
+        from_date=(DAY - timedelta(days=1)).isoformat(),
+        to_date=DAY.isoformat(),
+        include_transcript=False,
+    )
+    assert (before["rows"], before["events_outside_range"]) == (0, 1)
+    at = export(
+        f"file://{tmp_path / 'at.jsonl'}",
+        from_date=DAY.isoformat(),
+        to_date=(DAY + timedelta(seconds=1)).isoformat(),
+        include_transcript=False,
+    )
+    assert [r["scheduled_event_id"] for r in lines(tmp_path / "at.jsonl")] == [midnight]
+    assert at["events_outside_range"] == 0
+    sim.clear_journal()
+    with pytest.raises(TelnyxInvalidInputError, match=r"to_date: must be after from_date \(the range is half-open"):
+        export(f"file://{tmp_path / 'x.jsonl'}", from_date=DAY.isoformat(), to_date=DAY.isoformat())
+    assert sim.journal == []
+
+
+# -- where the file goes ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("destination", "reason"),
+    [
+        ("events.jsonl", "is a relative path"),
+        ("exports/../events.jsonl", "is a relative path"),
+        ("file:events.jsonl", "is a relative path"),
+        ("file://exports/events.jsonl", "names 'exports' as a host"),
+        ("file://{root}/../escaped.jsonl", "has a '..' segment"),
+        ("file://{root}/%2E%2E/escaped.jsonl", "has a '..' segment"),
+        ("{root}/day/../../escaped.jsonl", "has a '..' segment"),
+        ("s3://bucket/exports/../other/events.jsonl", "has a '..' segment"),
+        ("file://{root}/exports/", "ends with '/'"),
+        ("file://{root}/calls[1].jsonl", "holds one of"),
+        ("s3://bucket/day-*/calls.jsonl", "holds one of"),
+    ],
+)
+def test_relative_and_climbing_destinations_are_refused_before_any_request(
+    sim: Simulator, tmp_path: Path, destination: str, reason: str
+) -> None:
+    seed_calls(sim, 60)
+    sim.clear_journal()
+    with pytest.raises(TelnyxInvalidInputError, match=rf"destination: .*{reason}"):
+        export(destination.format(root=tmp_path))
+    assert sim.journal == []
+    assert not list(tmp_path.parent.glob("escaped.jsonl"))
+
+
+def test_a_templated_destination_is_checked_as_rendered(sim: Simulator, tmp_path: Path) -> None:
+    operator = TelnyxExportScheduledEventsOperator(
+        task_id="export",
+        assistant_id=ASSISTANT,
+        destination="file://" + str(tmp_path) + "/{{ params.team }}/events.jsonl",
+    )
+    ctx = {**context(), "params": {"team": "../../etc"}}
+    operator.render_template_fields(ctx)  # type: ignore[arg-type]
+    assert operator.destination == f"file://{tmp_path}/../../etc/events.jsonl"
+    with pytest.raises(TelnyxInvalidInputError, match=r"has a '\.\.' segment"):
+        operator.execute(ctx)  # type: ignore[arg-type]
+    assert sim.journal == []
+
+
+def test_an_existing_folder_as_destination_fails_before_any_request_and_hides_nothing(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    seed_calls(sim, 60)
+    folder = tmp_path / "calls.jsonl"
+    folder.mkdir()
+    (folder / "keep.txt").write_text("mine")
+    sim.clear_journal()
+    with pytest.raises(TelnyxInvalidInputError, match=rf"destination: file://{folder} is an existing folder"):
+        export(f"file://{folder}")
+    assert sim.journal == []
+    assert sorted(p.name for p in folder.iterdir()) == ["keep.txt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["calls.jsonl"]
+
+
+@contextmanager
+def raising_at_progress(error: Callable[[], BaseException]) -> Iterator[None]:
+    """Within it, an export's first progress line raises ``error()`` from inside the export, as a kill, a timeout
+    or a bug would (the task's log is structlog's)."""
+    processors = structlog.get_config()["processors"]
+
+    def raise_at_progress(logger: Any, method: str, event: dict[str, Any]) -> dict[str, Any]:
+        if str(event.get("event", "")).startswith("Export progress"):
+            raise error()
+        return event
+
+    structlog.configure(processors=[raise_at_progress, *processors])
+    try:
+        yield
+    finally:
+        structlog.configure(processors=processors)
+
+
+@pytest.mark.parametrize(
+    "error",
+    [KeyboardInterrupt, asyncio.CancelledError, SystemExit, lambda: RuntimeError("a bug"), MemoryError],
+    ids=["KeyboardInterrupt", "CancelledError", "SystemExit", "RuntimeError", "MemoryError"],
+)
+def test_a_try_ended_by_any_exception_removes_its_temporary_file_and_keeps_the_last_file(
+    sim: Simulator, tmp_path: Path, error: Callable[[], BaseException]
+) -> None:
+    seed_calls(sim, 60, 120, 180)
+    destination = tmp_path / "events.jsonl"
+    export(f"file://{destination}")
+    complete = destination.read_bytes()
+    with raising_at_progress(error), pytest.raises(type(error())):
+        export(f"file://{destination}", progress_interval=0.000001)
+    assert destination.read_bytes() == complete
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["events.jsonl"]

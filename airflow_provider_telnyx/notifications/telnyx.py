@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -69,11 +70,11 @@ class TelnyxNotifier(BaseNotifier):
     without rendering are checked when the notifier is built (at DAG parse), naming the argument.
 
     The assistant gets these ``dynamic_variables`` (yours are merged over them): ``dag_id``, ``run_id``,
-    ``task_id``, ``map_index``, ``try_number``, ``callback_kind`` (``failure``, ``retry``, ``success``, ``skipped``,
-    ``dag_failure``, ``dag_success``, ``deadline``) and ``reason`` (the exception's class and first line, or the DAG
-    run's reason, at most 300 characters, every secret Airflow's masker knows replaced by ``***``). Templates
-    render with the callback's context (``ti``, ``dag``, ``run_id``, ``exception``...; for a deadline only
-    ``dag_run`` and ``deadline``).
+    ``task_id``, ``map_index``, ``try_number``, ``callback_kind`` (``failure``, ``retry``, ``success``,
+    ``skipped``, ``execute``, ``dag_failure``, ``dag_success``, ``deadline``) and ``reason`` (the exception's class
+    and first line, or the DAG run's reason, at most 300 characters, every secret Airflow's masker knows replaced
+    by ``***``). Templates render with the callback's context (``ti``, ``dag``, ``run_id``, ``exception``...; for a
+    deadline only ``dag_run`` and ``deadline``).
 
     :param assistant_id: the AI assistant that texts or calls. (templated)
     :param end_user_target: who is paged: an E.164 number or a SIP URI. (templated)
@@ -226,7 +227,8 @@ class TelnyxNotifier(BaseNotifier):
         except Exception as error:
             self._failed(error, context)
         finally:
-            await self.hook.aclose()
+            with contextlib.suppress(Exception):  # nothing reaches the triggerer's callback runner
+                await self.hook.aclose()
 
     # -- the notification ------------------------------------------------------------------------------------
 
@@ -310,7 +312,9 @@ class TelnyxNotifier(BaseNotifier):
 
     def _failed(self, error: Exception, context: Context | Mapping[str, Any] | None = None) -> None:
         """Log why nothing was sent; the task's and the run's outcome stay what they are."""
-        what = _what(CallbackFacts.of(context, now=utcnow())) if context else "this callback"
+        what = "this callback"
+        with contextlib.suppress(Exception):  # a context too odd to describe still gets its line
+            what = _what(CallbackFacts.of(context, now=utcnow())) if context else what
         self.log.error(
             "Telnyx notification for %s not sent: %s: %s",
             what,

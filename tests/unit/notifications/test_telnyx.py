@@ -53,8 +53,12 @@ def logs(capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture) -
 
 
 def past_time() -> httpx.Response:
-    error = {"code": "10032", "title": "Invalid scheduled event", "detail": "must be in the future."}
-    error["source"] = {"pointer": "/scheduled_at_fixed_datetime"}  # type: ignore[assignment]
+    error = {
+        "code": "10032",
+        "title": "Invalid scheduled event",
+        "detail": "must be in the future.",
+        "source": {"pointer": "/scheduled_at_fixed_datetime"},
+    }
     return httpx.Response(400, json={"errors": [error]})
 
 

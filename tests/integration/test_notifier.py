@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from airflow_provider_telnyx._compat import AIRFLOW_V_3_3_PLUS
 from airflow_provider_telnyx.notifications.telnyx import TelnyxNotifier
 from airflow_provider_telnyx.testing.simulator import Faults, Simulator
 from tests.dagrun import TEST_DAGS, load_dag, task_states
@@ -18,6 +19,13 @@ from tests.harness import SimulatorConnection
 
 pytestmark = pytest.mark.usefixtures("airflow_db")
 ASSISTANT_ID = "assistant-demo"
+#: ``dag.test()`` puts the task's exception in the failure callback's context from Airflow 3.3 on (the task runner
+#: of a real deployment does on every version); before, the ``reason`` variable of a ``dag.test()`` run is empty.
+DAG_TEST_PASSES_THE_EXCEPTION = AIRFLOW_V_3_3_PLUS
+
+
+def reason(text: str) -> str:
+    return text if DAG_TEST_PASSES_THE_EXCEPTION else ""
 
 
 def run_dag(dag_id: str) -> Any:
@@ -52,7 +60,7 @@ def test_example_dag_pages_the_oncall_with_one_sms(
         "map_index": "-1",
         "try_number": "1",
         "callback_kind": "failure",
-        "reason": "RuntimeError: the orders table is locked",
+        "reason": reason("RuntimeError: the orders table is locked"),
     }
     assert event["conversation_metadata"]["airflow_callback"] == "failure"
     assert "airflow_dag_id" not in event["conversation_metadata"]  # never mistaken for a create operator's event
@@ -111,7 +119,7 @@ def test_phone_call_carries_the_variables_with_the_secret_masked(
         "map_index": "-1",
         "try_number": "1",
         "callback_kind": "failure",
-        "reason": "PermissionError: warehouse refused password ***",
+        "reason": reason("PermissionError: warehouse refused password ***"),
         "team": "data-platform",
     }
     assert "text" not in event
@@ -245,3 +253,25 @@ def test_deadline_alerts_accept_the_notifier() -> None:
             callback=kind(TelnyxNotifier, kwargs=DEADLINE_KWARGS),
         )
         assert alert.callback.path == "airflow_provider_telnyx.notifications.telnyx.TelnyxNotifier"
+
+
+def test_a_late_second_run_sends_another_body_and_the_reused_key_stops_it(
+    telnyx_simulator: Simulator, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    """The same callback run again after its 10 s lead passed cannot send the same body (its time moved): the
+    server refuses the reused key (422) and the notifier takes that as "already sent"."""
+    from airflow_provider_telnyx._common import utcnow
+
+    ended = utcnow()
+    ti = SimpleNamespace(
+        dag_id="orders", run_id="r1", task_id="load", map_index=-1, try_number=1, state="failed", end_date=ended
+    )
+    dag = SimpleNamespace(dag_id="orders", render_template_as_native_obj=False)
+    context = {"ti": ti, "dag": dag, "run_id": "r1", "exception": RuntimeError("boom")}
+    page = TelnyxNotifier(**DEADLINE_KWARGS | {"text": "load failed"})
+    page(context)
+    page.clock = lambda: ended + timedelta(seconds=30)  # type: ignore[method-assign]
+    page(context)
+    assert len(telnyx_simulator.events()) == 1
+    assert [status for status, _ in creates(telnyx_simulator)] == [201, 422]
+    assert "already sent by an earlier run of this callback" in captured(capsys, caplog)

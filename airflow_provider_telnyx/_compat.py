@@ -12,6 +12,8 @@ The rest of the package imports Airflow's moving parts from this module, the way
   ``BaseHook.aget_connection`` (3.1); before them, the sync call (masking is in-process and cheap; the connection
   lookup runs in a worker thread so that it never blocks the triggerer's event loop).
 - Whether the triggerer calls a trigger's ``on_kill`` when its task is killed (3.3): :data:`TRIGGER_ON_KILL`.
+- Redacting a text with Airflow's secrets masker: ``airflow.sdk.log.redact`` from 3.1;
+  ``airflow.sdk.execution_time.secrets_masker.redact`` on 3.0 (:func:`redact`).
 
 It imports nothing of ours, so every layer may use it.
 """
@@ -43,6 +45,7 @@ __all__ = [
     "amask_secret",
     "conf",
     "mask_secret",
+    "redact",
 ]
 
 #: The running Airflow, as a comparable version (pre-releases compare below the release).
@@ -153,3 +156,17 @@ async def aextra_dejson(conn: Connection) -> Mapping[str, Any]:
     if read is not None:
         return await read()  # type: ignore[no-any-return]
     return conn.extra_dejson
+
+
+def redact(text: str) -> str:
+    """``text`` with every secret Airflow's masker knows in this process replaced by ``***`` (the function moved
+    in 3.1).
+
+    :param text: a text that may quote a secret (an exception's message).
+    :return: the masked text.
+    """
+    if AIRFLOW_V_3_1_PLUS:
+        from airflow.sdk.log import redact as _redact  # type: ignore[attr-defined]
+    else:
+        from airflow.sdk.execution_time.secrets_masker import redact as _redact  # type: ignore[no-redef]
+    return str(_redact(text))

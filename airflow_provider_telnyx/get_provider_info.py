@@ -14,8 +14,8 @@ from airflow_provider_telnyx._connection_form import CONN_FIELDS, UI_FIELD_BEHAV
 def get_provider_info() -> dict[str, Any]:
     """Return the provider description Airflow validates against ``provider_info.schema.json``.
 
-    :return: the provider info dictionary (hooks, operators, sensors, triggers, extra links and the
-        declarative ``telnyx`` connection form).
+    :return: the provider info dictionary (hooks, operators, sensors, triggers, extra links, notifications and
+        the declarative ``telnyx`` connection form).
     """
     return {
         "package-name": "airflow-provider-telnyx",
@@ -56,6 +56,7 @@ def get_provider_info() -> dict[str, Any]:
             },
         ],
         "extra-links": ["airflow_provider_telnyx.operators.links.TelnyxScheduledEventLink"],
+        "notifications": ["airflow_provider_telnyx.notifications.telnyx.TelnyxNotifier"],
         "connection-types": [
             {
                 "hook-class-name": "airflow_provider_telnyx.hooks.telnyx.TelnyxHook",

@@ -22,6 +22,8 @@ LAYERS: dict[str, int] = {
     "triggers": 4,
     "sensors": 5,
     "operators": 6,
+    # Notifiers build their requests with the operators' argument rules (operators/_arguments.py).
+    "notifications": 6,
     # Old import paths kept working and the provider's metadata: they only re-export.
     "batch": 7,
     "waiting": 7,

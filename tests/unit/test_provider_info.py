@@ -39,7 +39,7 @@ def test_every_declared_module_and_class_imports() -> None:
         for group in info[kind]:
             for module in group["python-modules"]:
                 importlib.import_module(module)
-    for path in [*info["extra-links"], info["connection-types"][0]["hook-class-name"]]:
+    for path in [*info["extra-links"], *info["notifications"], info["connection-types"][0]["hook-class-name"]]:
         module, _, name = path.rpartition(".")
         assert hasattr(importlib.import_module(module), name), path
 

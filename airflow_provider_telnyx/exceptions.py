@@ -361,12 +361,3 @@ class TelnyxBatchError(AirflowException):
 
 class TelnyxBatchRejectedError(TelnyxBatchError, AirflowFailException):
     """Every failed item of a batch failed for a reason no retry can fix (400, 401, 403, 404, 422, late)."""
-
-
-def __getattr__(name: str) -> Any:
-    # Error-body decoding moved beside the transport (hooks/_http.py); the old import path keeps working.
-    if name in ("error_for_status", "parse_error_body"):
-        from airflow_provider_telnyx.hooks import _errors
-
-        return getattr(_errors, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -182,7 +182,7 @@ WAIT_CLIENT = r"""
 import asyncio, json, os, resource, sys, time
 from airflow_provider_telnyx.hooks.telnyx import TelnyxHook
 from airflow_provider_telnyx.triggers.scheduled_event import TelnyxScheduledEventTrigger
-from airflow_provider_telnyx.waiting import ManyEventsWaiter, apoll_many
+from airflow_provider_telnyx.utils.waiting_many import ManyEventsWaiter
 
 soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
 resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # a thousand triggers hold a thousand connections
@@ -198,7 +198,7 @@ async def coalesced():
     while True:
         before = set(waiter.pending)
         cycles += 1
-        payload = await apoll_many(hook, "ASSISTANT", waiter)
+        payload = await waiter.apoll(hook, "ASSISTANT")
         now = time.time()
         for event_id in before - set(waiter.pending):
             detected[event_id] = now

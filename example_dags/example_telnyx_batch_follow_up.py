@@ -16,7 +16,7 @@ from typing import Any
 
 from airflow.sdk import dag, task
 
-from airflow_provider_telnyx.operators.scheduled_event import TelnyxCreateScheduledEventsOperator
+from airflow_provider_telnyx.operators.batch import TelnyxCreateScheduledEventsOperator
 from airflow_provider_telnyx.sensors.scheduled_event import TelnyxScheduledEventsSensor
 
 ASSISTANT_ID = os.environ.get("TELNYX_ASSISTANT_ID", "assistant-demo")

@@ -56,9 +56,7 @@ from airflow_provider_telnyx.models import (
 if TYPE_CHECKING:
     from airflow.sdk import Connection
 
-# TelnyxClientConfig, RateLimitObservation and MAX_RETRY_AFTER stay importable from here (their old home).
-__all__ = ["MAX_PAGES", "Pager", "TelnyxHook", "event_request", "read_event"]
-from airflow_provider_telnyx.hooks._retry import MAX_RETRY_AFTER  # noqa: F401
+__all__ = ["TelnyxHook"]
 
 _T = TypeVar("_T")
 

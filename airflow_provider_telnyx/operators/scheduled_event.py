@@ -11,7 +11,7 @@ task and map index), across task retries and worker crashes, on every try in thi
    derived from the task instance, so that even a create whose response was lost is replayed by the API
    rather than repeated.
 
-The batch operator lives in :mod:`airflow_provider_telnyx.operators.batch` and is re-exported here.
+The batch operator lives in :mod:`airflow_provider_telnyx.operators.batch`.
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ from airflow_provider_telnyx.operators._arguments import (
     send_time,
 )
 from airflow_provider_telnyx.operators.base import BaseTelnyxCreateOperator
-from airflow_provider_telnyx.operators.links import PORTAL_ASSISTANT_URL, TelnyxScheduledEventLink
+from airflow_provider_telnyx.operators.links import TelnyxScheduledEventLink
 from airflow_provider_telnyx.triggers.scheduled_event import TelnyxScheduledEventTrigger
 from airflow_provider_telnyx.utils.waiting import DEFAULT_MAX_TRANSIENT_ERRORS, resolve
 
@@ -57,14 +57,7 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
     from pydantic import JsonValue
 
-# TelnyxCreateScheduledEventsOperator, TelnyxBatchError and default_idempotency_key stay importable from here
-# (their old home); they are documented where they live now.
-__all__ = [
-    "PORTAL_ASSISTANT_URL",
-    "TelnyxCreateScheduledEventOperator",
-    "TelnyxDeleteScheduledEventOperator",
-    "TelnyxScheduledEventLink",
-]
+__all__ = ["TelnyxCreateScheduledEventOperator", "TelnyxDeleteScheduledEventOperator"]
 
 XCOM_EVENT_ID = "scheduled_event_id"
 STATE_EVENT_ID = "telnyx_scheduled_event_id"
@@ -389,9 +382,3 @@ class TelnyxDeleteScheduledEventOperator(BaseOperator):
             return False
         self.log.info("Deleted scheduled event %s", event_id)
         return True
-
-
-# Old import paths keep working: the batch operator, its error and the key helper moved to their own modules.
-from airflow_provider_telnyx.exceptions import TelnyxBatchError  # noqa: E402, F401
-from airflow_provider_telnyx.operators._arguments import default_idempotency_key  # noqa: E402, F401
-from airflow_provider_telnyx.operators.batch import TelnyxCreateScheduledEventsOperator  # noqa: E402, F401

@@ -1,6 +1,6 @@
 """``TelnyxScheduledEventSensor``: wait for a scheduled event's outcome, in poke, reschedule or deferrable mode.
 
-Every mode decides with the same function (:func:`airflow_provider_telnyx.waiting.resolve`), so a completed,
+Every mode decides with the same function (:func:`airflow_provider_telnyx.utils.waiting.resolve`), so a completed,
 failed, deleted or timed-out event gives the same task state, XCom and exception whichever mode runs.
 """
 

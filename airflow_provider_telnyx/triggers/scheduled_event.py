@@ -153,9 +153,9 @@ class _PollingTrigger(BaseTrigger):
 class TelnyxScheduledEventTrigger(_PollingTrigger):
     """Poll one scheduled event until it is ``completed`` or ``failed``, the deadline passes, or waiting fails.
 
-    Yields exactly one event whose payload is a :class:`~airflow_provider_telnyx.waiting.WaitPayload`:
+    Yields exactly one event whose payload is a :class:`~airflow_provider_telnyx.utils.waiting.WaitPayload`:
     ``{"status": "final" | "error" | "timeout", "message", "event_id", "event"}``; the task's
-    ``execute_complete`` passes it to :func:`~airflow_provider_telnyx.waiting.resolve`.
+    ``execute_complete`` passes it to :func:`~airflow_provider_telnyx.utils.waiting.resolve`.
 
     :param scheduled_event_id: the event to wait for.
     :param assistant_id: the assistant that owns the event.
@@ -186,8 +186,9 @@ class TelnyxScheduledEventTrigger(_PollingTrigger):
 class TelnyxScheduledEventsTrigger(_PollingTrigger):
     """Wait for many scheduled events at once with as few requests as the API allows (see ``ManyEventsWaiter``).
 
-    Yields one event whose payload is a :class:`~airflow_provider_telnyx.waiting.ManyPayload`; the task's
-    ``execute_complete`` passes it to :func:`~airflow_provider_telnyx.waiting.resolve_many` with its input rows.
+    Yields one event whose payload is a :class:`~airflow_provider_telnyx.utils.waiting_many.ManyPayload`; the
+    task's ``execute_complete`` passes it to :func:`~airflow_provider_telnyx.utils.waiting_many.resolve_many` with
+    its input rows.
     Kwargs and payload stay compact: the kwargs carry the ids (and the connection id), the payload per final event
     only its status, number of call attempts, last call status and first error, each bounded; the rows (targets,
     the batch's outcomes) stay with the task, which has them again when it resumes.

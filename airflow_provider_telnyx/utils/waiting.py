@@ -38,10 +38,8 @@ __all__ = [
     "EventWaiter",
     "PollingWaiter",
     "WaitPayload",
-    "apoll",
     "failure_summary",
     "next_sleep",
-    "poll",
     "resolve",
     "settled",
     "wait_blocking",
@@ -274,28 +272,6 @@ class EventWaiter(PollingWaiter[WaitPayload]):
         except TelnyxApiError as error:
             return self.observe(error)
         return self.observe(event)
-
-
-def poll(hook: TelnyxHook, assistant_id: str, event_id: str) -> ScheduledEvent | TelnyxApiError:
-    """Fetch the event once, returning an API error instead of raising it.
-
-    :return: the event or the error.
-    """
-    try:
-        return hook.get_scheduled_event(assistant_id, event_id)
-    except TelnyxApiError as error:
-        return error
-
-
-async def apoll(hook: TelnyxHook, assistant_id: str, event_id: str) -> ScheduledEvent | TelnyxApiError:
-    """Async twin of :func:`poll`.
-
-    :return: the event or the error.
-    """
-    try:
-        return await hook.aget_scheduled_event(assistant_id, event_id)
-    except TelnyxApiError as error:
-        return error
 
 
 def wait_blocking(

@@ -39,10 +39,8 @@ __all__ = [
     "ManyEventsWaiter",
     "ManyPayload",
     "Row",
-    "apoll_many",
     "event_facts",
     "final_facts",
-    "poll_many",
     "resolve_many",
     "rows_from_ids",
     "rows_from_summary",
@@ -428,21 +426,3 @@ def resolve_many(payload: Any, *, rows: Sequence[Row] | None = None, fail_on_fai
             f"{len(failed)} of {events} scheduled events failed. First: {first}", event=result
         )
     return result
-
-
-def poll_many(hook: TelnyxHook, assistant_id: str, waiter: ManyEventsWaiter) -> ManyPayload | None:
-    """One polling cycle with the sync hook.
-
-    :param waiter: the wait's state.
-    :return: the payload when the wait is over, else ``None``.
-    """
-    return waiter.poll(hook, assistant_id)
-
-
-async def apoll_many(hook: TelnyxHook, assistant_id: str, waiter: ManyEventsWaiter) -> ManyPayload | None:
-    """Async twin of :func:`poll_many` (the per-event fetches run concurrently).
-
-    :param waiter: the wait's state.
-    :return: the payload when the wait is over, else ``None``.
-    """
-    return await waiter.apoll(hook, assistant_id)

@@ -57,7 +57,7 @@ from airflow_provider_telnyx.exceptions import (
 from airflow_provider_telnyx.hooks.telnyx import TelnyxHook
 from airflow_provider_telnyx.operators.batch import TelnyxCreateScheduledEventsOperator
 from airflow_provider_telnyx.triggers.scheduled_event import TelnyxScheduledEventTrigger
-from airflow_provider_telnyx.waiting import resolve
+from airflow_provider_telnyx.utils.waiting import resolve
 from tests.harness import DictStateStore, FakeTI, context
 from tests.reliability.hostile import (
     KEY_WINDOW,

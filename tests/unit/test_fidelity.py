@@ -31,7 +31,8 @@ from airflow_provider_telnyx.models import (
     field_errors,
 )
 from airflow_provider_telnyx.operators._arguments import TaskIdentity
-from airflow_provider_telnyx.waiting import EventWaiter, ManyEventsWaiter
+from airflow_provider_telnyx.utils.waiting import EventWaiter
+from airflow_provider_telnyx.utils.waiting_many import ManyEventsWaiter
 from tests.harness import DictStateStore, FakeTI, context
 from tests.unit.mock_api import MockApi, event_json, run
 
@@ -121,7 +122,7 @@ class TestTolerantReader:
         waiter = EventWaiter(event_id="evt-1", poll_interval=1, deadline=100.0, clock=lambda: 0.0)
         unknown = ScheduledEvent.parse(NEWER_CALL)
         many = ManyEventsWaiter(event_ids=["evt-1", "evt-2"], poll_interval=1)
-        with caplog.at_level(logging.WARNING, logger="airflow_provider_telnyx.waiting"):
+        with caplog.at_level(logging.WARNING, logger="airflow_provider_telnyx.utils.waiting"):
             assert [waiter.observe(unknown) for _ in range(3)] == [None, None, None]
             for _ in range(3):
                 many.observe_event(unknown)

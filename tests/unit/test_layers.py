@@ -24,16 +24,8 @@ LAYERS: dict[str, int] = {
     "operators": 6,
     # Notifiers build their requests with the operators' argument rules (operators/_arguments.py).
     "notifications": 6,
-    # Old import paths kept working and the provider's metadata: they only re-export.
-    "batch": 7,
-    "waiting": 7,
+    # The provider's metadata.
     "get_provider_info": 7,
-}
-
-#: Deliberate exceptions, each with its reason.
-ALLOWED = {
-    # Lazy (PEP 562 ``__getattr__``) re-export of the error decoding that used to live in exceptions.py.
-    ("exceptions", "hooks"): "old import path, resolved on first use only",
 }
 
 
@@ -63,11 +55,7 @@ def own_layer(path: Path) -> str:
 def test_no_import_from_a_higher_layer(path: Path) -> None:
     layer = own_layer(path)
     assert layer in LAYERS, f"{layer} has no layer: add it to LAYERS and docs/architecture.md"
-    upward = {
-        name
-        for name in imports(path)
-        if LAYERS[name] > LAYERS[layer] and (layer, name) not in ALLOWED and name != layer
-    }
+    upward = {name for name in imports(path) if LAYERS[name] > LAYERS[layer] and name != layer}
     assert upward == set()
 
 
@@ -81,3 +69,74 @@ def test_the_layer_check_sees_upward_imports(tmp_path: Path) -> None:
     sample = tmp_path / "sample.py"
     sample.write_text("from airflow_provider_telnyx.operators.batch import X\nimport airflow_provider_telnyx.utils\n")
     assert imports(sample) == {"operators", "utils"}
+
+
+def module_name(path: Path) -> str:
+    if not path.is_relative_to(PACKAGE.parent):
+        return path.stem
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def import_time_edges(path: Path) -> set[str]:
+    """The modules of ours ``path`` imports when it is imported: module level, outside ``if TYPE_CHECKING:``."""
+    found: set[str] = set()
+    here = module_name(path)
+    package = here if path.name == "__init__.py" else here.rpartition(".")[0]
+
+    def visit(nodes: list[ast.stmt]) -> None:
+        for node in nodes:
+            if isinstance(node, ast.If):
+                checking = "TYPE_CHECKING" in ast.unparse(node.test)
+                visit(node.orelse if checking else node.body + node.orelse)
+            elif isinstance(node, ast.Try):
+                visit(node.body + node.orelse + node.finalbody + [n for h in node.handlers for n in h.body])
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    base = ".".join([*package.split(".")[: len(package.split(".")) - node.level + 1], base]).strip(".")
+                if base.startswith("airflow_provider_telnyx"):
+                    found.add(base)
+                    found.update(f"{base}.{alias.name}" for alias in node.names)
+            elif isinstance(node, ast.Import):
+                found.update(a.name for a in node.names if a.name.startswith("airflow_provider_telnyx"))
+
+    visit(ast.parse(path.read_text()).body)
+    return found
+
+
+def find_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Every cycle a depth-first walk meets (each as the modules along it, the first repeated at the end)."""
+    state: dict[str, int] = {}
+    cycles: list[list[str]] = []
+
+    def walk(node: str, trail: list[str]) -> None:
+        state[node] = 1
+        for target in sorted(graph.get(node, ())):
+            if state.get(target) == 1:
+                cycles.append([*trail[trail.index(target) :], target])
+            elif target not in state:
+                walk(target, [*trail, target])
+        state[node] = 2
+
+    for name in sorted(graph):
+        if name not in state:
+            walk(name, [name])
+    return cycles
+
+
+def test_no_import_cycle_anywhere_in_the_package() -> None:
+    names = {module_name(path): path for path in PACKAGE.rglob("*.py")}
+    graph = {name: {e for e in import_time_edges(path) if e in names and e != name} for name, path in names.items()}
+    assert find_cycles(graph) == []
+
+
+def test_the_cycle_check_sees_a_cycle(tmp_path: Path) -> None:
+    sample = tmp_path / "sample.py"
+    sample.write_text(
+        "if TYPE_CHECKING:\n    from airflow_provider_telnyx.hooks import x\n"
+        "from airflow_provider_telnyx.models import y\n"
+    )
+    assert import_time_edges(sample) == {"airflow_provider_telnyx.models", "airflow_provider_telnyx.models.y"}
+    assert find_cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c", "a"]]
+    assert find_cycles({"a": {"b"}, "b": set()}) == []

@@ -12,13 +12,19 @@ import httpx
 
 from airflow_provider_telnyx._compat import AIRFLOW_V_3_3_PLUS
 from airflow_provider_telnyx.exceptions import TelnyxNotFoundError, TelnyxServerError
-from airflow_provider_telnyx.hooks.telnyx import TelnyxClientConfig, TelnyxHook
-from airflow_provider_telnyx.models import check_event_id, check_idempotency_key, parse_scheduled_event, path_id
+from airflow_provider_telnyx.hooks.telnyx import TelnyxHook
+from airflow_provider_telnyx.models import (
+    TelnyxClientConfig,
+    check_event_id,
+    check_idempotency_key,
+    parse_scheduled_event,
+    path_id,
+)
 from airflow_provider_telnyx.operators._arguments import LatePolicy, TaskIdentity, build_request, send_time
 from airflow_provider_telnyx.operators.batch import ItemResult, TelnyxCreateScheduledEventsOperator
 from airflow_provider_telnyx.operators.scheduled_event import TelnyxCreateScheduledEventOperator
 from airflow_provider_telnyx.testing.simulator import Simulator
-from airflow_provider_telnyx.waiting import EventWaiter, failure_summary
+from airflow_provider_telnyx.utils.waiting import EventWaiter, failure_summary
 from tests.harness import DictStateStore, FakeTI, SimulatorConnection, context
 from tests.unit.mock_api import MockApi, event_json
 

@@ -20,12 +20,14 @@ from airflow_provider_telnyx.exceptions import (
     TelnyxServerError,
     TelnyxValidationError,
 )
-from airflow_provider_telnyx.hooks.telnyx import MAX_RETRY_AFTER, TelnyxClientConfig, TelnyxHook
+from airflow_provider_telnyx.hooks._retry import MAX_RETRY_AFTER
+from airflow_provider_telnyx.hooks.telnyx import TelnyxHook
 from airflow_provider_telnyx.models import (
     EventStatus,
     ScheduledEventRequest,
     ScheduledPhoneCallEvent,
     ScheduledSmsEvent,
+    TelnyxClientConfig,
 )
 from tests.conftest import API_KEY
 from tests.unit.mock_api import MockApi, event_json, run, sms_json

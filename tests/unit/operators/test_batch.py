@@ -10,8 +10,12 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_telnyx.exceptions import TelnyxInvalidInputError, TelnyxScheduledEventFailedError
-from airflow_provider_telnyx.operators.scheduled_event import TelnyxBatchError, TelnyxCreateScheduledEventsOperator
+from airflow_provider_telnyx.exceptions import (
+    TelnyxBatchError,
+    TelnyxInvalidInputError,
+    TelnyxScheduledEventFailedError,
+)
+from airflow_provider_telnyx.operators.batch import TelnyxCreateScheduledEventsOperator
 from airflow_provider_telnyx.sensors.scheduled_event import TelnyxScheduledEventsSensor, event_id_list
 from airflow_provider_telnyx.testing.clock import ManualClock
 from airflow_provider_telnyx.testing.simulator import Faults, Simulator

@@ -19,11 +19,11 @@ from airflow_provider_telnyx.exceptions import (
     TelnyxServerError,
 )
 from airflow_provider_telnyx.hooks.telnyx import TelnyxHook
+from airflow_provider_telnyx.operators._arguments import default_idempotency_key
+from airflow_provider_telnyx.operators.links import TelnyxScheduledEventLink
 from airflow_provider_telnyx.operators.scheduled_event import (
     TelnyxCreateScheduledEventOperator,
     TelnyxDeleteScheduledEventOperator,
-    TelnyxScheduledEventLink,
-    default_idempotency_key,
 )
 from airflow_provider_telnyx.testing.clock import ManualClock
 from airflow_provider_telnyx.testing.simulator import Simulator

@@ -32,10 +32,10 @@ from airflow_provider_telnyx.operators._arguments import (
     send_time,
 )
 from airflow_provider_telnyx.operators.batch import TelnyxCreateScheduledEventsOperator, summary_line
+from airflow_provider_telnyx.operators.links import TelnyxScheduledEventLink
 from airflow_provider_telnyx.operators.scheduled_event import (
     TelnyxCreateScheduledEventOperator,
     TelnyxDeleteScheduledEventOperator,
-    TelnyxScheduledEventLink,
 )
 from airflow_provider_telnyx.sensors.scheduled_event import TelnyxScheduledEventSensor
 from airflow_provider_telnyx.testing.clock import ManualClock

@@ -28,29 +28,38 @@ from airflow_provider_telnyx.exceptions import (
     TelnyxInvalidInputError,
     TelnyxNotFoundError,
 )
-from airflow_provider_telnyx.hooks._conversations import ConversationEndpoints
-from airflow_provider_telnyx.hooks._endpoints import (
-    Create,
-    event_request,
-    events_page,
-    events_path,
-    parsed,
-    read_event,
-)
 from airflow_provider_telnyx.hooks._errors import adecode, decode
 from airflow_provider_telnyx.hooks._http import ApiRequest, Transport
-from airflow_provider_telnyx.hooks._paging import LISTING_SECONDS, MAX_PAGES, Pager
 from airflow_provider_telnyx.hooks._retry import Attempts, RateLimitObservation, RetryPolicy
 from airflow_provider_telnyx.hooks._steps import Steps, arun_steps, run_steps
+from airflow_provider_telnyx.hooks.endpoints import (
+    LISTING_SECONDS,
+    MAX_PAGES,
+    Create,
+    Pager,
+    assistant_request,
+    conversation_request,
+    delete_request,
+    event_request,
+    events_pager,
+    insights_request,
+    messages_pager,
+    read_assistant,
+    read_conversation,
+    read_event,
+    read_insights,
+)
 from airflow_provider_telnyx.models import (
+    MAX_PAGE_SIZE,
     Assistant,
+    Conversation,
+    ConversationInsight,
+    ConversationMessage,
     EventFilters,
     EventStatus,
-    ListFilter,
     ScheduledEvent,
     ScheduledEventRequest,
     TelnyxClientConfig,
-    path_id,
 )
 
 if TYPE_CHECKING:
@@ -61,15 +70,15 @@ __all__ = ["TelnyxHook"]
 _T = TypeVar("_T")
 
 
-class TelnyxHook(ConversationEndpoints, BaseHook):
+class TelnyxHook(BaseHook):
     """Talks to the Telnyx API using an Airflow connection of type ``telnyx``.
 
     The connection's password is the API key; host, port and schema make the base URL (default
     ``https://api.telnyx.com/v2``); extras ``timeout`` (seconds per request, in all), ``max_retries``, ``proxy`` and
     ``idempotency_namespace`` are optional. Nothing is read or opened until the first request. Every method has an
     async twin prefixed with ``a`` that never blocks the event loop. Besides scheduled events and assistants it
-    reads the conversations events lead to (``ConversationEndpoints`` in :mod:`.hooks._conversations`:
-    ``get_conversation``, ``list_conversation_messages``, ``get_conversation_insights``).
+    reads the conversations events lead to (``get_conversation``, ``list_conversation_messages``,
+    ``get_conversation_insights``). Every request is described in :mod:`.hooks.endpoints`.
 
     Connection errors, timeouts, 408, 409, 429 and 5xx answers are retried with full-jitter exponential backoff,
     honouring ``Retry-After`` (429, 503), ``x-ratelimit-reset`` (429) and ``x-should-retry``; other 4xx answers
@@ -351,31 +360,6 @@ class TelnyxHook(ConversationEndpoints, BaseHook):
         request = event_request(assistant_id, event_id)
         return read_event(request, await self.acall(request), event_id)
 
-    @staticmethod
-    def events_pager(
-        assistant_id: str,
-        *,
-        max_pages: int = MAX_PAGES,
-        max_seconds: float | None = LISTING_SECONDS,
-        **filters: Any,
-    ) -> Pager:
-        """The pager of an assistant's events (validated before any request).
-
-        :param max_pages: the most pages followed.
-        :param max_seconds: the longest the listing may take (``None``: no time budget).
-        :param filters: ``conversation_channel``, ``from_date``, ``to_date``, ``page_size`` (1..100).
-        :raises TelnyxInvalidInputError: for bad filters.
-        """
-        path = events_path(assistant_id)
-        params = ListFilter.of(**filters).params()
-        return Pager(
-            lambda number: ApiRequest("GET", path, params={**params, "page[number]": str(number)}),
-            events_page,
-            lambda event: event.event_id,
-            max_pages=max_pages,
-            max_seconds=max_seconds,
-        )
-
     def list_scheduled_events(
         self,
         assistant_id: str,
@@ -396,7 +380,7 @@ class TelnyxHook(ConversationEndpoints, BaseHook):
         :raises TelnyxInvalidInputError: for bad filters, before any request.
         :raises TelnyxInvalidResponseError: when the server's paging misbehaves.
         """
-        return self._pages(self.events_pager(assistant_id, max_pages=max_pages, max_seconds=max_seconds, **filters))
+        return self._pages(events_pager(assistant_id, max_pages=max_pages, max_seconds=max_seconds, **filters))
 
     def alist_scheduled_events(
         self,
@@ -407,12 +391,7 @@ class TelnyxHook(ConversationEndpoints, BaseHook):
         **filters: Unpack[EventFilters],
     ) -> AsyncIterator[ScheduledEvent]:
         """Async twin of :meth:`list_scheduled_events`: an async iterator over every page."""
-        return self._apages(self.events_pager(assistant_id, max_pages=max_pages, max_seconds=max_seconds, **filters))
-
-    @staticmethod
-    def _delete_request(assistant_id: str, event_id: str) -> ApiRequest:
-        path = events_path(assistant_id, event_id)
-        return ApiRequest("DELETE", path, headers={"Accept": "*/*"}, ok=(200, 204), done_if_gone=True)
+        return self._apages(events_pager(assistant_id, max_pages=max_pages, max_seconds=max_seconds, **filters))
 
     def delete_scheduled_event(self, assistant_id: str, event_id: str) -> None:
         """Cancel a pending event, or remove the record of a finished one (``DELETE .../{event_id}``).
@@ -421,11 +400,11 @@ class TelnyxHook(ConversationEndpoints, BaseHook):
         :param event_id: the event's id.
         :raises TelnyxNotFoundError: when the event does not exist (already deleted).
         """
-        self.call(self._delete_request(assistant_id, event_id))
+        self.call(delete_request(assistant_id, event_id))
 
     async def adelete_scheduled_event(self, assistant_id: str, event_id: str) -> None:
         """Async twin of :meth:`delete_scheduled_event`."""
-        await self.acall(self._delete_request(assistant_id, event_id))
+        await self.acall(delete_request(assistant_id, event_id))
 
     def cancel_if_pending_steps(self, assistant_id: str, event_id: str) -> Steps[bool]:
         """Cancel an event only while it is still ``pending``, as steps (``run`` or ``arun`` them).
@@ -442,7 +421,7 @@ class TelnyxHook(ConversationEndpoints, BaseHook):
             if event.status is not EventStatus.PENDING:
                 self.log.info("Scheduled event %s is %s: not cancelled", event_id, event.status_text)
                 return False
-            yield self._delete_request(assistant_id, event_id)
+            yield delete_request(assistant_id, event_id)
         except TelnyxNotFoundError:
             self.log.info("Scheduled event %s is already gone", event_id)
             return False
@@ -462,24 +441,73 @@ class TelnyxHook(ConversationEndpoints, BaseHook):
         """Async twin of :meth:`cancel_scheduled_event_if_pending`."""
         return await self.arun(self.cancel_if_pending_steps(assistant_id, event_id))
 
-    # -- assistants ----------------------------------------------------------------------------------------
+    # -- conversations -------------------------------------------------------------------------------------
 
-    @staticmethod
-    def _assistant_request(assistant_id: str) -> ApiRequest:
-        return ApiRequest("GET", f"/ai/assistants/{path_id('assistant_id', assistant_id)}")
+    def get_conversation(self, conversation_id: str) -> Conversation:
+        """Fetch an AI conversation (``GET /ai/conversations/{conversation_id}``).
+
+        :param conversation_id: a scheduled event's ``conversation_id``.
+        :raises TelnyxNotFoundError: when it does not exist (yet).
+        """
+        request = conversation_request(conversation_id)
+        return read_conversation(request, self.call(request))
+
+    async def aget_conversation(self, conversation_id: str) -> Conversation:
+        """Async twin of :meth:`get_conversation`."""
+        request = conversation_request(conversation_id)
+        return read_conversation(request, await self.acall(request))
+
+    def list_conversation_messages(
+        self, conversation_id: str, *, page_size: int = MAX_PAGE_SIZE, max_pages: int = MAX_PAGES
+    ) -> Iterator[ConversationMessage]:
+        """Iterate over a conversation's messages as the API pages them
+        (``GET /ai/conversations/{conversation_id}/messages``).
+
+        :param conversation_id: a scheduled event's ``conversation_id``.
+        :param page_size: messages per request, 1 to 100.
+        :param max_pages: the most pages followed (a server that keeps announcing more is stopped with
+            :class:`~airflow_provider_telnyx.exceptions.TelnyxInvalidResponseError`).
+        :return: an iterator; pages are fetched as it is consumed.
+        :raises TelnyxInvalidInputError: for a bad id or page size, before any request.
+        :raises TelnyxNotFoundError: when the conversation does not exist (yet).
+        """
+        return self._pages(messages_pager(conversation_id, page_size, max_pages))
+
+    def alist_conversation_messages(
+        self, conversation_id: str, *, page_size: int = MAX_PAGE_SIZE, max_pages: int = MAX_PAGES
+    ) -> AsyncIterator[ConversationMessage]:
+        """Async twin of :meth:`list_conversation_messages`: an async iterator over every page."""
+        return self._apages(messages_pager(conversation_id, page_size, max_pages))
+
+    def get_conversation_insights(self, conversation_id: str) -> list[ConversationInsight]:
+        """The insight runs of a conversation (``GET /ai/conversations/{conversation_id}/conversations-insights``),
+        each with its ``status`` and, once ``completed``, its results.
+
+        :param conversation_id: a scheduled event's ``conversation_id``.
+        :raises TelnyxNotFoundError: when the conversation does not exist (yet).
+        """
+        request = insights_request(conversation_id)
+        return read_insights(request, self.call(request))
+
+    async def aget_conversation_insights(self, conversation_id: str) -> list[ConversationInsight]:
+        """Async twin of :meth:`get_conversation_insights`."""
+        request = insights_request(conversation_id)
+        return read_insights(request, await self.acall(request))
+
+    # -- assistants ----------------------------------------------------------------------------------------
 
     def get_assistant(self, assistant_id: str) -> Assistant:
         """Fetch an AI assistant (``GET /ai/assistants/{assistant_id}``), e.g. to check it can place calls.
 
         :raises TelnyxNotFoundError: when it does not exist.
         """
-        request = self._assistant_request(assistant_id)
-        return parsed(request, self.call(request), Assistant.model_validate)
+        request = assistant_request(assistant_id)
+        return read_assistant(request, self.call(request))
 
     async def aget_assistant(self, assistant_id: str) -> Assistant:
         """Async twin of :meth:`get_assistant`."""
-        request = self._assistant_request(assistant_id)
-        return parsed(request, await self.acall(request), Assistant.model_validate)
+        request = assistant_request(assistant_id)
+        return read_assistant(request, await self.acall(request))
 
     def check_assistant(self, assistant_id: str, *, phone_calls: bool) -> Assistant:
         """A create's pre-flight: the assistant exists and, for phone calls, has telephony settings.

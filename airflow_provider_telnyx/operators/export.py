@@ -18,7 +18,7 @@ from airflow.sdk import BaseOperator
 
 from airflow_provider_telnyx._common import TELNYX_UI_COLOR, parse_iso_datetime, utcnow
 from airflow_provider_telnyx.exceptions import TelnyxInvalidInputError, TelnyxNotFoundError
-from airflow_provider_telnyx.hooks._conversations import messages_pager
+from airflow_provider_telnyx.hooks.endpoints import messages_pager
 from airflow_provider_telnyx.hooks.telnyx import TelnyxHook
 from airflow_provider_telnyx.models import (
     MAX_PAGE_SIZE,

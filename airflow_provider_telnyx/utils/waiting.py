@@ -28,8 +28,7 @@ from airflow_provider_telnyx.exceptions import (
     TelnyxScheduledEventWaitError,
     TelnyxWaitTimeoutError,
 )
-from airflow_provider_telnyx.hooks._endpoints import event_request, read_event
-from airflow_provider_telnyx.hooks._steps import Steps
+from airflow_provider_telnyx.hooks.endpoints import Steps, event_request, read_event
 from airflow_provider_telnyx.hooks.telnyx import TelnyxHook
 from airflow_provider_telnyx.models import EventStatus, ScheduledEvent, parse_scheduled_event
 

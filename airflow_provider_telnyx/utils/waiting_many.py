@@ -21,9 +21,7 @@ from airflow_provider_telnyx.exceptions import (
     TelnyxScheduledEventFailedError,
     TelnyxScheduledEventWaitError,
 )
-from airflow_provider_telnyx.hooks._endpoints import event_request, read_event
-from airflow_provider_telnyx.hooks._steps import Steps
-from airflow_provider_telnyx.hooks.telnyx import TelnyxHook
+from airflow_provider_telnyx.hooks.endpoints import Steps, event_request, events_pager, read_event
 from airflow_provider_telnyx.models import EventStatus, ScheduledEvent
 from airflow_provider_telnyx.utils.waiting import (
     DEFAULT_MAX_TRANSIENT_ERRORS,
@@ -243,7 +241,7 @@ class ManyEventsWaiter(PollingWaiter[ManyPayload]):
             seen: set[str] = set()
             if self.use_list():
                 count, budget = 0, self.listing_budget()
-                pager = TelnyxHook.events_pager(assistant_id, from_date=self.list_from())
+                pager = events_pager(assistant_id, from_date=self.list_from())
                 done = False
                 while not done and count <= budget:
                     request = pager.request()

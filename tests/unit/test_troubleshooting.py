@@ -12,6 +12,7 @@ import httpx
 
 from airflow_provider_telnyx._compat import AIRFLOW_V_3_3_PLUS
 from airflow_provider_telnyx.exceptions import TelnyxNotFoundError, TelnyxServerError
+from airflow_provider_telnyx.hooks.endpoints import events_pager
 from airflow_provider_telnyx.hooks.telnyx import TelnyxHook
 from airflow_provider_telnyx.models import (
     TelnyxClientConfig,
@@ -66,7 +67,7 @@ META = {"total_pages": 9, "total_results": 900, "page_number": 1, "page_size": 1
 
 def local_messages() -> list[str]:
     ticks = iter([0.0, 121.0])
-    over_budget = TelnyxHook.events_pager("assistant-1", max_seconds=120)
+    over_budget = events_pager("assistant-1", max_seconds=120)
     over_budget._clock = lambda: next(ticks)
     waiter = EventWaiter(event_id="evt-9", poll_interval=1, max_transient_errors=0)
     server_error = TelnyxServerError("Telnyx API GET /x answered 503 Service Unavailable")

@@ -1,8 +1,12 @@
-"""Constants and small helpers shared by every layer (the bottom of the import graph: it imports nothing of ours)."""
+"""Constants, small helpers and Python-version shims shared by every layer (the bottom of the import graph: it imports
+nothing of ours)."""
 
 from __future__ import annotations
 
+import asyncio
 import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import datetime, timezone
 from enum import Enum
 
@@ -17,12 +21,41 @@ else:  # pragma: no cover - Python 3.10
             return str(self.value)
 
 
+if sys.version_info >= (3, 11):
+    async_timeout = asyncio.timeout
+else:  # pragma: no cover - Python 3.10
+
+    @asynccontextmanager
+    async def async_timeout(seconds: float) -> AsyncIterator[None]:
+        """``asyncio.timeout`` for Python 3.10: cancel the current task at the deadline, and tell that cancel apart
+        from one that comes from outside (which must propagate, not turn into a timeout)."""
+        task = asyncio.current_task()
+        assert task is not None
+        expired = False
+
+        def expire() -> None:
+            nonlocal expired
+            expired = True
+            task.cancel()
+
+        handle = asyncio.get_running_loop().call_later(seconds, expire)
+        try:
+            yield
+        except asyncio.CancelledError:
+            if expired:
+                raise TimeoutError from None
+            raise
+        finally:
+            handle.cancel()
+
+
 __all__ = [
     "DEFAULT_BASE_URL",
     "DEFAULT_MAX_RETRIES",
     "DEFAULT_TIMEOUT",
     "TELNYX_UI_COLOR",
     "StrEnum",
+    "async_timeout",
     "default_deferrable",
     "parse_iso_datetime",
     "utcnow",

@@ -25,7 +25,7 @@ from airflow_provider_telnyx.exceptions import (
     TelnyxServerError,
     TelnyxValidationError,
 )
-from airflow_provider_telnyx.hooks._http import Answer, ApiRequest
+from airflow_provider_telnyx.hooks._http import ApiAnswer, ApiRequest
 from airflow_provider_telnyx.hooks._redact import Redactor
 from airflow_provider_telnyx.hooks._retry import retry_after_seconds, should_retry_hint
 
@@ -231,7 +231,7 @@ def _excerpt(text: str, limit: int = _MAX_EXCERPT_CHARS) -> str:
 # -- decoding an answer ------------------------------------------------------------------------------------------
 
 
-def decode(request: ApiRequest, answer: Answer, *, conn_id: str, now: float) -> Any:
+def decode(request: ApiRequest, answer: ApiAnswer, *, conn_id: str, now: float) -> Any:
     """The JSON of a successful answer, or the mapped error (in every case bounded in time and size).
 
     :param request: what was sent.
@@ -276,7 +276,7 @@ def decode(request: ApiRequest, answer: Answer, *, conn_id: str, now: float) -> 
     )
 
 
-async def adecode(request: ApiRequest, answer: Answer, *, conn_id: str, now: float) -> Any:
+async def adecode(request: ApiRequest, answer: ApiAnswer, *, conn_id: str, now: float) -> Any:
     """:func:`decode` for the event loop: a large answer is decoded in a thread, never on the loop.
 
     :param request: what was sent.
@@ -290,7 +290,7 @@ async def adecode(request: ApiRequest, answer: Answer, *, conn_id: str, now: flo
     return decode(request, answer, conn_id=conn_id, now=now)
 
 
-def invalid_body(request: ApiRequest, answer: Answer, conn_id: str, what: str) -> TelnyxInvalidResponseError:
+def invalid_body(request: ApiRequest, answer: ApiAnswer, conn_id: str, what: str) -> TelnyxInvalidResponseError:
     """The error for a successful status whose body cannot be used.
 
     :param request: what was sent.

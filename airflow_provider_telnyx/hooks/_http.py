@@ -1,6 +1,6 @@
 """The transport under :class:`~airflow_provider_telnyx.hooks.telnyx.TelnyxHook`: one request path, sync and async.
 
-A request is described once (:class:`ApiRequest`); :class:`Transport` sends it with ``httpx`` on either side and
+A request is described once (:class:`ApiRequest`); :class:`HttpClients` sends it with ``httpx`` on either side and
 reads the answer within hard limits. What the answer means is decided in :mod:`._errors`, whether to try again in
 :mod:`._retry`; only the final send differs between ``send`` and ``asend``.
 
@@ -15,22 +15,21 @@ Limits (every answer, hostile or not):
 
 from __future__ import annotations
 
-import asyncio
 import concurrent.futures
-import sys
 import time
 import zlib
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 
+from airflow_provider_telnyx._common import async_timeout
 from airflow_provider_telnyx.exceptions import TelnyxConnectionError, TelnyxInvalidResponseError
 from airflow_provider_telnyx.hooks._redact import Redactor, redact_library_logs
 
-__all__ = ["DEFAULT_CONNECT_TIMEOUT", "MAX_BODY_BYTES", "Answer", "ApiRequest", "Transport", "async_timeout"]
+__all__ = ["DEFAULT_CONNECT_TIMEOUT", "MAX_BODY_BYTES", "ApiAnswer", "ApiRequest", "HttpClients"]
 
 #: Largest answer read, after decompression.
 MAX_BODY_BYTES = 10 * 1024 * 1024
@@ -63,7 +62,7 @@ class ApiRequest:
 
 
 @dataclass(frozen=True)
-class Answer:
+class ApiAnswer:
     """What came back, read whole and within the limits.
 
     :param status: HTTP status.
@@ -136,39 +135,12 @@ class _Deadline(Exception):
     """The request's overall deadline passed."""
 
 
-if sys.version_info >= (3, 11):
-    async_timeout = asyncio.timeout
-else:  # pragma: no cover - Python 3.10
-
-    @asynccontextmanager
-    async def async_timeout(seconds: float) -> AsyncIterator[None]:
-        """``asyncio.timeout`` for Python 3.10: cancel the current task at the deadline, and tell that cancel apart
-        from one that comes from outside (which must propagate, not turn into a timeout)."""
-        task = asyncio.current_task()
-        assert task is not None
-        expired = False
-
-        def expire() -> None:
-            nonlocal expired
-            expired = True
-            task.cancel()
-
-        handle = asyncio.get_running_loop().call_later(seconds, expire)
-        try:
-            yield
-        except asyncio.CancelledError:
-            if expired:
-                raise TimeoutError from None
-            raise
-        finally:
-            handle.cancel()
-
-
-class Transport:
+class HttpClients:
     """Pooled ``httpx`` clients (one sync, one async), each request bounded by an overall deadline and a size.
 
     The sync side reads in a worker thread and waits for it until the deadline: a server that trickles bytes
-    can hold that thread for one more read at most, never the caller. The async side uses ``asyncio.wait_for``.
+    can hold that thread for one more read at most, never the caller. The async side cancels the exchange at the
+    deadline (``asyncio.timeout``).
 
     :param headers: headers every request carries (``Authorization`` among them).
     :param base_url: the API root.
@@ -224,7 +196,7 @@ class Transport:
             self._aclient = httpx.AsyncClient(transport=self._async_transport, **self._client_kwargs)
         return self._aclient
 
-    def send(self, request: ApiRequest, conn_id: str) -> Answer:
+    def send(self, request: ApiRequest, conn_id: str) -> ApiAnswer:
         """Send with the sync client; the caller waits at most ``timeout`` seconds in all.
 
         :param request: what to send.
@@ -246,7 +218,7 @@ class Transport:
                     self._threads.submit(stuck.close)
                 raise _Deadline from None
 
-    def _exchange(self, client: httpx.Client, request: ApiRequest, deadline: float) -> Answer:
+    def _exchange(self, client: httpx.Client, request: ApiRequest, deadline: float) -> ApiAnswer:
         started = time.monotonic()
         response = client.send(self._build(client, request), stream=True)
         try:
@@ -257,7 +229,7 @@ class Transport:
         finally:
             response.close()
 
-    async def asend(self, request: ApiRequest, conn_id: str) -> Answer:
+    async def asend(self, request: ApiRequest, conn_id: str) -> ApiAnswer:
         """Send with the async client; at most ``timeout`` seconds in all.
 
         :param request: what to send.
@@ -273,7 +245,7 @@ class Transport:
             except TimeoutError:
                 raise _Deadline from None
 
-    async def _aexchange(self, client: httpx.AsyncClient, request: ApiRequest, deadline: float) -> Answer:
+    async def _aexchange(self, client: httpx.AsyncClient, request: ApiRequest, deadline: float) -> ApiAnswer:
         started = time.monotonic()
         response = await client.send(self._build(client, request), stream=True)
         try:
@@ -303,10 +275,10 @@ class Transport:
         )
         return _BodyReader(encoding, limit=self._max_body_bytes, deadline=deadline, clock=time.monotonic)
 
-    def _answer(self, response: httpx.Response, body: bytes, started: float) -> Answer:
+    def _answer(self, response: httpx.Response, body: bytes, started: float) -> ApiAnswer:
         latency = time.monotonic() - started
         redact = self.redactor
-        return Answer(
+        return ApiAnswer(
             response.status_code,
             redact.text(response.reason_phrase),
             redact.headers(response.headers),

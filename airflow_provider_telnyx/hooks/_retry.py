@@ -32,7 +32,7 @@ from airflow_provider_telnyx.exceptions import (
     TelnyxRequestTimeoutError,
     TelnyxServerError,
 )
-from airflow_provider_telnyx.hooks._http import Answer, ApiRequest
+from airflow_provider_telnyx.hooks._http import ApiAnswer, ApiRequest
 
 __all__ = [
     "MAX_RETRY_AFTER",
@@ -291,7 +291,7 @@ class Attempts:
         self._log = logger
         self._maybe_processed = False
 
-    def answered(self, answer: Answer) -> Answer:
+    def answered(self, answer: ApiAnswer) -> ApiAnswer:
         self._observation.observe(answer.status, answer.headers, answer.latency)
         self._log.debug("Telnyx %s %s -> %s", self._request.method, self._request.path, answer.status)
         return answer

@@ -1,6 +1,6 @@
-"""Conversations of several requests, written once for the sync and the async side (sans-IO).
+"""Several requests in a row (steps), written once for the sync and the async side (sans-IO).
 
-A conversation is a generator: it yields an :class:`~._http.ApiRequest` and receives its decoded JSON (or has its
+Steps are a generator: it yields an :class:`~._http.ApiRequest` and receives its decoded JSON (or has its
 :class:`~airflow_provider_telnyx.exceptions.TelnyxApiError` thrown in), or yields a list of requests and receives a
 list of decoded JSON or errors, as values (the async side sends them concurrently); it returns a result.
 :func:`run_steps` drives it with a sync call, :func:`arun_steps` with an async one.
@@ -19,14 +19,14 @@ __all__ = ["Steps", "arun_steps", "run_steps"]
 
 _T = TypeVar("_T")
 
-#: A conversation with the API written once for both sides: a generator that yields an :class:`ApiRequest` (and
+#: Several requests to the API written once for both sides: a generator that yields an :class:`ApiRequest` (and
 #: receives its decoded JSON, or has its :class:`TelnyxApiError` thrown in) or a list of requests (and receives a
 #: list of decoded JSON or errors, as values: the async side sends them concurrently), and returns a result.
 Steps = Generator["ApiRequest | list[ApiRequest]", Any, _T]
 
 
-class _Conversation(Generic[_T]):
-    """The generator protocol of a conversation, driven the same way by both sides: ``advance`` to the next step
+class _StepsDriver(Generic[_T]):
+    """The generator protocol of steps, driven the same way by both sides: ``advance`` to the next step
     (``None`` once it returned, its value in ``result``), after handing it the last step's answer."""
 
     def __init__(self, steps: Steps[_T]) -> None:
@@ -60,7 +60,7 @@ def run_steps(steps: Steps[_T], call: Callable[[ApiRequest], Any]) -> _T:
     """Drive ``steps`` with a sync ``call``.
 
     :param call: sends one request and returns its decoded JSON (raising :class:`TelnyxApiError`).
-    :return: what the conversation returns.
+    :return: what the steps return.
     """
 
     def outcome(request: ApiRequest) -> Any:
@@ -69,13 +69,13 @@ def run_steps(steps: Steps[_T], call: Callable[[ApiRequest], Any]) -> _T:
         except TelnyxApiError as raised:
             return raised
 
-    conversation = _Conversation(steps)
-    while (step := conversation.advance()) is not None:
+    driver = _StepsDriver(steps)
+    while (step := driver.advance()) is not None:
         if isinstance(step, list):
-            conversation.answer_all([outcome(request) for request in step])
+            driver.answer_all([outcome(request) for request in step])
         else:
-            conversation.answer(outcome(step))
-    return cast("_T", conversation.result)
+            driver.answer(outcome(step))
+    return cast("_T", driver.result)
 
 
 async def arun_steps(steps: Steps[_T], acall: Callable[[ApiRequest], Awaitable[Any]], *, concurrency: int = 10) -> _T:
@@ -83,7 +83,7 @@ async def arun_steps(steps: Steps[_T], acall: Callable[[ApiRequest], Awaitable[A
 
     :param acall: sends one request and returns its decoded JSON (raising :class:`TelnyxApiError`).
     :param concurrency: requests of one list in flight at once.
-    :return: what the conversation returns.
+    :return: what the steps return.
     """
     limit = asyncio.Semaphore(concurrency)
 
@@ -94,10 +94,10 @@ async def arun_steps(steps: Steps[_T], acall: Callable[[ApiRequest], Awaitable[A
             except TelnyxApiError as raised:
                 return raised
 
-    conversation = _Conversation(steps)
-    while (step := conversation.advance()) is not None:
+    driver = _StepsDriver(steps)
+    while (step := driver.advance()) is not None:
         if isinstance(step, list):
-            conversation.answer_all(list(await asyncio.gather(*(outcome(request) for request in step))))
+            driver.answer_all(list(await asyncio.gather(*(outcome(request) for request in step))))
         else:
-            conversation.answer(await outcome(step))
-    return cast("_T", conversation.result)
+            driver.answer(await outcome(step))
+    return cast("_T", driver.result)

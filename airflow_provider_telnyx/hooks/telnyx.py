@@ -1,9 +1,9 @@
 """``TelnyxHook``: the Telnyx API's endpoints over one request path, sync and ``a``-prefixed async twins.
 
-Each endpoint is a request description (:class:`~airflow_provider_telnyx.hooks._http.ApiRequest`) and a parse
-function; the transport, the limits, the retry policy and the error mapping live in
-:mod:`airflow_provider_telnyx.hooks._http` and are the same for both sides. Conversations of several requests
-(cancel-if-pending, the waiters' polling cycles) are written once as steps (``run`` / ``arun``).
+Each endpoint is a request description and a parse function (:mod:`airflow_provider_telnyx.hooks.endpoints`); the
+pooled clients and their limits (``hooks/_http.py``), the redaction (``hooks/_redact.py``), the retry policy
+(``hooks/_retry.py``) and the error mapping (``hooks/_errors.py``) are the same for both sides. Several requests in
+a row (cancel-if-pending, the waiters' polling cycles) are written once as steps (``run`` / ``arun``).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from airflow_provider_telnyx.exceptions import (
     TelnyxNotFoundError,
 )
 from airflow_provider_telnyx.hooks._errors import adecode, decode
-from airflow_provider_telnyx.hooks._http import ApiRequest, Transport
+from airflow_provider_telnyx.hooks._http import ApiRequest, HttpClients
 from airflow_provider_telnyx.hooks._retry import Attempts, RateLimitObservation, RetryPolicy
 from airflow_provider_telnyx.hooks._steps import Steps, arun_steps, run_steps
 from airflow_provider_telnyx.hooks.endpoints import (
@@ -134,7 +134,7 @@ class TelnyxHook(BaseHook):
         self._async_sleep = async_sleep
         self._pace = pace
         self._config: TelnyxClientConfig | None = None
-        self._http: Transport | None = None
+        self._http: HttpClients | None = None
         #: Rate-limit headers and 429s seen by this hook.
         self.rate_limit = RateLimitObservation()
 
@@ -197,9 +197,9 @@ class TelnyxHook(BaseHook):
             "Accept": "application/json",
         }
 
-    def _transport_for(self, config: TelnyxClientConfig) -> Transport:
+    def _clients_for(self, config: TelnyxClientConfig) -> HttpClients:
         if self._http is None:
-            self._http = Transport(
+            self._http = HttpClients(
                 headers={**self._client_headers, "Authorization": f"Bearer {config.api_key}"},
                 base_url=config.base_url,
                 timeout=config.timeout,
@@ -212,11 +212,11 @@ class TelnyxHook(BaseHook):
 
     def get_client(self) -> httpx.Client:
         """The hook's pooled sync client (created on first use)."""
-        return self._transport_for(self.get_config()).client
+        return self._clients_for(self.get_config()).client
 
     async def aget_client(self) -> httpx.AsyncClient:
         """The hook's pooled async client (created on first use, bound to the running event loop)."""
-        return self._transport_for(await self.aget_config()).aclient
+        return self._clients_for(await self.aget_config()).aclient
 
     def close(self) -> None:
         """Close the sync client's pooled connections."""
@@ -232,7 +232,7 @@ class TelnyxHook(BaseHook):
 
     def _exchange(self, request: ApiRequest) -> tuple[Any, httpx.Headers]:
         config = self.get_config()
-        transport = self._transport_for(config)
+        transport = self._clients_for(config)
         attempts = Attempts(request, self.rate_limit, self.log)
 
         def attempt() -> tuple[Any, httpx.Headers]:
@@ -246,7 +246,7 @@ class TelnyxHook(BaseHook):
 
     async def _aexchange(self, request: ApiRequest) -> tuple[Any, httpx.Headers]:
         config = await self.aget_config()
-        transport = self._transport_for(config)
+        transport = self._clients_for(config)
         attempts = Attempts(request, self.rate_limit, self.log)
 
         async def attempt() -> tuple[Any, httpx.Headers]:
@@ -274,7 +274,7 @@ class TelnyxHook(BaseHook):
         return (await self._aexchange(request))[0]
 
     def run(self, steps: Steps[_T]) -> _T:
-        """Drive a conversation of several requests written as steps (see :mod:`~.hooks._http`).
+        """Drive several requests written as steps (see :mod:`~.hooks._steps`).
 
         :param steps: the conversation.
         :return: its result.

@@ -436,9 +436,7 @@ def test_the_key_never_travels_further(server: HostileServer, report: Report) ->
     payload = asyncio.run(first())
     assert payload["status"] == "error"
     assert KEY not in json.dumps(payload)
-    record(
-        report, "key echoed in an error body", "masked by the one redaction point in every view of every answer text"
-    )
+    record(report, "key echoed in an error body", "masked by the one redaction point in every view of the answer")
 
     for bad, what in (("KEYabc\r\nX-Evil: 1", "control"), ("KEYcl\u00e9f_0123", "non-ASCII"), ("KEY", "shorter")):
         conn = {"conn_type": "telnyx", "password": bad, "host": server.base_url}

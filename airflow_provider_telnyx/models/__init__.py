@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from airflow_provider_telnyx.models._base import ListPage
 from airflow_provider_telnyx.models.assistants import Assistant, TelephonySettings
+from airflow_provider_telnyx.models.connection import TelnyxClientConfig, is_loopback
 from airflow_provider_telnyx.models.conversations import (
     Conversation,
     ConversationInsight,
@@ -48,12 +49,12 @@ from airflow_provider_telnyx.models.inputs import (
     SIP_URI_PATTERN,
     EventFilters,
     ListFilter,
-    TelnyxClientConfig,
+    check_duration,
     check_event_id,
     check_idempotency_key,
-    check_seconds,
+    check_rate,
+    check_timestamp,
     field_errors,
-    is_loopback,
     is_valid_target,
     path_id,
 )
@@ -99,9 +100,11 @@ __all__ = [
     "ToolCall",
     "ToolCallFunction",
     "UtcDatetime",
+    "check_duration",
     "check_event_id",
     "check_idempotency_key",
-    "check_seconds",
+    "check_rate",
+    "check_timestamp",
     "field_errors",
     "is_loopback",
     "is_valid_target",

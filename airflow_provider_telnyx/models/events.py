@@ -168,8 +168,10 @@ class ScheduledEventRequest(_Request):
 
 
 def _known(enum: type[StrEnum]) -> Any:
-    """A field that reads a known value as ``enum`` and keeps any other string as it is (tolerant reader)."""
-    return Field(default=None, union_mode="left_to_right")
+    """A field that reads a known value as ``enum`` and keeps any other string as it is (tolerant reader); the
+    schema says which values are known."""
+    known = ", ".join(member.value for member in enum)
+    return Field(default=None, union_mode="left_to_right", description=f"one of {known}, or any other string, kept")
 
 
 class ResponseCallSettings(_Response):

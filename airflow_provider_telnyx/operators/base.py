@@ -13,7 +13,7 @@ from airflow.sdk import BaseOperator
 
 from airflow_provider_telnyx._common import TELNYX_UI_COLOR, default_deferrable, utcnow
 from airflow_provider_telnyx.hooks.telnyx import TelnyxHook
-from airflow_provider_telnyx.models import ConversationChannel, ScheduledEvent, ScheduledEventRequest, check_seconds
+from airflow_provider_telnyx.models import ConversationChannel, ScheduledEvent, ScheduledEventRequest, check_duration
 from airflow_provider_telnyx.operators._arguments import (
     DEFAULT_MAX_LATENESS,
     LatePolicy,
@@ -108,8 +108,8 @@ class BaseTelnyxCreateOperator(BaseOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        check_seconds("poll_interval", poll_interval)
-        check_seconds("wait_timeout", wait_timeout, allow_none=True, allow_zero=True)
+        check_duration("poll_interval", poll_interval)
+        check_duration("wait_timeout", wait_timeout, allow_none=True, allow_zero=True)
         if not is_template(late_policy, max_lateness):
             check_late_arguments(late_policy, max_lateness)
         self.assistant_id = assistant_id

@@ -24,8 +24,9 @@ from airflow_provider_telnyx.exceptions import (
 from airflow_provider_telnyx.hooks.telnyx import TelnyxHook
 from airflow_provider_telnyx.models import (
     ConversationChannel,
+    check_duration,
     check_idempotency_key,
-    check_seconds,
+    check_rate,
 )
 from airflow_provider_telnyx.operators._arguments import (
     REQUEST_PARAMETERS,
@@ -134,8 +135,8 @@ class TelnyxCreateScheduledEventsOperator(BaseTelnyxCreateOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        check_seconds("requests_per_second", requests_per_second, allow_none=True)
-        check_seconds("progress_interval", progress_interval)
+        check_rate("requests_per_second", requests_per_second, allow_none=True)
+        check_duration("progress_interval", progress_interval)
         if not is_template(on_invalid_item):
             check_on_invalid_item(on_invalid_item)
         if not isinstance(max_concurrency, int) or isinstance(max_concurrency, bool) or max_concurrency < 1:

@@ -25,8 +25,9 @@ from airflow_provider_telnyx.models import (
     ConversationChannel,
     ConversationInsight,
     ScheduledEvent,
+    check_duration,
     check_event_id,
-    check_seconds,
+    check_rate,
 )
 from airflow_provider_telnyx.models.export import REPAIRS, ExportMessage, ExportRecord, TranscriptStatus
 from airflow_provider_telnyx.utils.export_files import CountingFile, destination_path, file_format_for, writer_for
@@ -224,8 +225,8 @@ class TelnyxExportScheduledEventsOperator(BaseOperator):
             problems.append(("file_format", "must be 'jsonl' or 'parquet'"))
         if problems:
             raise TelnyxInvalidInputError(problems, subject="operator argument")
-        check_seconds("requests_per_second", requests_per_second, allow_none=True)
-        check_seconds("progress_interval", progress_interval)
+        check_rate("requests_per_second", requests_per_second, allow_none=True)
+        check_duration("progress_interval", progress_interval)
         self.assistant_id = assistant_id
         self.destination = destination
         self.event_ids = event_ids

@@ -19,7 +19,7 @@ from airflow.triggers.base import BaseTrigger
 from airflow_provider_telnyx._common import TELNYX_UI_COLOR, default_deferrable
 from airflow_provider_telnyx.exceptions import TelnyxInvalidInputError
 from airflow_provider_telnyx.hooks.telnyx import TelnyxHook
-from airflow_provider_telnyx.models import check_event_id, check_seconds
+from airflow_provider_telnyx.models import check_duration, check_event_id
 from airflow_provider_telnyx.triggers.scheduled_event import TelnyxScheduledEventsTrigger, TelnyxScheduledEventTrigger
 from airflow_provider_telnyx.utils.waiting import DEFAULT_MAX_TRANSIENT_ERRORS, EventWaiter, resolve
 from airflow_provider_telnyx.utils.waiting_many import (
@@ -64,8 +64,8 @@ class _WaitSensor(BaseSensorOperator, Generic[_W]):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        check_seconds("poke_interval", self.poke_interval)
-        check_seconds("timeout", self.timeout, allow_zero=True)
+        check_duration("poke_interval", self.poke_interval)
+        check_duration("timeout", self.timeout, allow_zero=True)
         if (
             isinstance(max_transient_errors, bool)
             or not isinstance(max_transient_errors, int)

@@ -18,7 +18,7 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_telnyx._common import async_timeout
 from airflow_provider_telnyx.hooks.telnyx import TelnyxHook
-from airflow_provider_telnyx.models import check_seconds
+from airflow_provider_telnyx.models import check_duration, check_timestamp
 from airflow_provider_telnyx.utils.waiting import DEFAULT_MAX_TRANSIENT_ERRORS, EventWaiter, PollingWaiter
 from airflow_provider_telnyx.utils.waiting_many import ManyEventsWaiter
 
@@ -52,8 +52,8 @@ class _PollingTrigger(BaseTrigger):
         cancel_on_kill: bool = True,
     ) -> None:
         super().__init__()  # type: ignore[no-untyped-call]  # airflow-core's BaseTrigger is not annotated
-        check_seconds("poll_interval", poll_interval)
-        check_seconds("end_time", end_time, allow_none=True, allow_zero=True)
+        check_duration("poll_interval", poll_interval)
+        check_timestamp("end_time", end_time, allow_none=True)
         self.assistant_id = assistant_id
         self.telnyx_conn_id = telnyx_conn_id
         self.poll_interval = float(poll_interval)

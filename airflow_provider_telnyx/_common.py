@@ -51,6 +51,7 @@ else:  # pragma: no cover - Python 3.10
 
 __all__ = [
     "DEFAULT_BASE_URL",
+    "DEFAULT_CONN_ID",
     "DEFAULT_MAX_RETRIES",
     "DEFAULT_TIMEOUT",
     "TELNYX_UI_COLOR",
@@ -61,6 +62,8 @@ __all__ = [
     "utcnow",
 ]
 
+#: The Airflow connection every hook, operator, sensor and trigger uses unless told otherwise.
+DEFAULT_CONN_ID = "telnyx_default"
 #: The public API's root (``servers`` in the OpenAPI text).
 DEFAULT_BASE_URL = "https://api.telnyx.com/v2"
 #: Seconds one request may take in all (connect, send, and read of the whole answer); connection extra ``timeout``.

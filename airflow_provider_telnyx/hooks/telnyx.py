@@ -21,6 +21,7 @@ from tenacity import AsyncRetrying, Retrying
 from typing_extensions import Unpack
 
 from airflow_provider_telnyx import __version__
+from airflow_provider_telnyx._common import DEFAULT_CONN_ID
 from airflow_provider_telnyx._compat import BaseHook, aextra_dejson, aget_connection, amask_secret, conf, mask_secret
 from airflow_provider_telnyx._connection_form import form_widgets, ui_field_behaviour
 from airflow_provider_telnyx.exceptions import (
@@ -96,7 +97,7 @@ class TelnyxHook(BaseHook):
     """
 
     conn_name_attr = "telnyx_conn_id"
-    default_conn_name = "telnyx_default"
+    default_conn_name = DEFAULT_CONN_ID
     conn_type = "telnyx"
     hook_name = "Telnyx"
 

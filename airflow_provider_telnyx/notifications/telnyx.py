@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.sdk import BaseNotifier
 
-from airflow_provider_telnyx._common import utcnow
+from airflow_provider_telnyx._common import DEFAULT_CONN_ID, utcnow
 from airflow_provider_telnyx._compat import AirflowException
 from airflow_provider_telnyx.exceptions import TelnyxApiError, TelnyxInvalidInputError
 from airflow_provider_telnyx.hooks.telnyx import TelnyxHook
@@ -123,7 +123,7 @@ class TelnyxNotifier(BaseNotifier):
         retry_interval_secs: int | None = None,
         call_settings: dict[str, Any] | None = None,
         scheduled_at: timedelta | float | datetime | str = DEFAULT_LEAD,
-        telnyx_conn_id: str = TelnyxHook.default_conn_name,
+        telnyx_conn_id: str = DEFAULT_CONN_ID,
         context: Context | None = None,
     ) -> None:
         super().__init__()

@@ -11,7 +11,7 @@ from typing import Any, ClassVar
 
 from airflow.sdk import BaseOperator
 
-from airflow_provider_telnyx._common import TELNYX_UI_COLOR, default_deferrable, utcnow
+from airflow_provider_telnyx._common import DEFAULT_CONN_ID, TELNYX_UI_COLOR, default_deferrable, utcnow
 from airflow_provider_telnyx.hooks.telnyx import TelnyxHook
 from airflow_provider_telnyx.models import ConversationChannel, ScheduledEvent, ScheduledEventRequest, check_duration
 from airflow_provider_telnyx.operators._arguments import (
@@ -104,7 +104,7 @@ class BaseTelnyxCreateOperator(BaseOperator):
         wait_timeout: float | None = None,
         fail_on_failure: bool = True,
         tag_metadata: bool = True,
-        telnyx_conn_id: str = TelnyxHook.default_conn_name,
+        telnyx_conn_id: str = DEFAULT_CONN_ID,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)

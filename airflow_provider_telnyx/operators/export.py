@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.sdk import BaseOperator
 
-from airflow_provider_telnyx._common import TELNYX_UI_COLOR, parse_iso_datetime, utcnow
+from airflow_provider_telnyx._common import DEFAULT_CONN_ID, TELNYX_UI_COLOR, parse_iso_datetime, utcnow
 from airflow_provider_telnyx.exceptions import TelnyxInvalidInputError, TelnyxNotFoundError
 from airflow_provider_telnyx.hooks.endpoints import messages_pager
 from airflow_provider_telnyx.hooks.telnyx import TelnyxHook
@@ -203,7 +203,7 @@ class TelnyxExportScheduledEventsOperator(BaseOperator):
         requests_per_second: float | None = None,
         message_page_size: int = MAX_PAGE_SIZE,
         progress_interval: float = 10,
-        telnyx_conn_id: str = TelnyxHook.default_conn_name,
+        telnyx_conn_id: str = DEFAULT_CONN_ID,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)

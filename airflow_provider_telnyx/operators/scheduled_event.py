@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
-from airflow_provider_telnyx._common import TELNYX_UI_COLOR
+from airflow_provider_telnyx._common import DEFAULT_CONN_ID, TELNYX_UI_COLOR
 from airflow_provider_telnyx._compat import AirflowSkipException, ResumableJobMixin
 from airflow_provider_telnyx.exceptions import (
     TelnyxApiError,
@@ -347,7 +347,7 @@ class TelnyxDeleteScheduledEventOperator(BaseOperator):
         scheduled_event_id: str,
         missing_ok: bool = True,
         only_if_pending: bool = False,
-        telnyx_conn_id: str = TelnyxHook.default_conn_name,
+        telnyx_conn_id: str = DEFAULT_CONN_ID,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)

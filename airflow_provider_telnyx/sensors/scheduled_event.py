@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 from airflow.triggers.base import BaseTrigger
 
-from airflow_provider_telnyx._common import TELNYX_UI_COLOR, default_deferrable
+from airflow_provider_telnyx._common import DEFAULT_CONN_ID, TELNYX_UI_COLOR, default_deferrable
 from airflow_provider_telnyx.exceptions import TelnyxInvalidInputError
 from airflow_provider_telnyx.hooks.telnyx import TelnyxHook
 from airflow_provider_telnyx.models import check_duration, check_event_id
@@ -60,7 +60,7 @@ class _WaitSensor(BaseSensorOperator, Generic[_W]):
         deferrable: bool = default_deferrable(),
         cancel_on_kill: bool = True,
         max_transient_errors: int = DEFAULT_MAX_TRANSIENT_ERRORS,
-        telnyx_conn_id: str = TelnyxHook.default_conn_name,
+        telnyx_conn_id: str = DEFAULT_CONN_ID,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)

@@ -16,7 +16,7 @@ from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from airflow_provider_telnyx._common import async_timeout
+from airflow_provider_telnyx._common import DEFAULT_CONN_ID, async_timeout
 from airflow_provider_telnyx.hooks.telnyx import TelnyxHook
 from airflow_provider_telnyx.models import check_duration, check_timestamp
 from airflow_provider_telnyx.utils.waiting import DEFAULT_MAX_TRANSIENT_ERRORS, EventWaiter, PollingWaiter
@@ -45,7 +45,7 @@ class _PollingTrigger(BaseTrigger):
         self,
         *,
         assistant_id: str,
-        telnyx_conn_id: str = TelnyxHook.default_conn_name,
+        telnyx_conn_id: str = DEFAULT_CONN_ID,
         poll_interval: float = 60.0,
         end_time: float | None = None,
         max_transient_errors: int = DEFAULT_MAX_TRANSIENT_ERRORS,
@@ -167,8 +167,25 @@ class TelnyxScheduledEventTrigger(_PollingTrigger):
     :param cancel_on_kill: cancel the event if it is still pending when a user kills the task (default on).
     """
 
-    def __init__(self, *, scheduled_event_id: str, **options: Any) -> None:
-        super().__init__(**options)
+    def __init__(
+        self,
+        *,
+        scheduled_event_id: str,
+        assistant_id: str,
+        telnyx_conn_id: str = DEFAULT_CONN_ID,
+        poll_interval: float = 60.0,
+        end_time: float | None = None,
+        max_transient_errors: int = DEFAULT_MAX_TRANSIENT_ERRORS,
+        cancel_on_kill: bool = True,
+    ) -> None:
+        super().__init__(
+            assistant_id=assistant_id,
+            telnyx_conn_id=telnyx_conn_id,
+            poll_interval=poll_interval,
+            end_time=end_time,
+            max_transient_errors=max_transient_errors,
+            cancel_on_kill=cancel_on_kill,
+        )
         self.scheduled_event_id = scheduled_event_id
 
     serialized = ("scheduled_event_id", *_PollingTrigger.serialized)
@@ -202,8 +219,25 @@ class TelnyxScheduledEventsTrigger(_PollingTrigger):
     :param cancel_on_kill: cancel the events still pending when a user kills the task (default on).
     """
 
-    def __init__(self, *, scheduled_event_ids: list[str], **options: Any) -> None:
-        super().__init__(**options)
+    def __init__(
+        self,
+        *,
+        scheduled_event_ids: list[str],
+        assistant_id: str,
+        telnyx_conn_id: str = DEFAULT_CONN_ID,
+        poll_interval: float = 60.0,
+        end_time: float | None = None,
+        max_transient_errors: int = DEFAULT_MAX_TRANSIENT_ERRORS,
+        cancel_on_kill: bool = True,
+    ) -> None:
+        super().__init__(
+            assistant_id=assistant_id,
+            telnyx_conn_id=telnyx_conn_id,
+            poll_interval=poll_interval,
+            end_time=end_time,
+            max_transient_errors=max_transient_errors,
+            cancel_on_kill=cancel_on_kill,
+        )
         self.scheduled_event_ids = list(dict.fromkeys(str(event_id) for event_id in scheduled_event_ids))
 
     serialized = ("scheduled_event_ids", *_PollingTrigger.serialized)

@@ -50,9 +50,10 @@ from airflow_provider_telnyx.operators._batch_results import (
 )
 from airflow_provider_telnyx.operators.base import BaseTelnyxCreateOperator
 from airflow_provider_telnyx.triggers.scheduled_event import TelnyxScheduledEventsTrigger
+from airflow_provider_telnyx.utils.event_ids import rows_from_summary
 from airflow_provider_telnyx.utils.pool import Progress, paced_hook, run_pool
 from airflow_provider_telnyx.utils.rate_limit import INITIAL_RATE
-from airflow_provider_telnyx.utils.waiting_many import resolve_many, rows_from_summary
+from airflow_provider_telnyx.utils.waiting_many import resolve_many
 
 if TYPE_CHECKING:
     from airflow.sdk import Context

@@ -8,7 +8,7 @@ import asyncio
 import hashlib
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from functools import cached_property
@@ -26,10 +26,10 @@ from airflow_provider_telnyx.models import (
     ConversationInsight,
     ScheduledEvent,
     check_duration,
-    check_event_id,
     check_rate,
 )
 from airflow_provider_telnyx.models.export import REPAIRS, ExportMessage, ExportRecord, TranscriptStatus
+from airflow_provider_telnyx.utils.event_ids import event_ids_from
 from airflow_provider_telnyx.utils.export_files import CountingFile, destination_path, file_format_for, writer_for
 from airflow_provider_telnyx.utils.pool import paced_hook
 
@@ -45,7 +45,6 @@ __all__ = [
     "PARALLEL_TRANSCRIPT_BYTES",
     "PARALLEL_TRANSCRIPT_MESSAGES",
     "TelnyxExportScheduledEventsOperator",
-    "event_ids_from",
 ]
 
 #: Most ids listed in the summary's ``missing_event_ids`` and ``repaired_event_ids`` (the counts are always exact).
@@ -61,31 +60,6 @@ MAX_TRANSCRIPT_BYTES = 10_000_000
 #: the event written next reads on. Memory: 2 x max_concurrency transcripts this long, plus one up to the cap.
 PARALLEL_TRANSCRIPT_MESSAGES = 1_000
 PARALLEL_TRANSCRIPT_BYTES = 1_000_000
-
-
-def event_ids_from(value: Any) -> list[str]:
-    """The event ids in ``event_ids``: a list of ids (``None`` entries, a batch's unsent items, are skipped), one id,
-    the batch operator's summary (``scheduled_event_ids``) or the single operator's event (``scheduled_event_id``).
-    Duplicates are dropped, the first order kept.
-
-    :raises TelnyxInvalidInputError: for anything else, or an id that is no id (e.g. a mistyped ``xcom_pull``).
-    """
-    if isinstance(value, Mapping):
-        if "scheduled_event_ids" in value:
-            value = value["scheduled_event_ids"]
-        elif "scheduled_event_id" in value:
-            value = [value["scheduled_event_id"]]
-        else:
-            raise TelnyxInvalidInputError(
-                [("event_ids", "a mapping must be a create operator's result (scheduled_event_id[s])")],
-                subject="export",
-            )
-    if isinstance(value, str):
-        value = [value]
-    if not isinstance(value, list | tuple):
-        raise TelnyxInvalidInputError([("event_ids", "must be a list of event ids")], subject="export")
-    ids = [check_event_id(item, f"event_ids[{index}]") for index, item in enumerate(value) if item is not None]
-    return list(dict.fromkeys(ids))
 
 
 def _aware(value: Any, name: str) -> datetime:
@@ -253,7 +227,7 @@ class TelnyxExportScheduledEventsOperator(BaseOperator):
         """The ids to export, or the listing filters of the date range (``from_date``, ``to_date`` as the API
         reads them: both included; the operator leaves out what is at ``to_date``); checked before any request."""
         if self.event_ids is not None:
-            return event_ids_from(self.event_ids), {}
+            return event_ids_from(self.event_ids, field_name="event_ids", subject="export"), {}
         start = self.from_date if self.from_date is not None else context.get("data_interval_start")
         end = self.to_date if self.to_date is not None else context.get("data_interval_end")
         if start is None or end is None:

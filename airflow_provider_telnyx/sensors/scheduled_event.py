@@ -6,7 +6,6 @@ failed, deleted or timed-out event gives the same task state, XCom and exception
 
 from __future__ import annotations
 
-import ast
 import time
 from collections.abc import Sequence
 from datetime import timedelta
@@ -21,20 +20,14 @@ from airflow_provider_telnyx.exceptions import TelnyxInvalidInputError
 from airflow_provider_telnyx.hooks.telnyx import TelnyxHook
 from airflow_provider_telnyx.models import check_duration, check_event_id
 from airflow_provider_telnyx.triggers.scheduled_event import TelnyxScheduledEventsTrigger, TelnyxScheduledEventTrigger
+from airflow_provider_telnyx.utils.event_ids import Row, event_rows
 from airflow_provider_telnyx.utils.waiting import DEFAULT_MAX_TRANSIENT_ERRORS, EventWaiter, resolve
-from airflow_provider_telnyx.utils.waiting_many import (
-    ManyEventsWaiter,
-    Row,
-    final_facts,
-    resolve_many,
-    rows_from_ids,
-    rows_from_summary,
-)
+from airflow_provider_telnyx.utils.waiting_many import ManyEventsWaiter, final_facts, resolve_many
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-__all__ = ["TelnyxScheduledEventSensor", "TelnyxScheduledEventsSensor", "event_id_list", "event_rows"]
+__all__ = ["TelnyxScheduledEventSensor", "TelnyxScheduledEventsSensor"]
 
 #: Task-state-store key of the consecutive failed checks, kept across reschedules.
 STATE_TRANSIENT_ERRORS = "telnyx_wait_transient_errors"
@@ -231,36 +224,6 @@ class TelnyxScheduledEventSensor(_WaitSensor[EventWaiter]):
         :return: the final event.
         """
         return self._resolve(event)
-
-
-def event_rows(value: Any) -> list[Row]:
-    """The input rows of a many-events wait: from a batch summary (one per input row, those without an event
-    included), or from a list of ids (or the string a Jinja template renders a list to), one per id.
-
-    :param value: the rendered ``scheduled_event_ids``.
-    :raises TelnyxInvalidInputError: when it is neither a batch summary nor a list of non-empty strings.
-    """
-    if isinstance(value, str):
-        try:
-            value = ast.literal_eval(value.strip())
-        except (ValueError, SyntaxError):
-            value = [part.strip() for part in value.split(",") if part.strip()]
-    if isinstance(value, dict) and ("items" in value or "scheduled_event_ids" in value):  # the batch's summary
-        return rows_from_summary(value)
-    if not isinstance(value, list | tuple) or not all(isinstance(i, str) and i for i in value):
-        raise TelnyxInvalidInputError(
-            [("scheduled_event_ids", "must be a list of event ids (or a batch summary)")], subject="sensor argument"
-        )
-    return rows_from_ids(list(value))
-
-
-def event_id_list(value: Any) -> list[str]:
-    """The event ids to wait for: :func:`event_rows` less the rows without an event.
-
-    :param value: the rendered ``scheduled_event_ids``.
-    :raises TelnyxInvalidInputError: when it is neither a batch summary nor a list of non-empty strings.
-    """
-    return [row.scheduled_event_id for row in event_rows(value) if row.scheduled_event_id]
 
 
 class TelnyxScheduledEventsSensor(_WaitSensor[ManyEventsWaiter]):

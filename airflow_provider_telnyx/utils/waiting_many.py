@@ -17,12 +17,12 @@ from typing import Any, Literal, TypedDict
 
 from airflow_provider_telnyx.exceptions import (
     TelnyxApiError,
-    TelnyxInvalidInputError,
     TelnyxScheduledEventFailedError,
     TelnyxScheduledEventWaitError,
 )
 from airflow_provider_telnyx.hooks.endpoints import Steps, event_request, events_pager, read_event
 from airflow_provider_telnyx.models import EventStatus, ScheduledEvent
+from airflow_provider_telnyx.utils.event_ids import Row, rows_from_ids
 from airflow_provider_telnyx.utils.waiting import (
     DEFAULT_MAX_TRANSIENT_ERRORS,
     PollingWaiter,
@@ -36,20 +36,15 @@ __all__ = [
     "MAX_FACT_TEXT",
     "ManyEventsWaiter",
     "ManyPayload",
-    "Row",
     "event_facts",
     "final_facts",
     "resolve_many",
-    "rows_from_ids",
-    "rows_from_summary",
 ]
 
 #: Longest status or call status kept per event in a wait's payload.
 MAX_FACT_TEXT = 32
 #: Longest error kept per failed event in a wait's payload (its first error).
 MAX_FACT_ERROR = 120
-#: Keys of a batch summary's row carried into the wait's result as they are (each bounded by the batch).
-CARRIED_KEYS = ("end_user_target", "end_user_target_input", "error")
 #: Batch outcomes of rows that have no event (the wait's result carries them as the row's outcome).
 NOT_CREATED = ("invalid", "failed", "skipped", "not_sent")
 
@@ -264,71 +259,6 @@ class ManyEventsWaiter(PollingWaiter[ManyPayload]):
         except TelnyxApiError as error:
             return self.end_cycle(error)
         return self.end_cycle(None)
-
-
-@dataclass(frozen=True)
-class Row:
-    """One input row of a wait: its position, its event (``None`` when the batch did not create one) and what the
-    batch said of it.
-
-    :param index: the row's index (in the batch's ``events``, or in the list of ids).
-    :param scheduled_event_id: its event, if any.
-    :param batch_outcome: the batch's outcome for it (``created``, ``reused``, ``invalid``, ``failed``, ...), when
-        the wait was given a batch summary.
-    :param carried: the batch's bounded facts kept in the result (``end_user_target``, ``end_user_target_input``,
-        ``error``).
-    """
-
-    index: int
-    scheduled_event_id: str | None
-    batch_outcome: str | None = None
-    carried: Mapping[str, Any] = field(default_factory=dict)
-
-
-def rows_from_ids(event_ids: Sequence[str]) -> list[Row]:
-    """One row per id, indexed by position.
-
-    :param event_ids: the ids.
-    """
-    return [Row(index, event_id) for index, event_id in enumerate(event_ids)]
-
-
-def rows_from_summary(summary: Mapping[str, Any]) -> list[Row]:
-    """The rows of a batch operator's summary (its ``items``; or, for a dict with only ``scheduled_event_ids``, one
-    row per position, ``None`` for a row without an event).
-
-    :param summary: the batch summary, as the batch operator returns it.
-    :raises TelnyxInvalidInputError: when it has neither ``items`` nor ``scheduled_event_ids`` in a readable shape.
-    """
-    items = summary.get("items")
-    if items is None:
-        ids = summary.get("scheduled_event_ids")
-        if not isinstance(ids, list | tuple) or not all(i is None or (isinstance(i, str) and i) for i in ids):
-            raise TelnyxInvalidInputError(
-                [("scheduled_event_ids", "must be a list of event ids (or a batch summary)")],
-                subject="sensor argument",
-            )
-        return [Row(index, event_id, None if event_id else "not_created") for index, event_id in enumerate(ids)]
-    rows: list[Row] = []
-    if isinstance(items, list | tuple):
-        for position, item in enumerate(items):
-            if not isinstance(item, Mapping):
-                break
-            index, event_id, outcome = item.get("index", position), item.get("scheduled_event_id"), item.get("outcome")
-            if (
-                isinstance(index, bool)
-                or not isinstance(index, int)
-                or not (event_id is None or isinstance(event_id, str))
-            ):
-                break
-            carried = {key: item[key] for key in CARRIED_KEYS if item.get(key) is not None}
-            rows.append(Row(index, event_id or None, str(outcome) if outcome is not None else None, carried))
-        else:
-            return rows
-    raise TelnyxInvalidInputError(
-        [("scheduled_event_ids", "a batch summary's items must be dicts with an integer index")],
-        subject="sensor argument",
-    )
 
 
 def final_facts(payload: Mapping[str, Any]) -> dict[str, list[Any]]:

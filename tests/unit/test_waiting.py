@@ -22,14 +22,9 @@ from airflow_provider_telnyx.hooks._http import ApiRequest
 from airflow_provider_telnyx.hooks._steps import run_steps
 from airflow_provider_telnyx.models import parse_scheduled_event
 from airflow_provider_telnyx.testing.clock import ManualClock
+from airflow_provider_telnyx.utils.event_ids import Row, rows_from_summary
 from airflow_provider_telnyx.utils.waiting import EventWaiter, next_sleep, resolve, wait_blocking
-from airflow_provider_telnyx.utils.waiting_many import (
-    MAX_FACT_ERROR,
-    ManyEventsWaiter,
-    Row,
-    resolve_many,
-    rows_from_summary,
-)
+from airflow_provider_telnyx.utils.waiting_many import MAX_FACT_ERROR, ManyEventsWaiter, resolve_many
 from tests.unit.mock_api import event_json
 
 ASSISTANT = "assistant-1"

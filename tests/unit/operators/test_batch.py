@@ -16,7 +16,7 @@ from airflow_provider_telnyx.exceptions import (
     TelnyxScheduledEventFailedError,
 )
 from airflow_provider_telnyx.operators.batch import TelnyxCreateScheduledEventsOperator
-from airflow_provider_telnyx.sensors.scheduled_event import TelnyxScheduledEventsSensor, event_id_list
+from airflow_provider_telnyx.sensors.scheduled_event import TelnyxScheduledEventsSensor
 from airflow_provider_telnyx.testing.clock import ManualClock
 from airflow_provider_telnyx.testing.simulator import Faults, Simulator
 from airflow_provider_telnyx.triggers.scheduled_event import TelnyxScheduledEventsTrigger
@@ -262,14 +262,6 @@ def test_on_invalid_item_is_checked_as_written_and_as_rendered(telnyx_simulator:
     with pytest.raises(TelnyxInvalidInputError, match="on_invalid_item"):
         op.execute(context())
     assert telnyx_simulator.journal == []
-
-
-def test_event_id_list_accepts_lists_templates_and_summaries() -> None:
-    assert event_id_list(["a", "b"]) == ["a", "b"]
-    assert event_id_list("['a', 'b']") == ["a", "b"]
-    assert event_id_list({"scheduled_event_ids": ["a", None, "c"]}) == ["a", "c"]
-    with pytest.raises(TelnyxInvalidInputError, match="scheduled_event_ids"):
-        event_id_list([1, 2])
 
 
 def _schedule(n: int, failing: int, at: datetime) -> list[str]:

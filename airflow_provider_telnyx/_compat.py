@@ -153,3 +153,12 @@ async def aextra_dejson(conn: Connection) -> Mapping[str, Any]:
     if read is not None:
         return await read()  # type: ignore[no-any-return]
     return conn.extra_dejson
+
+
+# -- Event-driven scheduling (AssetWatcher) ------------------------------------------------------------------------
+# ``BaseEventTrigger`` marks a trigger an ``AssetWatcher`` accepts (3.0 to 3.2 check it in ``AssetWatcher``, 3.2+ as
+# an attrs validator). It lives in ``airflow.triggers.base`` on every version we support (3.0.6, 3.1.8, 3.2.2, 3.3.2;
+# also 3.4.0b2), with ``TriggerEvent`` beside it: imported here so that a future move touches this module only.
+from airflow.triggers.base import BaseEventTrigger, TriggerEvent  # noqa: E402
+
+__all__ += ["BaseEventTrigger", "TriggerEvent"]

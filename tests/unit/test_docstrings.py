@@ -18,6 +18,7 @@ MODULES = [
     "airflow_provider_telnyx.operators.export",
     "airflow_provider_telnyx.sensors.scheduled_event",
     "airflow_provider_telnyx.triggers.scheduled_event",
+    "airflow_provider_telnyx.triggers.finished_events",
 ]
 PACKAGE = Path(__file__).parents[2] / "airflow_provider_telnyx"
 

@@ -25,6 +25,7 @@ from airflow.sdk import Asset, AssetWatcher, dag, task
 from airflow_provider_telnyx.triggers.finished_events import TelnyxScheduledEventFinishedTrigger
 
 ASSISTANT_ID = os.environ.get("TELNYX_ASSISTANT_ID", "assistant-demo")
+POLL_SECONDS = float(os.environ.get("TELNYX_WATCH_POLL_SECONDS", "60"))
 OUTCOMES_DB = os.environ.get("TELNYX_OUTCOMES_DB", os.path.join(tempfile.gettempdir(), "telnyx-call-outcomes.db"))
 
 # [START howto_trigger_telnyx_finished_events]
@@ -36,7 +37,7 @@ FINISHED_CALLS = Asset(
             trigger=TelnyxScheduledEventFinishedTrigger(
                 assistant_id=ASSISTANT_ID,
                 conversation_channel="phone_call",  # calls only; leave out for SMS too
-                poll_interval=60,
+                poll_interval=POLL_SECONDS,  # one listing per poll, whatever the number of calls
             ),
         )
     ],

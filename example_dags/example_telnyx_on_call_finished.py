@@ -8,8 +8,9 @@ triggering event, once per ``scheduled_event_id``: it records the outcome in a t
 on ids it had not seen.
 
 SQLite stands in for your database so the example runs anywhere (``TELNYX_OUTCOMES_DB``). Runs unchanged against
-the embedded simulator (``make demo``) or the real API (set the ``telnyx_default`` connection and
-``TELNYX_ASSISTANT_ID``). The watcher runs only while this DAG is unpaused.
+the simulator (``telnyx-simulator``) or the real API (set the ``telnyx_default`` connection and
+``TELNYX_ASSISTANT_ID``). The watcher runs only while this DAG is unpaused, in the triggerer of a deployment
+(``airflow dags test`` runs the consuming task, not the watcher).
 """
 
 from __future__ import annotations

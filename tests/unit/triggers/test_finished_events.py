@@ -317,6 +317,21 @@ def test_a_restart_redelivers_only_inside_the_look_back_and_loses_nothing(
     assert {(e.method, e.route) for e in recovery} == {("GET", "list")}
 
 
+def test_only_the_async_side_is_used(
+    telnyx_simulator: Simulator, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Nothing blocks the triggerer's event loop: no request goes through the hook's sync side."""
+    from airflow_provider_telnyx.hooks.telnyx import TelnyxHook
+
+    def blocking(*_: Any, **__: Any) -> Any:
+        raise AssertionError("a blocking request on the triggerer's event loop")
+
+    for name in ("_exchange", "get_client", "get_config"):
+        monkeypatch.setattr(TelnyxHook, name, blocking)
+    finished = seed(telnyx_simulator, START - timedelta(minutes=5))
+    assert drive(trigger(), clock, sleeps=3).ids == [finished]
+
+
 def test_memory_and_listings_stay_bounded_by_the_window(telnyx_simulator: Simulator, clock: ManualClock) -> None:
     """A day of calls, one every ten minutes, polled every five: the ids remembered and the events each listing
     returns are those of the window (about two hours), not of the day."""

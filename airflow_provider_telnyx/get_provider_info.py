@@ -52,7 +52,10 @@ def get_provider_info() -> dict[str, Any]:
         "triggers": [
             {
                 "integration-name": "Telnyx",
-                "python-modules": ["airflow_provider_telnyx.triggers.scheduled_event"],
+                "python-modules": [
+                    "airflow_provider_telnyx.triggers.scheduled_event",
+                    "airflow_provider_telnyx.triggers.finished_events",
+                ],
             },
         ],
         "extra-links": ["airflow_provider_telnyx.operators.links.TelnyxScheduledEventLink"],

@@ -70,6 +70,8 @@ class Feature:
 
 
 _OPS = "tests/unit/operators/test_scheduled_event.py"
+_EVT = "tests/unit/triggers/test_finished_events.py"
+_EVT_DAG = "tests/integration/test_example_on_call_finished.py"
 FEATURES = (
     Feature(
         "Exactly once",
@@ -155,6 +157,18 @@ FEATURES = (
                 "Airflow 3.0.6 needs `universal-pathlib<0.3` (it does not cap it, and its `ObjectStoragePath` refuses "
                 "every URL with 0.3); `constraints/airflow-3.0.txt` pins 0.2.6",
             ),
+        ),
+    ),
+    Feature(
+        "Event-driven DAGs (AssetWatcher)",
+        "an `AssetWatcher` with `TelnyxScheduledEventFinishedTrigger` fires once per finished call, at least once "
+        "across a triggerer restart, and the consuming DAG processes each call once.",
+        (
+            f"{_EVT}::test_fires_once_per_event_that_finishes_and_never_for_pending_or_in_progress",
+            f"{_EVT}::test_a_restart_redelivers_only_inside_the_look_back_and_loses_nothing",
+            f"{_EVT}::test_an_asset_watcher_accepts_it",
+            f"{_EVT_DAG}::test_the_dag_parses_and_its_watcher_holds_the_trigger",
+            f"{_EVT_DAG}::test_the_consuming_dag_processes_each_finished_call_once",
         ),
     ),
     Feature(

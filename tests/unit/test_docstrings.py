@@ -19,6 +19,7 @@ MODULES = [
     "airflow_provider_telnyx.notifications.telnyx",
     "airflow_provider_telnyx.sensors.scheduled_event",
     "airflow_provider_telnyx.triggers.scheduled_event",
+    "airflow_provider_telnyx.triggers.finished_events",
 ]
 PACKAGE = Path(__file__).parents[2] / "airflow_provider_telnyx"
 

@@ -144,8 +144,7 @@ def test_serialize_round_trips_json_only_without_the_key() -> None:
 
 def test_an_asset_watcher_accepts_it() -> None:
     from airflow.sdk import Asset, AssetWatcher
-
-    from airflow_provider_telnyx._compat import BaseEventTrigger
+    from airflow.triggers.base import BaseEventTrigger
 
     watched = trigger()
     asset = Asset(name="finished_calls", watchers=[AssetWatcher(name="finished_calls", trigger=watched)])

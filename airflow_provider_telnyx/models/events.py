@@ -154,6 +154,15 @@ class ScheduledEventRequest(_Request):
             )
         return self
 
+    def sent_for(self, at: datetime) -> ScheduledEventRequest:
+        """This request scheduled for ``at`` (itself when that is its time): what a late send sends.
+
+        :param at: the time to send for.
+        """
+        if at == self.scheduled_at_fixed_datetime:
+            return self
+        return self.model_copy(update={"scheduled_at_fixed_datetime": at})
+
     @property
     def text_ignored(self) -> bool:
         """Whether ``text`` was given on a ``phone_call`` (valid, but not sent: a call has no text)."""

@@ -21,14 +21,8 @@ from airflow_provider_telnyx.exceptions import TelnyxApiError, TelnyxInvalidInpu
 from airflow_provider_telnyx.hooks.telnyx import TelnyxHook
 from airflow_provider_telnyx.models import ScheduledEvent, ScheduledEventRequest, path_id
 from airflow_provider_telnyx.notifications._context import CallbackFacts
-from airflow_provider_telnyx.operators._arguments import (
-    LATE_SEND_MARGIN,
-    REQUEST_PARAMETERS,
-    LatePolicy,
-    build_request,
-    is_template,
-    send_time,
-)
+from airflow_provider_telnyx.operators._arguments import REQUEST_PARAMETERS, build_request, is_template
+from airflow_provider_telnyx.operators._late import LATE_SEND_MARGIN, LatePolicy, LateSendRule
 
 if TYPE_CHECKING:
     import jinja2
@@ -249,7 +243,7 @@ class TelnyxNotifier(BaseNotifier):
     def _on_time(request: ScheduledEventRequest, now: datetime) -> ScheduledEventRequest:
         """The request with a time the API takes: a time that has passed becomes now + 10 s."""
         intended = request.scheduled_at_fixed_datetime
-        at = send_time(intended, now, policy=LatePolicy.SEND_NOW, max_lateness=None, subject="scheduled_at")
+        at = LateSendRule(LatePolicy.SEND_NOW, None).send_time(intended, now, subject="scheduled_at")
         if at is None or at == intended:
             return request
         return request.model_copy(update={"scheduled_at_fixed_datetime": at})

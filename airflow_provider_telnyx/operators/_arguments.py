@@ -3,45 +3,37 @@
 * :func:`build_request` turns operator-style fields (``end_user_target``, ``scheduled_at``, ...) into a
   :class:`~airflow_provider_telnyx.models.ScheduledEventRequest`. It checks everything that does not depend on the
   clock, so a retry can reattach to what an earlier try created before any time-dependent rule is applied.
-* :func:`send_time` is that time-dependent rule: called at the moment an event is about to be sent, it applies
-  the ``late_policy`` to an event whose time has passed.
-* :func:`task_instance_tags` and :func:`default_idempotency_key` identify a task instance's events across tries;
-  :func:`reattach_window` bounds where a retry looks for them.
+  The time-dependent rule is :class:`~airflow_provider_telnyx.operators._late.LateSendRule`, applied at the moment
+  an event is about to be sent.
+* :class:`TaskIdentity`, :func:`task_instance_tags` and :func:`default_idempotency_key` identify a task instance's
+  events across tries.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import math
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
-from airflow_provider_telnyx._common import StrEnum, parse_iso_datetime
-from airflow_provider_telnyx.exceptions import TelnyxInvalidInputError, TelnyxLateEventError
+from airflow_provider_telnyx._common import parse_iso_datetime
+from airflow_provider_telnyx.exceptions import TelnyxInvalidInputError
 from airflow_provider_telnyx.models import ScheduledEventRequest, field_errors, normalize_target
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
 __all__ = [
-    "DEFAULT_MAX_LATENESS",
-    "LATE_SEND_MARGIN",
-    "MIN_LEAD",
     "REQUEST_PARAMETERS",
-    "LatePolicy",
     "TaskIdentity",
     "build_request",
-    "check_late_arguments",
     "default_idempotency_key",
-    "reattach_window",
+    "is_template",
     "resolve_scheduled_at",
-    "send_time",
     "task_instance_tags",
 ]
 
@@ -69,27 +61,6 @@ _PARAMETER_FOR_FIELD = {
     "scheduled_at_fixed_datetime": "scheduled_at",
 }
 _INTEGER_FIELDS = ("max_retries_client_errors", "retry_interval_secs")
-
-
-class LatePolicy(StrEnum):
-    """What a create operator does with an event not yet created whose time has passed when it is about to be
-    sent (a retry after an outage, a batch that outlasts its lead time, a slow start)."""
-
-    #: Send it with ``scheduled_at`` = now + :data:`LATE_SEND_MARGIN` and log a WARNING (unless later than
-    #: ``max_lateness``, which fails it).
-    SEND_NOW = "send_now"
-    #: Do not send it: the single operator skips, the batch reports the item ``skipped``.
-    SKIP = "skip"
-    #: Do not send it: a non-retryable :class:`~airflow_provider_telnyx.exceptions.TelnyxLateEventError`.
-    FAIL = "fail"
-
-
-#: An event due in less than this is late: the request and the API's clock need a moment.
-MIN_LEAD = timedelta(seconds=2)
-#: A late event sent under ``send_now`` is scheduled this long after the moment it is sent.
-LATE_SEND_MARGIN = timedelta(seconds=10)
-#: Default ``max_lateness``: later than this, ``send_now`` fails the event instead of calling hours late.
-DEFAULT_MAX_LATENESS = timedelta(hours=1)
 
 
 def task_instance_tags(context: Context, scope: str | None = None) -> dict[str, str | int]:
@@ -295,113 +266,3 @@ def _parameter_name(field: str) -> str:
 def is_template(*values: Any) -> bool:
     """Whether any value is a Jinja template not rendered yet (a constructor leaves it for ``execute``)."""
     return any(isinstance(value, str) and "{{" in value for value in values)
-
-
-def check_late_arguments(late_policy: Any, max_lateness: Any) -> tuple[LatePolicy, timedelta | None]:
-    """Validate ``late_policy`` and ``max_lateness`` (as rendered), before any request.
-
-    :param late_policy: ``"send_now"``, ``"skip"`` or ``"fail"``.
-    :param max_lateness: a positive ``timedelta``, a number of seconds (or its string), or ``None`` for no limit.
-    :return: the policy and the limit.
-    :raises TelnyxInvalidInputError: naming the bad parameter.
-    """
-    problems: list[tuple[str, str]] = []
-    try:
-        policy = LatePolicy(late_policy)
-    except ValueError:
-        problems.append(("late_policy", "must be 'send_now', 'skip' or 'fail'"))
-        policy = LatePolicy.SEND_NOW
-    limit: timedelta | None = None
-    if isinstance(max_lateness, str) and max_lateness.strip():
-        with contextlib.suppress(ValueError):  # a rendered number of seconds; anything else is refused below
-            max_lateness = float(max_lateness)
-    if isinstance(max_lateness, timedelta):
-        limit = max_lateness
-    elif isinstance(max_lateness, int | float) and not isinstance(max_lateness, bool) and math.isfinite(max_lateness):
-        limit = timedelta(seconds=max_lateness)
-    elif max_lateness is not None:
-        problems.append(("max_lateness", "must be a timedelta, a number of seconds or None"))
-    if limit is not None and limit <= timedelta(0):
-        problems.append(("max_lateness", "must be positive (None: no limit)"))
-    if problems:
-        raise TelnyxInvalidInputError(problems, subject="operator argument")
-    return policy, limit
-
-
-def send_time(
-    intended: datetime,
-    now: datetime,
-    *,
-    policy: LatePolicy,
-    max_lateness: timedelta | None,
-    subject: str,
-) -> datetime | None:
-    """Decide when an event not yet created is sent, at the moment it is about to be sent.
-
-    :param intended: its ``scheduled_at``.
-    :param now: the current time.
-    :param policy: what to do when it is late (due in less than :data:`MIN_LEAD`).
-    :param max_lateness: how late ``send_now`` may still send; ``None`` never refuses.
-    :param subject: names the event in errors (``"scheduled_at"``, ``"events[17]"``).
-    :return: the time to send (``intended`` when not late, now + :data:`LATE_SEND_MARGIN` under ``send_now``),
-        or ``None`` to skip it.
-    :raises TelnyxLateEventError: under ``fail``, or when later than ``max_lateness``.
-    """
-    if intended - now >= MIN_LEAD:
-        return intended
-    lateness = max(now - intended, timedelta(0))
-    what = f"{subject} was due at {intended.astimezone(timezone.utc).isoformat()} ({_duration(lateness)} before now)"
-    if policy is LatePolicy.FAIL:
-        raise TelnyxLateEventError(f"{what} and late_policy='fail': not sent")
-    if policy is LatePolicy.SKIP:
-        return None
-    if max_lateness is not None and lateness > max_lateness:
-        raise TelnyxLateEventError(
-            f"{what}, later than max_lateness ({_duration(max_lateness)}): not sent, nobody is called this late"
-        )
-    return now + LATE_SEND_MARGIN
-
-
-#: Added on both sides of a reattach window: clock skew between us and the API, and rounding of the filter.
-REATTACH_SLACK = timedelta(minutes=5)
-
-
-def reattach_window(
-    intended: list[datetime],
-    *,
-    anchor: datetime,
-    now: datetime,
-    max_lateness: timedelta | None,
-    retry_interval: timedelta | None,
-) -> tuple[datetime, datetime]:
-    """The ``from_date``/``to_date`` a retry lists to find what earlier tries created, so that the lookup costs what
-    the task asked for, not what the assistant's history holds.
-
-    The API does not document which time its date filter reads, so the window holds both: an earlier try created
-    its events between the first try's start (``anchor``) and now; each was scheduled for its intended time or, if
-    sent late, for the moment it was sent (no later than ``max_lateness`` after the intended time, and never after
-    now) plus :data:`LATE_SEND_MARGIN`; a phone call the API retries moves its time to the end of an attempt plus
-    ``retry_interval``, at most ``now + retry_interval``.
-
-    :param intended: the intended times of the events looked for.
-    :param anchor: when the first try started.
-    :param now: the current time.
-    :param max_lateness: how late a send may have been (``None``: up to now).
-    :param retry_interval: the longest ``retry_interval_secs`` among them, when the API retries them.
-    :return: the inclusive range to list.
-    """
-    earliest, latest = min(intended), max(intended)
-    sent_by = now if max_lateness is None else min(now, latest + max_lateness)
-    upper = max(sent_by, latest) + LATE_SEND_MARGIN
-    if retry_interval is not None:
-        upper = max(upper, now + retry_interval)
-    return min(earliest, anchor) - REATTACH_SLACK, upper + REATTACH_SLACK
-
-
-def _duration(value: timedelta) -> str:
-    seconds = value.total_seconds()
-    if seconds < 120:
-        return f"{seconds:.1f} s"
-    if seconds < 7200:
-        return f"{seconds / 60:.1f} min"
-    return f"{seconds / 3600:.1f} h"

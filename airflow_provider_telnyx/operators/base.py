@@ -14,14 +14,8 @@ from airflow.sdk import BaseOperator
 from airflow_provider_telnyx._common import DEFAULT_CONN_ID, TELNYX_UI_COLOR, default_deferrable, utcnow
 from airflow_provider_telnyx.hooks.telnyx import TelnyxHook
 from airflow_provider_telnyx.models import ConversationChannel, ScheduledEvent, ScheduledEventRequest, check_duration
-from airflow_provider_telnyx.operators._arguments import (
-    DEFAULT_MAX_LATENESS,
-    LatePolicy,
-    TaskIdentity,
-    check_late_arguments,
-    is_template,
-    reattach_window,
-)
+from airflow_provider_telnyx.operators._arguments import TaskIdentity, is_template
+from airflow_provider_telnyx.operators._late import DEFAULT_MAX_LATENESS, LatePolicy, LateSendRule
 from airflow_provider_telnyx.triggers.scheduled_event import (
     TelnyxScheduledEventsTrigger,
     TelnyxScheduledEventTrigger,
@@ -111,7 +105,7 @@ class BaseTelnyxCreateOperator(BaseOperator):
         check_duration("poll_interval", poll_interval)
         check_duration("wait_timeout", wait_timeout, allow_none=True, allow_zero=True)
         if not is_template(late_policy, max_lateness):
-            check_late_arguments(late_policy, max_lateness)
+            LateSendRule.of(late_policy, max_lateness)
         self.assistant_id = assistant_id
         self.text = text
         self.conversation_metadata = conversation_metadata
@@ -162,22 +156,22 @@ class BaseTelnyxCreateOperator(BaseOperator):
         return wait_blocking(self.hook, self.assistant_id, trigger.waiter())
 
     def _owned_events(
-        self, identity: TaskIdentity, requests: list[ScheduledEventRequest], max_lateness: timedelta | None
+        self, identity: TaskIdentity, requests: list[ScheduledEventRequest], rule: LateSendRule
     ) -> Iterator[ScheduledEvent]:
         """The events earlier tries of this task instance created, found by their tags: one listing narrowed to
-        the channel and to :func:`~._arguments.reattach_window` of ``requests``, bounded in pages and time.
+        the channel and to the late rule's :meth:`~._late.LateSendRule.reattach_window` of ``requests``, bounded in
+        pages and time.
 
         :param identity: the task instance's tags and anchor.
         :param requests: the bodies this task instance sends (their channels and intended times).
-        :param max_lateness: the late policy's limit (how late an earlier try may have sent).
+        :param rule: the late rule (how late an earlier try may have sent).
         """
         channels = {request.telnyx_conversation_channel for request in requests}
         intervals = [request.retry_interval_secs for request in requests if request.max_retries_client_errors]
-        start, end = reattach_window(
+        start, end = rule.reattach_window(
             [request.scheduled_at_fixed_datetime for request in requests],
             anchor=identity.anchor,
             now=self.clock(),
-            max_lateness=max_lateness,
             retry_interval=timedelta(seconds=max(i or 0 for i in intervals)) if intervals else None,
         )
         channel: ConversationChannel | None = channels.pop() if len(channels) == 1 else None

@@ -28,15 +28,7 @@ from airflow_provider_telnyx.models import (
     check_idempotency_key,
     check_rate,
 )
-from airflow_provider_telnyx.operators._arguments import (
-    REQUEST_PARAMETERS,
-    LatePolicy,
-    TaskIdentity,
-    build_request,
-    check_late_arguments,
-    is_template,
-    send_time,
-)
+from airflow_provider_telnyx.operators._arguments import REQUEST_PARAMETERS, TaskIdentity, build_request, is_template
 from airflow_provider_telnyx.operators._batch_results import (
     BatchItem,
     InvalidItemPolicy,
@@ -48,6 +40,7 @@ from airflow_provider_telnyx.operators._batch_results import (
     summarize,
     summary_line,
 )
+from airflow_provider_telnyx.operators._late import LateSendRule
 from airflow_provider_telnyx.operators.base import BaseTelnyxCreateOperator
 from airflow_provider_telnyx.triggers.scheduled_event import TelnyxScheduledEventsTrigger
 from airflow_provider_telnyx.utils.event_ids import rows_from_summary
@@ -228,7 +221,7 @@ class TelnyxCreateScheduledEventsOperator(BaseTelnyxCreateOperator):
     # -- what earlier tries did ----------------------------------------------------------------------------
 
     def _existing(
-        self, context: Context, identity: TaskIdentity, items: list[BatchItem], max_lateness: timedelta | None
+        self, context: Context, identity: TaskIdentity, items: list[BatchItem], rule: LateSendRule
     ) -> dict[int, str]:
         """Events an earlier try of this task instance created, by item index (found through their tags, in one
         listing narrowed to the items' channel and times)."""
@@ -237,7 +230,7 @@ class TelnyxCreateScheduledEventsOperator(BaseTelnyxCreateOperator):
             return {}
         found: dict[int, str] = {}
         indices = {item.index for item in items}  # the valid rows (an invalid row's index is not among them)
-        for event in self._owned_events(identity, [item.request for item in items], max_lateness):
+        for event in self._owned_events(identity, [item.request for item in items], rule):
             index = (event.conversation_metadata or {}).get("airflow_item")
             if isinstance(index, int) and index in indices:
                 found.setdefault(index, event.event_id)
@@ -253,7 +246,7 @@ class TelnyxCreateScheduledEventsOperator(BaseTelnyxCreateOperator):
         :param context: the task's context.
         :return: the batch summary (and the outcome, when it waited).
         """
-        late = check_late_arguments(self.late_policy, self.max_lateness)
+        rule = LateSendRule.of(self.late_policy, self.max_lateness)
         policy = check_on_invalid_item(self.on_invalid_item)
         identity = TaskIdentity.of(context, clock=self.clock, namespace=self._namespace)
         prepared, invalid = self.validate_rows(identity)
@@ -277,7 +270,7 @@ class TelnyxCreateScheduledEventsOperator(BaseTelnyxCreateOperator):
                 total,
                 error.describe(error.problems),
             )
-        existing = self._existing(context, identity, prepared, late[1])
+        existing = self._existing(context, identity, prepared, rule)
         rejected = rejected_before(context)
         for index, event_id in existing.items():
             results[index] = ItemResult(index, "reused", scheduled_event_id=event_id)
@@ -293,7 +286,7 @@ class TelnyxCreateScheduledEventsOperator(BaseTelnyxCreateOperator):
             self._preflight(phone_calls=phone)
         self._warn_if_slow(to_send)
         started = time.monotonic()
-        sent, requests, throttled = asyncio.run(self._send_all(to_send, late, len(prepared)))  # invalid rows aside
+        sent, requests, throttled = asyncio.run(self._send_all(to_send, rule, len(prepared)))  # invalid rows aside
         for result in sent:
             results[result.index] = result
         summary = self._push_summary(context, results, prepared, requests, throttled, time.monotonic() - started)
@@ -348,7 +341,7 @@ class TelnyxCreateScheduledEventsOperator(BaseTelnyxCreateOperator):
             )
 
     async def _send_all(
-        self, to_send: list[BatchItem], late: tuple[LatePolicy, timedelta | None], total: int
+        self, to_send: list[BatchItem], rule: LateSendRule, total: int
     ) -> tuple[list[ItemResult], int, int]:
         hook, limiter = paced_hook(
             self.telnyx_conn_id,
@@ -363,7 +356,7 @@ class TelnyxCreateScheduledEventsOperator(BaseTelnyxCreateOperator):
         async def send(item: BatchItem) -> None:
             await limiter.enter()
             try:
-                result = await self._send_one(hook, item, late)
+                result = await self._send_one(hook, item, rule)
             except Exception as error:  # any failure of one item is that item's failure; the others go on
                 result = ItemResult.failure(item.index, error)
             finally:
@@ -387,13 +380,10 @@ class TelnyxCreateScheduledEventsOperator(BaseTelnyxCreateOperator):
             await hook.aclose()
         return results, hook.rate_limit.responses, hook.rate_limit.throttled
 
-    async def _send_one(
-        self, hook: TelnyxHook, item: BatchItem, late: tuple[LatePolicy, timedelta | None]
-    ) -> ItemResult:
-        policy, max_lateness = late
+    async def _send_one(self, hook: TelnyxHook, item: BatchItem, rule: LateSendRule) -> ItemResult:
         intended = item.request.scheduled_at_fixed_datetime
         subject = f"events[{item.index}]"
-        at = send_time(intended, self.clock(), policy=policy, max_lateness=max_lateness, subject=subject)
+        at = rule.send_time(intended, self.clock(), subject=subject)
         if at is None:
             return ItemResult(item.index, "skipped", scheduled_at=intended.isoformat())
         try:
@@ -412,12 +402,8 @@ class TelnyxCreateScheduledEventsOperator(BaseTelnyxCreateOperator):
                         retryable=True,
                     )
                 )
-            if not error.is_time_in_past or at != intended:
-                raise
             # The API's clock says the time has passed: the late policy decides, once.
-            at = send_time(
-                intended, max(self.clock(), intended), policy=policy, max_lateness=max_lateness, subject=subject
-            )
+            at = rule.after_refusal(error, intended, at, self.clock(), subject=subject)
             if at is None:
                 return ItemResult(item.index, "skipped", scheduled_at=intended.isoformat())
             event = await self._create(hook, item, at)
@@ -426,9 +412,7 @@ class TelnyxCreateScheduledEventsOperator(BaseTelnyxCreateOperator):
         return ItemResult(item.index, "created", scheduled_event_id=event.event_id, scheduled_at=at.isoformat())
 
     async def _create(self, hook: TelnyxHook, item: BatchItem, at: datetime) -> Any:
-        request = item.request
-        if at != request.scheduled_at_fixed_datetime:
-            request = request.model_copy(update={"scheduled_at_fixed_datetime": at})
+        request = item.request.sent_for(at)
         return await hook.acreate_scheduled_event(self.assistant_id, request, idempotency_key=item.key)
 
     def _raise_for_failures(self, context: Context, summary: dict[str, Any], results: list[ItemResult]) -> None:

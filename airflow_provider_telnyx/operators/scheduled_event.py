@@ -17,6 +17,7 @@ The batch operator lives in :mod:`airflow_provider_telnyx.operators.batch`.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -39,15 +40,8 @@ from airflow_provider_telnyx.models import (
     check_event_id,
     check_idempotency_key,
 )
-from airflow_provider_telnyx.operators._arguments import (
-    DEFAULT_MAX_LATENESS,
-    REQUEST_PARAMETERS,
-    LatePolicy,
-    TaskIdentity,
-    build_request,
-    check_late_arguments,
-    send_time,
-)
+from airflow_provider_telnyx.operators._arguments import REQUEST_PARAMETERS, TaskIdentity, build_request
+from airflow_provider_telnyx.operators._late import LateSendRule
 from airflow_provider_telnyx.operators.base import BaseTelnyxCreateOperator
 from airflow_provider_telnyx.operators.links import TelnyxScheduledEventLink
 from airflow_provider_telnyx.triggers.scheduled_event import TelnyxScheduledEventTrigger
@@ -61,6 +55,26 @@ __all__ = ["TelnyxCreateScheduledEventOperator", "TelnyxDeleteScheduledEventOper
 
 XCOM_EVENT_ID = "scheduled_event_id"
 STATE_EVENT_ID = "telnyx_scheduled_event_id"
+
+
+@dataclass
+class _Try:
+    """What one try of the create works with, from ``execute`` to its result.
+
+    :param identity: the task instance's tags, keys and anchor.
+    :param rule: the late rule.
+    :param request: the validated body, with the intended time.
+    :param key: the ``Idempotency-Key``.
+    :param event: the event, once created or found.
+    :param result: the task's return value, once decided.
+    """
+
+    identity: TaskIdentity
+    rule: LateSendRule
+    request: ScheduledEventRequest
+    key: str
+    event: ScheduledEvent | None = None
+    result: dict[str, Any] | None = None
 
 
 class TelnyxCreateScheduledEventOperator(ResumableJobMixin, BaseTelnyxCreateOperator):
@@ -120,12 +134,9 @@ class TelnyxCreateScheduledEventOperator(ResumableJobMixin, BaseTelnyxCreateOper
         self.idempotency_key = idempotency_key
         self.cancel_on_kill = cancel_on_kill
         self.max_transient_errors = max_transient_errors
-        self._event: ScheduledEvent | None = None
-        self._result: dict[str, Any] | None = None
-        self._prepared: ScheduledEventRequest | None = None
-        self._key: str | None = None
-        self._late: tuple[LatePolicy, timedelta | None] = (LatePolicy.SEND_NOW, DEFAULT_MAX_LATENESS)
-        self._task_identity: TaskIdentity | None = None
+        #: What the running try works with (set by ``execute``; Airflow's resumable-job hooks take no arguments
+        #: of ours, so they read it here).
+        self._try: _Try | None = None
 
     def build_request(self, context: Context) -> ScheduledEventRequest:
         """Validate the rendered arguments into the API's create body, before any request.
@@ -137,20 +148,21 @@ class TelnyxCreateScheduledEventOperator(ResumableJobMixin, BaseTelnyxCreateOper
         :return: the request, with the intended time.
         :raises TelnyxInvalidInputError: naming every bad parameter (the task fails without retrying).
         """
-        identity = self._identity(context)
+        return self._request_for(TaskIdentity.of(context, clock=self.clock, namespace=self._namespace))
+
+    def _request_for(self, identity: TaskIdentity) -> ScheduledEventRequest:
         fields = {name: getattr(self, name) for name in REQUEST_PARAMETERS}
         tags = identity.tags() if self.tag_metadata else None
         return build_request(fields, anchor=identity.anchor, tags=tags, subject=f"arguments of task {self.task_id}")
 
-    def _identity(self, context: Context) -> TaskIdentity:
-        if self._task_identity is None:
-            self._task_identity = TaskIdentity.of(context, clock=self.clock, namespace=self._namespace)
-        return self._task_identity
-
-    def _idempotency_key(self, context: Context) -> str:
+    def _idempotency_key(self, identity: TaskIdentity) -> str:
         if self.idempotency_key is None:
-            return self._identity(context).idempotency_key()
+            return identity.idempotency_key()
         return check_idempotency_key(self.idempotency_key, field="idempotency_key", subject="operator argument")
+
+    def _current(self) -> _Try:
+        assert self._try is not None, "execute() sets the try's state before Airflow calls back"
+        return self._try
 
     # -- execution -----------------------------------------------------------------------------------------
 
@@ -160,12 +172,13 @@ class TelnyxCreateScheduledEventOperator(ResumableJobMixin, BaseTelnyxCreateOper
         :param context: the task's context.
         :return: the event (the final event when it waited) as a JSON-safe dictionary.
         """
-        self._late = check_late_arguments(self.late_policy, self.max_lateness)
-        self._prepared = self.build_request(context)
-        self._key = self._idempotency_key(context)
+        rule = LateSendRule.of(self.late_policy, self.max_lateness)
+        identity = TaskIdentity.of(context, clock=self.clock, namespace=self._namespace)
+        self._try = _Try(identity, rule, self._request_for(identity), self._idempotency_key(identity))
         self.execute_resumable(context)
-        assert self._result is not None
-        return self._result
+        result = self._current().result
+        assert result is not None
+        return result
 
     def submit_job(self, context: Context) -> JsonValue:
         """Adopt the event a crashed try created, or create it (applying ``late_policy``); return its id.
@@ -175,60 +188,72 @@ class TelnyxCreateScheduledEventOperator(ResumableJobMixin, BaseTelnyxCreateOper
         :raises AirflowSkipException: the event is late and ``late_policy="skip"``.
         :raises TelnyxLateEventError: the event is late and ``late_policy="fail"``, or later than ``max_lateness``.
         """
-        event = self._find_existing(context) if (context["ti"].try_number or 1) > 1 else None
+        current = self._current()
+        event = self._find_existing(current) if (context["ti"].try_number or 1) > 1 else None
         if event is None:
-            event = self._create(context)
-        self._event = event
+            event = self._create(current)
+        current.event = event
         return event.event_id
 
-    def _create(self, context: Context) -> ScheduledEvent:
-        assert self._prepared is not None
-        self._preflight(phone_calls=self._prepared.telnyx_conversation_channel is ConversationChannel.PHONE_CALL)
-        request = self._timed(self._prepared, now=self.clock())
-        channel = request.telnyx_conversation_channel.value
-        self.log.info("Scheduling a %s event for assistant %s", channel, self.assistant_id)
+    def _create(self, current: _Try) -> ScheduledEvent:
+        request = current.request
+        self._preflight(phone_calls=request.telnyx_conversation_channel is ConversationChannel.PHONE_CALL)
+        intended = request.scheduled_at_fixed_datetime
+        now = self.clock()
+        sent_for = self._send_time(current.rule, intended, now)
+        self.log.info(
+            "Scheduling a %s event for assistant %s", request.telnyx_conversation_channel.value, self.assistant_id
+        )
         try:
-            event = self.hook.create_scheduled_event(self.assistant_id, request, idempotency_key=self._key)
+            event = self._send(current, sent_for)
         except TelnyxApiError as error:
             if error.is_idempotency_reuse:
                 # An earlier try used this key with another body (a re-timed late send): that try created the event.
-                found = self._find_existing(context)
+                found = self._find_existing(current)
                 if found is None:
                     raise
                 return found
-            if not error.is_time_in_past or request is not self._prepared:
-                raise
             # The API's clock says the intended time has passed: the late policy decides, once.
-            intended = self._prepared.scheduled_at_fixed_datetime
-            request = self._timed(self._prepared, now=max(self.clock(), intended))
-            event = self.hook.create_scheduled_event(self.assistant_id, request, idempotency_key=self._key)
+            sent_for = self._send_time(current.rule, intended, now, refused=(error, sent_for))
+            event = self._send(current, sent_for)
         self.log.info("Created scheduled event %s (%s)", event.event_id, event.status_text)
         return event
 
-    def _timed(self, request: ScheduledEventRequest, *, now: datetime) -> ScheduledEventRequest:
-        """The request to send now: unchanged when on time, else as ``late_policy`` says."""
-        policy, max_lateness = self._late
-        intended = request.scheduled_at_fixed_datetime
-        at = send_time(intended, now, policy=policy, max_lateness=max_lateness, subject="scheduled_at")
+    def _send_time(
+        self,
+        rule: LateSendRule,
+        intended: datetime,
+        now: datetime,
+        refused: tuple[TelnyxApiError, datetime] | None = None,
+    ) -> datetime:
+        """When the event is sent: the late rule's decision (after the API's refusal, when there was one); a
+        skip ends the task as skipped."""
+        if refused is None:
+            at = rule.send_time(intended, now, subject="scheduled_at")
+        else:
+            at = rule.after_refusal(refused[0], intended, refused[1], self.clock(), subject="scheduled_at")
         if at is None:
             raise AirflowSkipException(
                 f"scheduled_at {intended.isoformat()} has passed (now {now.isoformat()}) and late_policy='skip': "
                 "the event was not created"
             )
-        if at == intended:
-            return request
-        self.log.warning(
-            "Scheduled event is late: intended for %s, sent for %s (late_policy=send_now)",
-            intended.isoformat(),
-            at.isoformat(),
-        )
-        return request.model_copy(update={"scheduled_at_fixed_datetime": at})
+        if at != intended:
+            self.log.warning(
+                "Scheduled event is late: intended for %s, sent for %s (late_policy=send_now)",
+                intended.isoformat(),
+                at.isoformat(),
+            )
+        return at
 
-    def _find_existing(self, context: Context) -> ScheduledEvent | None:
+    def _send(self, current: _Try, at: datetime) -> ScheduledEvent:
+        request = current.request.sent_for(at)
+        return self.hook.create_scheduled_event(self.assistant_id, request, idempotency_key=current.key)
+
+    def _find_existing(self, current: _Try) -> ScheduledEvent | None:
         """The event an earlier try of this task instance created, found by its tags (``None`` without tags)."""
-        if not self.tag_metadata or self._prepared is None:
+        if not self.tag_metadata:
             return None
-        for event in self._owned_events(self._identity(context), [self._prepared], self._late[1]):
+        for event in self._owned_events(current.identity, [current.request], current.rule):
             self.log.info("Reattaching to scheduled event %s created by an earlier try", event.event_id)
             return event
         return None
@@ -241,15 +266,16 @@ class TelnyxCreateScheduledEventOperator(ResumableJobMixin, BaseTelnyxCreateOper
         :return: the event's status.
         :raises TelnyxScheduledEventWaitError: when the event was deleted since.
         """
+        current = self._current()
         try:
-            self._event = self.hook.get_scheduled_event(self.assistant_id, str(external_id))
+            current.event = self.hook.get_scheduled_event(self.assistant_id, str(external_id))
         except TelnyxNotFoundError:
             raise TelnyxScheduledEventWaitError(
                 f"Scheduled event {external_id}, created by an earlier try of this task, was deleted; not creating "
                 f"it again. Set a new idempotency_key to schedule another event."
             ) from None
-        self.log.info("Reattaching to scheduled event %s (%s)", external_id, self._event.status_text)
-        return self._event.status_text
+        self.log.info("Reattaching to scheduled event %s (%s)", external_id, current.event.status_text)
+        return current.event.status_text
 
     def is_job_active(self, status: str) -> bool:
         """Whether the event may still change.
@@ -277,13 +303,14 @@ class TelnyxCreateScheduledEventOperator(ResumableJobMixin, BaseTelnyxCreateOper
         """
         event_id = str(external_id)
         context["ti"].xcom_push(key=XCOM_EVENT_ID, value=event_id)
-        event = self._event
+        current = self._current()
+        event = current.event
         assert event is not None
         if not self.wait_for_completion:
-            self._result = event.to_json_dict()
+            current.result = event.to_json_dict()
             return
         if event.is_final:  # nothing to wait for
-            self._result = resolve(
+            current.result = resolve(
                 {"status": "final", "event_id": event_id, "event": event.to_json_dict()},
                 fail_on_failure=self.fail_on_failure,
             )
@@ -295,7 +322,7 @@ class TelnyxCreateScheduledEventOperator(ResumableJobMixin, BaseTelnyxCreateOper
             **self._trigger_options(),
         )
         payload = self._wait_or_defer(trigger)
-        self._result = resolve(payload, fail_on_failure=self.fail_on_failure)
+        current.result = resolve(payload, fail_on_failure=self.fail_on_failure)
 
     def get_job_result(self, external_id: JsonValue, context: Context) -> Any:
         """The task's return value (for a fresh create, after :meth:`poll_until_complete`).
@@ -304,9 +331,9 @@ class TelnyxCreateScheduledEventOperator(ResumableJobMixin, BaseTelnyxCreateOper
         :param context: the task's context.
         :return: the event as a JSON-safe dictionary.
         """
-        if self._result is None:  # an earlier try's event is already final
+        if self._current().result is None:  # an earlier try's event is already final
             self.poll_until_complete(external_id, context)
-        return self._result
+        return self._current().result
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
         """Resume after the trigger: the same status rule as the blocking wait.
@@ -319,8 +346,9 @@ class TelnyxCreateScheduledEventOperator(ResumableJobMixin, BaseTelnyxCreateOper
 
     def on_kill(self) -> None:
         """Cancel the event if it is still ``pending`` and ``cancel_on_kill`` is set."""
-        if self.cancel_on_kill and self._event is not None:
-            self.hook.cancel_scheduled_event_if_pending(self.assistant_id, self._event.event_id)
+        event = self._try.event if self._try is not None else None
+        if self.cancel_on_kill and event is not None:
+            self.hook.cancel_scheduled_event_if_pending(self.assistant_id, event.event_id)
 
 
 class TelnyxDeleteScheduledEventOperator(BaseOperator):

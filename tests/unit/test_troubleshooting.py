@@ -21,7 +21,8 @@ from airflow_provider_telnyx.models import (
     parse_scheduled_event,
     path_id,
 )
-from airflow_provider_telnyx.operators._arguments import LatePolicy, TaskIdentity, build_request, send_time
+from airflow_provider_telnyx.operators._arguments import TaskIdentity, build_request
+from airflow_provider_telnyx.operators._late import LatePolicy, LateSendRule
 from airflow_provider_telnyx.operators.batch import ItemResult, TelnyxCreateScheduledEventsOperator
 from airflow_provider_telnyx.operators.scheduled_event import TelnyxCreateScheduledEventOperator
 from airflow_provider_telnyx.testing.simulator import Simulator
@@ -112,17 +113,13 @@ def local_messages() -> list[str]:
         raised(lambda: path_id("assistant_id", "a/b")),
         raised(lambda: check_event_id("None")),
         raised(
-            lambda: send_time(
-                NOW - timedelta(minutes=2), NOW, policy=LatePolicy.FAIL, max_lateness=None, subject="scheduled_at"
+            lambda: LateSendRule(LatePolicy.FAIL, None).send_time(
+                NOW - timedelta(minutes=2), NOW, subject="scheduled_at"
             )
         ),
         raised(
-            lambda: send_time(
-                NOW - timedelta(hours=2),
-                NOW,
-                policy=LatePolicy.SEND_NOW,
-                max_lateness=timedelta(hours=1),
-                subject="scheduled_at",
+            lambda: LateSendRule(LatePolicy.SEND_NOW, timedelta(hours=1)).send_time(
+                NOW - timedelta(hours=2), NOW, subject="scheduled_at"
             )
         ),
         # The WARNING of a late send_now, formatted as the operator formats it.

@@ -15,6 +15,7 @@ import pytest
 from airflow_provider_telnyx._common import parse_iso_datetime
 from airflow_provider_telnyx._compat import AirflowFailException, AirflowSkipException
 from airflow_provider_telnyx.exceptions import (
+    ApiErrorItem,
     TelnyxAuthError,
     TelnyxBatchError,
     TelnyxBatchRejectedError,
@@ -24,13 +25,7 @@ from airflow_provider_telnyx.exceptions import (
     TelnyxServerError,
     TelnyxValidationError,
 )
-from airflow_provider_telnyx.operators._arguments import (
-    LATE_SEND_MARGIN,
-    REATTACH_SLACK,
-    LatePolicy,
-    reattach_window,
-    send_time,
-)
+from airflow_provider_telnyx.operators._late import LATE_SEND_MARGIN, REATTACH_SLACK, LatePolicy, LateSendRule
 from airflow_provider_telnyx.operators.batch import TelnyxCreateScheduledEventsOperator, summary_line
 from airflow_provider_telnyx.operators.links import TelnyxScheduledEventLink
 from airflow_provider_telnyx.operators.scheduled_event import (
@@ -69,11 +64,11 @@ class TestSendTime:
     """The late rule on its own (pure function of two times)."""
 
     def test_on_time_is_unchanged(self) -> None:
-        assert send_time(DUE, START, policy=LatePolicy.FAIL, max_lateness=None, subject="x") == DUE
+        assert LateSendRule(LatePolicy.FAIL, None).send_time(DUE, START, subject="x") == DUE
 
     def test_due_too_soon_counts_as_late(self) -> None:
         now = DUE - timedelta(seconds=1)  # less than MIN_LEAD ahead: the request could arrive after it
-        assert send_time(DUE, now, policy=LatePolicy.SEND_NOW, max_lateness=None, subject="x") == now + LATE_SEND_MARGIN
+        assert LateSendRule(LatePolicy.SEND_NOW, None).send_time(DUE, now, subject="x") == now + LATE_SEND_MARGIN
 
     @pytest.mark.parametrize(
         ("policy", "max_lateness", "late_by", "expected"),
@@ -91,10 +86,10 @@ class TestSendTime:
         now = DUE + late_by
         if isinstance(expected, type):
             with pytest.raises(expected, match="events\\[3\\] was due at 2031-06-01T09:00:30"):
-                send_time(DUE, now, policy=policy, max_lateness=max_lateness, subject="events[3]")
+                LateSendRule(policy, max_lateness).send_time(DUE, now, subject="events[3]")
             assert issubclass(expected, AirflowFailException)
             return
-        result = send_time(DUE, now, policy=policy, max_lateness=max_lateness, subject="events[3]")
+        result = LateSendRule(policy, max_lateness).send_time(DUE, now, subject="events[3]")
         assert result == (now + LATE_SEND_MARGIN if expected == "retimed" else None)
 
 
@@ -102,28 +97,42 @@ class TestReattachWindow:
     """Where a retry looks for what earlier tries created (pure function of the times)."""
 
     def test_on_time_events_are_looked_for_around_their_time_and_the_first_try(self) -> None:
-        start, end = reattach_window(
-            [DUE, DUE + timedelta(minutes=5)],
-            anchor=START,
-            now=START + timedelta(minutes=1),
-            max_lateness=None,
-            retry_interval=None,
+        start, end = LateSendRule(LatePolicy.SEND_NOW, None).reattach_window(
+            [DUE, DUE + timedelta(minutes=5)], anchor=START, now=START + timedelta(minutes=1), retry_interval=None
         )
         assert (start, end) == (START - REATTACH_SLACK, DUE + timedelta(minutes=5) + LATE_SEND_MARGIN + REATTACH_SLACK)
 
     def test_a_late_send_is_bounded_by_max_lateness_or_by_now(self) -> None:
         now = DUE + timedelta(days=2)
-        _, bounded = reattach_window([DUE], anchor=START, now=now, max_lateness=timedelta(hours=1), retry_interval=None)
+        _, bounded = LateSendRule().reattach_window([DUE], anchor=START, now=now, retry_interval=None)
         assert bounded == DUE + timedelta(hours=1) + LATE_SEND_MARGIN + REATTACH_SLACK
-        _, unbounded = reattach_window([DUE], anchor=START, now=now, max_lateness=None, retry_interval=None)
+        unlimited = LateSendRule(LatePolicy.SEND_NOW, None)
+        _, unbounded = unlimited.reattach_window([DUE], anchor=START, now=now, retry_interval=None)
         assert unbounded == now + LATE_SEND_MARGIN + REATTACH_SLACK
 
     def test_the_apis_own_retries_move_the_end_to_now_plus_the_interval(self) -> None:
         now = DUE + timedelta(days=2)
-        _, end = reattach_window(
-            [DUE], anchor=START, now=now, max_lateness=timedelta(hours=1), retry_interval=timedelta(hours=3)
-        )
+        _, end = LateSendRule().reattach_window([DUE], anchor=START, now=now, retry_interval=timedelta(hours=3))
         assert end == now + timedelta(hours=3) + REATTACH_SLACK
+
+
+class TestAfterARefusal:
+    """The API's clock says the time has passed: the rule decides once more, once."""
+
+    refusal = TelnyxValidationError(
+        "422", http_status=422, errors=[ApiErrorItem("x", None, "in the past", field="scheduled_at_fixed_datetime")]
+    )
+
+    def test_a_refusal_of_the_intended_time_is_decided_as_if_now_were_that_time(self) -> None:
+        now = DUE - timedelta(seconds=30)  # our clock says it is on time; the API's says it is not
+        assert LateSendRule().after_refusal(self.refusal, DUE, DUE, now, subject="x") == DUE + LATE_SEND_MARGIN
+
+    def test_any_other_refusal_or_a_second_one_is_the_callers(self) -> None:
+        other = TelnyxValidationError("400", http_status=400, errors=[ApiErrorItem("x", None, "bad", field="text")])
+        with pytest.raises(TelnyxValidationError, match="400"):
+            LateSendRule().after_refusal(other, DUE, DUE, START, subject="x")
+        with pytest.raises(TelnyxValidationError, match="422"):  # already re-timed once
+            LateSendRule().after_refusal(self.refusal, DUE, DUE + LATE_SEND_MARGIN, START, subject="x")
 
 
 class TestReattachBeforeTheClock:

@@ -37,7 +37,7 @@ __all__ = [
 ]
 
 #: E.164: a ``+``, a non-zero country code digit, at most 15 digits in all.
-E164_PATTERN = re.compile(r"^\+[1-9]\d{1,14}$")
+E164_PATTERN = re.compile(r"^\+[1-9][0-9]{1,14}$")  # ASCII digits only: \d would take full-width and Arabic-Indic ones
 #: A SIP or SIPS URI as RFC 3261 (section 25.1) allows it: scheme in any case, an optional user part (with an
 #: optional password), a host name, IPv4 address or bracketed IPv6 reference, an optional port, ``;`` parameters and
 #: ``?`` headers. No whitespace anywhere.
@@ -46,7 +46,7 @@ SIP_URI_PATTERN = re.compile(
     r"(?:[A-Za-z0-9\-_.!~*'()&=+$,;?/%]+(?::[A-Za-z0-9\-_.!~*'()&=+$,%]*)?@)?"
     r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*\.?"
     r"|\[[0-9A-Fa-f:.]+\])"
-    r"(?::\d{1,5})?"
+    r"(?::[0-9]{1,5})?"
     r"(?:;[A-Za-z0-9\-_.!~*'()\[\]/:&+$%=]+)*"
     r"(?:\?[A-Za-z0-9\-_.!~*'()\[\]/?:+$%=]+(?:&[A-Za-z0-9\-_.!~*'()\[\]/?:+$%=]+)*)?$",
     re.IGNORECASE,

@@ -239,7 +239,7 @@ def build_request(
         "call_settings": fields.get("call_settings"),
     }
     for name in _INTEGER_FIELDS:  # a Jinja-rendered number arrives as a string
-        if isinstance(data[name], str) and data[name].strip().isdigit():
+        if isinstance(data[name], str) and data[name].strip().isascii() and data[name].strip().isdigit():
             data[name] = int(data[name])
     try:
         request = ScheduledEventRequest.model_validate(

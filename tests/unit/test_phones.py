@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 import pytest
 
 from airflow_provider_telnyx.exceptions import TelnyxInvalidInputError
-from airflow_provider_telnyx.models import normalize_target
+from airflow_provider_telnyx.models import is_valid_target, normalize_target
 from airflow_provider_telnyx.operators._arguments import build_request
 
 NOW = datetime(2031, 1, 1, 12, tzinfo=timezone.utc)
@@ -118,3 +118,9 @@ def test_phonenumbers_is_imported_only_when_a_written_out_number_is_seen() -> No
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
     assert json.loads(done.stdout.splitlines()[-1]) == [False, True]
+
+
+@pytest.mark.parametrize("target", ["+１３１２５５５０１００", "+١٣١٢٥٥٥٠١٠٠", "+13125550１00"])
+def test_numbers_in_other_scripts_digits_are_refused_not_sent_as_written(target: str) -> None:
+    # re's \d takes any Unicode digit; the API's E.164 is ASCII.
+    assert not is_valid_target(target)

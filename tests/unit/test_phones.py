@@ -120,7 +120,14 @@ def test_phonenumbers_is_imported_only_when_a_written_out_number_is_seen() -> No
     assert json.loads(done.stdout.splitlines()[-1]) == [False, True]
 
 
-@pytest.mark.parametrize("target", ["+１３１２５５５０１００", "+١٣١٢٥٥٥٠١٠٠", "+13125550１00"])
+@pytest.mark.parametrize(
+    "target",
+    [
+        "+\uff11\uff13\uff11\uff12\uff15\uff15\uff15\uff10\uff11\uff10\uff10",  # full-width digits
+        "+\u0661\u0663\u0661\u0662\u0665\u0665\u0665\u0660\u0661\u0660\u0660",  # Arabic-Indic digits
+        "+13125550\uff1100",  # one full-width digit among ASCII ones
+    ],
+)
 def test_numbers_in_other_scripts_digits_are_refused_not_sent_as_written(target: str) -> None:
     # re's \d takes any Unicode digit; the API's E.164 is ASCII.
     assert not is_valid_target(target)

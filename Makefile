@@ -5,6 +5,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 UV_VERSION := 0.13.9
 STAMP := $(VENV)/.installed
+# The package's user-facing extras every development venv has (the development tools are dependency groups).
+EXTRAS := .[testing,parquet,openlineage]
 
 .PHONY: help install install-bench test-compat test-deployment demo test unit lint typecheck docs release-check reliability-report bench constraints clean
 
@@ -30,7 +32,7 @@ $(BIN)/uv: $(BIN)/python
 
 # Exact versions come from the committed constraints.txt; the package itself is installed editable.
 $(STAMP): $(BIN)/uv pyproject.toml constraints.txt
-	$(BIN)/uv pip install --quiet --python $(BIN)/python -c constraints.txt -e ".[dev]"
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -c constraints.txt -e "$(EXTRAS)" --group dev
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -59,7 +61,7 @@ test: lint typecheck docs
 	$(BIN)/pytest -q --hypothesis-profile=ci
 
 install-bench: $(STAMP)
-	$(BIN)/uv pip install --quiet --python $(BIN)/python -c constraints.txt -e ".[dev,bench]"
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -c constraints.txt -e "$(EXTRAS)" --group dev --group bench
 
 # Every benchmark side by side with its alternatives; writes benchmarks/results.json, plots, docs/benchmarks.md.
 bench: install-bench
@@ -73,7 +75,7 @@ test-compat: $(STAMP)
 
 # A real deployment on this machine: PostgreSQL, scheduler, triggerer, dag-processor, api-server (tests/deployment).
 test-deployment: $(STAMP)
-	$(BIN)/uv pip install --quiet --python $(BIN)/python -c constraints.txt -e ".[dev,deployment]"
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -c constraints.txt -e "$(EXTRAS)" --group dev --group deployment
 	TELNYX_DEPLOYMENT_REPORT=docs/production-figures.md $(BIN)/pytest tests/deployment -m deployment -q -p no:cacheprovider
 
 # Runs the reliability suite and regenerates docs/reliability.md from the figures it measured.
@@ -87,9 +89,9 @@ demo: $(STAMP)
 # every Python 3.10-3.13 (a universal resolution), and constraints/airflow-3.X.txt for make test-compat.
 COMPILE = $(BIN)/uv pip compile pyproject.toml --universal --python-version 3.10 --no-header --annotation-style line
 constraints: $(BIN)/uv
-	$(COMPILE) --extra dev --extra testing --extra parquet --extra bench --extra deployment --extra browser -o constraints.txt
+	$(COMPILE) --extra testing --extra parquet --extra openlineage --group dev --group bench --group deployment --group browser -o constraints.txt
 	for pins in constraints/airflow-3.*.in; do \
-		$(COMPILE) $$pins --extra dev --extra browser -o $${pins%.in}.txt || exit 1; \
+		$(COMPILE) $$pins --extra testing --extra parquet --extra openlineage --group dev --group browser -o $${pins%.in}.txt || exit 1; \
 	done
 
 clean:

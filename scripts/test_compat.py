@@ -87,8 +87,8 @@ def run_target(target: Target, browser: bool) -> Outcome:
     log.write_text(f"{target.name}: {python}\n")
     stamp = venv / ".installed"
     constraints = ROOT / target.constraints
-    extras = "dev,browser" if browser and target.browser else "dev"
-    wanted = f"{constraints.read_text()}\n{extras}\n{python}"
+    groups = ["dev", "browser"] if browser and target.browser else ["dev"]
+    wanted = f"{constraints.read_text()}\n{groups}\n{python}"
     if not stamp.exists() or stamp.read_text() != wanted:
         shutil.rmtree(venv, ignore_errors=True)
         steps = [
@@ -103,7 +103,8 @@ def run_target(target: Target, browser: bool) -> Outcome:
                 "-c",
                 str(constraints),
                 "-e",
-                f".[{extras}]",
+                ".[testing,parquet,openlineage]",
+                *(option for group in groups for option in ("--group", group)),
             ],
         ]
         for step in steps:

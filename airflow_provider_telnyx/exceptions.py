@@ -177,7 +177,7 @@ class TelnyxAuthError(TelnyxApiError, AirflowFailException):
 
 class TelnyxForbiddenError(TelnyxAuthError):
     """403: the key is valid but this request is not allowed, e.g. a destination country that is not whitelisted
-    (Telnyx code ``D13``); :attr:`title` and :attr:`detail` carry the API's words. A subclass of
+    (Telnyx code ``D13``); ``title`` and ``detail`` carry the API's words. A subclass of
     :class:`TelnyxAuthError`, so handlers of that still catch it."""
 
 
@@ -186,7 +186,7 @@ class TelnyxNotFoundError(TelnyxApiError, AirflowFailException):
 
 
 class TelnyxValidationError(TelnyxApiError, AirflowFailException):
-    """400 or 422: the API refused the request's content; :attr:`errors` names the fields."""
+    """400 or 422: the API refused the request's content; ``errors`` names the fields."""
 
 
 class TelnyxConflictError(TelnyxApiError):
@@ -196,7 +196,7 @@ class TelnyxConflictError(TelnyxApiError):
 
 
 class TelnyxRateLimitError(TelnyxApiError):
-    """429: too many requests (Telnyx code ``10011``); :attr:`retry_after` says how long to wait."""
+    """429: too many requests (Telnyx code ``10011``); ``retry_after`` says how long to wait."""
 
     retryable = True
 
@@ -236,7 +236,7 @@ class TelnyxInvalidInputError(AirflowFailException, ValueError):
 
     The message stays bounded whatever the input: it lists the first :attr:`MAX_LISTED` problems (each at most
     :attr:`MAX_PROBLEM_TEXT` characters), then "and N more" with their counts by field and reason (row indices
-    folded: ``events[*].end_user_target``; the :attr:`MAX_GROUPS` most frequent). :attr:`problems` keeps them all.
+    folded: ``events[*].end_user_target``; the :attr:`MAX_GROUPS` most frequent). ``problems`` keeps them all.
 
     :param problems: ``(field, message)`` pairs, one per bad field.
     :param subject: what was being validated, e.g. ``"scheduled event request"``.

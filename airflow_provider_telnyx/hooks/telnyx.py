@@ -371,9 +371,9 @@ class TelnyxHook(BaseHook):
     ) -> Iterator[ScheduledEvent]:
         """Iterate over an assistant's events, following every page (``GET .../scheduled_events``).
 
-        :param max_pages: the most pages followed (default :data:`MAX_PAGES`); past it the listing fails.
+        :param max_pages: the most pages followed (default 10,000); past it the listing fails.
         :param max_seconds: the longest the listing may take, from its first request (default
-            :data:`LISTING_SECONDS`); past it the listing fails.
+            600 s); past it the listing fails.
         :param filters: ``conversation_channel`` (only ``phone_call`` or only ``sms_chat`` events), ``from_date``
             and ``to_date`` (the inclusive date range, timezone-aware), ``page_size`` (events per request, 1 to
             100, default 100).

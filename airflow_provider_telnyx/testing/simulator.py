@@ -78,7 +78,7 @@ class Simulator(ScheduledEventRoutes, ConversationRoutes):
 
     :param api_keys: bearer tokens accepted (any other answers 401).
     :param organizations: the organization of each API key; a key left out belongs to
-        :data:`DEFAULT_ORGANIZATION`. Events and idempotency records are the organization's, not the key's.
+        ``DEFAULT_ORGANIZATION``. Events and idempotency records are the organization's, not the key's.
     :param assistants: assistant ids that exist (with telephony settings); any other answers 404.
         ``assistant-no-telephony`` always exists, without telephony settings (phone calls answer 400).
     :param time_scale: how much faster an event's clock runs after its dispatch (see :mod:`.lifecycle`).
@@ -86,7 +86,7 @@ class Simulator(ScheduledEventRoutes, ConversationRoutes):
     :param seed: seed of the RNG that draws faults, for repeatable runs.
     :param clock: wall clock (tests may inject one).
     :param monotonic: the clock rate-limit windows and buckets are measured on (tests may freeze it).
-    :param record_exchanges: keep every request and response in :attr:`exchanges` (for contract tests).
+    :param record_exchanges: keep every request and response in ``exchanges`` (for contract tests).
     """
 
     def __init__(

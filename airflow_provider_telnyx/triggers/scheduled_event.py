@@ -1,7 +1,7 @@
 """``TelnyxScheduledEventTrigger``: waits in the triggerer for a scheduled event to become final.
 
-The trigger only reads (``GET``): a triggerer restart re-creates it from :meth:`serialize` and it simply polls
-again, with no side effect. Its only write is in :meth:`on_kill`, which Airflow calls when a user marks the
+The trigger only reads (``GET``): a triggerer restart re-creates it from ``serialize()`` and it simply polls
+again, with no side effect. Its only write is in ``on_kill``, which Airflow calls when a user marks the
 deferred task failed or success or clears it (never on a triggerer restart): a still-``pending`` event is
 cancelled then, unless ``cancel_on_kill`` is off.
 """

@@ -68,7 +68,7 @@ class TelnyxCreateScheduledEventsOperator(BaseTelnyxCreateOperator):
     retry finds what an earlier try created and sends only what is missing.
 
     Targets written with separators around ``+`` and a country code (``+44 20 7946 0958``) are sent in E.164 form
-    (see :mod:`airflow_provider_telnyx.models.phones`); a number without ``+`` is invalid, never guessed.
+    (see :func:`~airflow_provider_telnyx.models.normalize_target`); a number without ``+`` is invalid, never guessed.
 
     The return value (and XCom ``batch_summary``) has one entry per input row in ``items`` (``index``,
     ``outcome``: ``created``, ``reused``, ``skipped``, ``failed``, ``invalid`` or ``not_sent``,

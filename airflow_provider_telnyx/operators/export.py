@@ -54,7 +54,7 @@ MAX_LISTED_MISSING = MAX_LISTED_IDS
 #: Most messages one record holds: past it the transcript is cut (``transcript_truncated``) and no further page is
 #: asked for. An hour-long call is a few hundred messages.
 MAX_TRANSCRIPT_MESSAGES = 10_000
-#: Most bytes of messages one record holds (about their JSON size, :meth:`ExportMessage.approx_bytes`), likewise.
+#: Most bytes of messages one record holds (about their JSON size, ``ExportMessage.approx_bytes``), likewise.
 MAX_TRANSCRIPT_BYTES = 10_000_000
 #: A transcript is read alongside the others up to this many messages (or bytes); past it, only the transcript of
 #: the event written next reads on. Memory: 2 x max_concurrency transcripts this long, plus one up to the cap.

@@ -32,7 +32,7 @@ class Faults:
     """Faults the simulator injects. Every share is a probability in [0, 1], drawn from a seeded RNG.
 
     :param latency: seconds added before every API request is answered.
-    :param rate_limit: requests per second allowed per API key; ``None``: :data:`DEFAULT_RATE_LIMIT`.
+    :param rate_limit: requests per second allowed per API key; ``None``: ``DEFAULT_RATE_LIMIT``.
     :param rate_limit_window: ``"fixed"`` (one-second windows) or ``"token_bucket"`` (a bucket of ``rate_limit``
         requests refilled continuously).
     :param rate_limit_headers: when ``x-ratelimit-limit``/``-remaining``/``-reset`` are sent: ``"always"`` (every

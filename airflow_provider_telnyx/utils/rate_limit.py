@@ -42,7 +42,7 @@ INITIAL_RATE = 20.0
 MIN_RATE = 0.05
 MAX_RATE = 10_000.0
 #: Additive increase while probing for an unannounced limit: this share of the rate per second at first; halved
-#: (down to :data:`MIN_PROBE`) each time a 429 confirms the same limit, so a known limit is probed ever more gently.
+#: (down to ``MIN_PROBE``) each time a 429 confirms the same limit, so a known limit is probed ever more gently.
 PROBE = 0.02
 MIN_PROBE = 0.004
 #: How fast the base latency forgets its minimum, per answer (a network that got slower is adopted within about

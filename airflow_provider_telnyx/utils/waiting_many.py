@@ -1,8 +1,8 @@
 """Waiting for many scheduled events at once with as few requests as the API allows, and what it tells per input
 row.
 
-A wait is given rows (:class:`Row`: the batch operator's summary, one per input row, or a list of ids) and waits
-for their distinct events. What it reports (:class:`ManyPayload`, also the many-events trigger's payload) stays
+A wait is given rows (:class:`~airflow_provider_telnyx.utils.event_ids.Row`: the batch operator's summary, one
+per input row, or a list of ids) and waits for their distinct events. What it reports (:class:`ManyPayload`, also the many-events trigger's payload) stays
 compact: per final event its status, number of call attempts, last call status and first error, each bounded.
 :func:`resolve_many` is the one rule that turns it into the result: one entry per input row, and the counts.
 """
@@ -322,10 +322,12 @@ def _failure_line(item: Mapping[str, Any]) -> str:
 
 
 def resolve_many(payload: Any, *, rows: Sequence[Row] | None = None, fail_on_failure: bool = True) -> dict[str, Any]:
-    """Decide the outcome of a wait for many events: the same rule as :func:`resolve`, over every input row.
+    """Decide the outcome of a wait for many events: the same rule as
+    :func:`~airflow_provider_telnyx.utils.waiting.resolve`, over every input row.
 
     :param payload: a :class:`ManyPayload`.
-    :param rows: the input rows (:func:`rows_from_summary`, :func:`rows_from_ids`); default: one per event reported.
+    :param rows: the input rows (:func:`~airflow_provider_telnyx.utils.event_ids.event_rows`); default: one per
+        event reported.
     :param fail_on_failure: raise when any event ``failed``; otherwise return the result. Rows the batch did not
         create (``invalid``, ``failed``, ``skipped``) never make the wait fail: the batch already decided on them.
     :return: ``{"items": [...], "counts": {...}}``: per row ``index``, ``scheduled_event_id``, ``status`` (the

@@ -2,8 +2,9 @@
 row.
 
 A wait is given rows (:class:`~airflow_provider_telnyx.utils.event_ids.Row`: the batch operator's summary, one
-per input row, or a list of ids) and waits for their distinct events. What it reports (:class:`ManyPayload`, also the many-events trigger's payload) stays
-compact: per final event its status, number of call attempts, last call status and first error, each bounded.
+per input row, or a list of ids) and waits for their distinct events. What it reports (:class:`ManyPayload`, also
+the many-events trigger's payload) stays compact: per final event its status, number of call attempts, last call
+status and first error, each bounded.
 :func:`resolve_many` is the one rule that turns it into the result: one entry per input row, and the counts.
 """
 

@@ -57,7 +57,9 @@ def _airflow_version() -> str:
 def api_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if not os.path.exists(CHROMIUM):
         pytest.skip("chromium is not installed (scripts/install-chromium.sh could not install it here)")
-    pytest.importorskip("playwright", reason="the browser dependency group is not installed (uv pip install --group browser)")
+    pytest.importorskip(
+        "playwright", reason="the browser dependency group is not installed (uv pip install --group browser)"
+    )
     home = tmp_path_factory.mktemp("airflow-home")
     port = _free_port()
     env = {

@@ -39,6 +39,7 @@ def get_provider_info() -> dict[str, Any]:
                 "python-modules": [
                     "airflow_provider_telnyx.operators.scheduled_event",
                     "airflow_provider_telnyx.operators.batch",
+                    "airflow_provider_telnyx.operators.delete",
                     "airflow_provider_telnyx.operators.export",
                 ],
             },

@@ -70,6 +70,8 @@ class Feature:
 
 
 _OPS = "tests/unit/operators/test_scheduled_event.py"
+_NOTIFY = "tests/integration/test_notifier.py"
+_DELETE = "tests/integration/test_delete_many.py"
 _EVT = "tests/unit/triggers/test_finished_events.py"
 _EVT_DAG = "tests/integration/test_example_on_call_finished.py"
 FEATURES = (
@@ -169,6 +171,38 @@ FEATURES = (
             f"{_EVT}::test_an_asset_watcher_accepts_it",
             f"{_EVT_DAG}::test_the_dag_parses_and_its_watcher_holds_the_trigger",
             f"{_EVT_DAG}::test_the_consuming_dag_processes_each_finished_call_once",
+        ),
+    ),
+    Feature(
+        "Page the on-call (TelnyxNotifier)",
+        "a failing task's callback texts or calls the on-call once per try and callback kind; a notification that "
+        "cannot be sent never changes the task's outcome.",
+        (
+            f"{_NOTIFY}::test_example_dag_pages_the_oncall_with_one_sms",
+            f"{_NOTIFY}::test_a_callback_run_twice_creates_one_event",
+            f"{_NOTIFY}::test_notifications_that_cannot_be_sent_are_logged_and_change_no_outcome",
+            f"{_NOTIFY}::test_dag_failure_callback_names_the_failed_task",
+        ),
+        (
+            ("3.1", "no deadline alerts (Airflow 3.0 has none): task and DAG callbacks only"),
+            ("3.2", "deadline alerts are experimental and take the notifier through `AsyncCallback` only"),
+        ),
+    ),
+    Feature(
+        "Stopping a campaign (TelnyxDeleteScheduledEventsOperator)",
+        "the events a batch created, or the pending ones a tag selects, are cancelled with one DELETE each; a "
+        "second run changes nothing.",
+        (
+            f"{_DELETE}::test_a_batch_of_ten_is_cancelled_with_one_delete_each_and_a_second_run_changes_nothing",
+            f"{_DELETE}::test_a_selection_cancels_only_the_pending_events_carrying_the_tag",
+            f"{_DELETE}::test_the_example_dag_stops_the_campaign",
+        ),
+        (
+            (
+                "3.3",
+                "no task state store: on a task retry an event an earlier try cancelled is reported `not_found` "
+                "(it is still cancelled once)",
+            ),
         ),
     ),
     Feature(

@@ -15,6 +15,7 @@ from urllib.parse import quote
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, ValidationError
 
+from airflow_provider_telnyx._common import parse_iso_datetime
 from airflow_provider_telnyx.exceptions import TelnyxInvalidInputError
 from airflow_provider_telnyx.models.enums import ConversationChannel
 
@@ -26,6 +27,7 @@ __all__ = [
     "SIP_URI_PATTERN",
     "EventFilters",
     "ListFilter",
+    "check_aware_datetime",
     "check_duration",
     "check_event_id",
     "check_idempotency_key",
@@ -176,6 +178,27 @@ def check_timestamp(name: str, value: Any, *, allow_none: bool = False) -> None:
         return
     if not _finite_number(value) or value < 0:
         raise _refuse(name, "must be a finite, non-negative epoch time in seconds", allow_none)
+
+
+def check_aware_datetime(name: str, value: Any, *, subject: str = "operator argument") -> datetime:
+    """Read a date-time argument: an aware ``datetime``, or an ISO 8601 string with an offset (what a template
+    renders); a naive one is never assumed to be UTC.
+
+    :param name: the parameter, for the error.
+    :param value: its rendered value.
+    :param subject: what is validated.
+    :raises TelnyxInvalidInputError: naming the parameter.
+    """
+    if isinstance(value, str):
+        try:
+            value = parse_iso_datetime(value)
+        except ValueError:
+            raise TelnyxInvalidInputError(
+                [(name, f"{value[:64]!r} is not an ISO 8601 date-time")], subject=subject
+            ) from None
+    if not isinstance(value, datetime) or value.tzinfo is None or value.utcoffset() is None:
+        raise TelnyxInvalidInputError([(name, "must be a timezone-aware date-time")], subject=subject)
+    return value
 
 
 def check_idempotency_key(value: Any, *, field: str = "idempotency_key", subject: str = "idempotency key") -> str:

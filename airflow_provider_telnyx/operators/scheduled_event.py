@@ -1,4 +1,4 @@
-"""Operators that schedule and cancel Telnyx AI-assistant calls and SMS.
+"""The operator that schedules a Telnyx AI-assistant call or SMS.
 
 :class:`TelnyxCreateScheduledEventOperator` schedules each event exactly once per task instance (dag run,
 task and map index), across task retries and worker crashes, on every try in this order:
@@ -19,25 +19,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseOperator
-
-from airflow_provider_telnyx._common import DEFAULT_CONN_ID, TELNYX_UI_COLOR
 from airflow_provider_telnyx._compat import AirflowSkipException, ResumableJobMixin
 from airflow_provider_telnyx.exceptions import (
     TelnyxApiError,
     TelnyxNotFoundError,
     TelnyxScheduledEventWaitError,
 )
-from airflow_provider_telnyx.hooks.telnyx import TelnyxHook
 from airflow_provider_telnyx.models import (
     ConversationChannel,
     EventStatus,
     ScheduledEvent,
     ScheduledEventRequest,
-    check_event_id,
     check_idempotency_key,
 )
 from airflow_provider_telnyx.operators._arguments import REQUEST_PARAMETERS, TaskIdentity, build_request
@@ -51,7 +45,7 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
     from pydantic import JsonValue
 
-__all__ = ["TelnyxCreateScheduledEventOperator", "TelnyxDeleteScheduledEventOperator"]
+__all__ = ["TelnyxCreateScheduledEventOperator"]
 
 XCOM_EVENT_ID = "scheduled_event_id"
 STATE_EVENT_ID = "telnyx_scheduled_event_id"
@@ -349,64 +343,3 @@ class TelnyxCreateScheduledEventOperator(ResumableJobMixin, BaseTelnyxCreateOper
         event = self._try.event if self._try is not None else None
         if self.cancel_on_kill and event is not None:
             self.hook.cancel_scheduled_event_if_pending(self.assistant_id, event.event_id)
-
-
-class TelnyxDeleteScheduledEventOperator(BaseOperator):
-    """Cancel a pending scheduled event, or delete the record of a finished one.
-
-    :param assistant_id: the assistant that owns the event. (templated)
-    :param scheduled_event_id: the event, typically ``{{ ti.xcom_pull(task_ids='...', key='scheduled_event_id') }}``;
-        a value that renders to ``None`` or ``""`` fails before any request. (templated)
-    :param missing_ok: succeed with a log line when the event is already gone (default); else fail.
-    :param only_if_pending: cancel the event only while it is still ``pending`` and leave a dispatched or final one
-        (and its record) alone; a missing event counts as not pending. As a teardown after a deferrable create it
-        is the cancel-on-kill of Airflow before 3.3, whose triggerer does not call a trigger's ``on_kill``.
-        Default ``False``: delete whatever it is.
-    :param telnyx_conn_id: the Airflow connection to use. (templated)
-    """
-
-    template_fields: Sequence[str] = ("assistant_id", "scheduled_event_id", "telnyx_conn_id")
-    ui_color = TELNYX_UI_COLOR
-
-    def __init__(
-        self,
-        *,
-        assistant_id: str,
-        scheduled_event_id: str,
-        missing_ok: bool = True,
-        only_if_pending: bool = False,
-        telnyx_conn_id: str = DEFAULT_CONN_ID,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(**kwargs)
-        self.assistant_id = assistant_id
-        self.scheduled_event_id = scheduled_event_id
-        self.missing_ok = missing_ok
-        self.only_if_pending = only_if_pending
-        self.telnyx_conn_id = telnyx_conn_id
-
-    @cached_property
-    def hook(self) -> TelnyxHook:
-        """The hook for ``telnyx_conn_id``."""
-        return TelnyxHook(telnyx_conn_id=self.telnyx_conn_id)
-
-    def execute(self, context: Context) -> bool:
-        """Delete the event.
-
-        :param context: the task's context.
-        :return: ``True`` if it was deleted, ``False`` if it was already gone (or, with ``only_if_pending``, no
-            longer pending).
-        :raises TelnyxNotFoundError: when it is gone and ``missing_ok`` is off.
-        """
-        event_id = check_event_id(self.scheduled_event_id)
-        try:
-            if self.only_if_pending:
-                return self.hook.cancel_scheduled_event_if_pending(self.assistant_id, event_id)
-            self.hook.delete_scheduled_event(self.assistant_id, event_id)
-        except TelnyxNotFoundError:
-            if not self.missing_ok:
-                raise
-            self.log.info("Scheduled event %s is already gone", event_id)
-            return False
-        self.log.info("Deleted scheduled event %s", event_id)
-        return True

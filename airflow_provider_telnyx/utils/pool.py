@@ -83,6 +83,7 @@ async def run_pool(
     work: Callable[[_T], Awaitable[None]],
     *,
     concurrency: int,
+    limiter: AdaptiveRateLimiter | None = None,
     progress: Progress | None = None,
     log: logging.Logger | None = None,
     progress_interval: float = 10.0,
@@ -92,6 +93,8 @@ async def run_pool(
     :param jobs: the jobs; consumed as workers become free.
     :param work: the coroutine for one job (it handles its own errors).
     :param concurrency: workers.
+    :param limiter: each job also waits for a place among the limiter's requests in flight (its concurrency,
+        sized from the rate and latency it observes), held until the job ends.
     :param progress: counters to log.
     :param log: where progress lines go.
     :param progress_interval: seconds between progress lines.
@@ -100,7 +103,14 @@ async def run_pool(
 
     async def worker() -> None:
         for job in iterator:  # a shared iterator: each job is taken by exactly one worker
-            await work(job)
+            if limiter is None:
+                await work(job)
+                continue
+            await limiter.enter()
+            try:
+                await work(job)
+            finally:
+                limiter.leave()
 
     reporter = asyncio.create_task(_report(progress, log, progress_interval)) if progress and log else None
     try:

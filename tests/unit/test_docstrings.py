@@ -15,6 +15,7 @@ MODULES = [
     "airflow_provider_telnyx.operators.base",
     "airflow_provider_telnyx.operators.scheduled_event",
     "airflow_provider_telnyx.operators.batch",
+    "airflow_provider_telnyx.operators.delete",
     "airflow_provider_telnyx.operators.export",
     "airflow_provider_telnyx.notifications.telnyx",
     "airflow_provider_telnyx.sensors.scheduled_event",

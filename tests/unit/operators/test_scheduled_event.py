@@ -20,11 +20,9 @@ from airflow_provider_telnyx.exceptions import (
 )
 from airflow_provider_telnyx.hooks.telnyx import TelnyxHook
 from airflow_provider_telnyx.operators._arguments import default_idempotency_key
+from airflow_provider_telnyx.operators.delete import TelnyxDeleteScheduledEventOperator
 from airflow_provider_telnyx.operators.links import TelnyxScheduledEventLink
-from airflow_provider_telnyx.operators.scheduled_event import (
-    TelnyxCreateScheduledEventOperator,
-    TelnyxDeleteScheduledEventOperator,
-)
+from airflow_provider_telnyx.operators.scheduled_event import TelnyxCreateScheduledEventOperator
 from airflow_provider_telnyx.testing.clock import ManualClock
 from airflow_provider_telnyx.testing.simulator import Simulator
 from airflow_provider_telnyx.triggers.scheduled_event import TelnyxScheduledEventTrigger

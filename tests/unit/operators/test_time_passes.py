@@ -27,11 +27,9 @@ from airflow_provider_telnyx.exceptions import (
 )
 from airflow_provider_telnyx.operators._late import LATE_SEND_MARGIN, REATTACH_SLACK, LatePolicy, LateSendRule
 from airflow_provider_telnyx.operators.batch import TelnyxCreateScheduledEventsOperator, summary_line
+from airflow_provider_telnyx.operators.delete import TelnyxDeleteScheduledEventOperator
 from airflow_provider_telnyx.operators.links import TelnyxScheduledEventLink
-from airflow_provider_telnyx.operators.scheduled_event import (
-    TelnyxCreateScheduledEventOperator,
-    TelnyxDeleteScheduledEventOperator,
-)
+from airflow_provider_telnyx.operators.scheduled_event import TelnyxCreateScheduledEventOperator
 from airflow_provider_telnyx.sensors.scheduled_event import TelnyxScheduledEventSensor
 from airflow_provider_telnyx.testing.clock import ManualClock
 from airflow_provider_telnyx.testing.simulator import Simulator

@@ -32,7 +32,7 @@ CONTACTS = Path(os.environ.get("TELNYX_CONTACTS_CSV") or Path(__file__).parent /
 def example_telnyx_batch_calls() -> None:
     @task
     def read_contacts() -> list[dict[str, object]]:
-        with CONTACTS.open(newline="") as handle:
+        with CONTACTS.open(newline="", encoding="utf-8-sig") as handle:  # a spreadsheet's "CSV UTF-8" starts with a BOM
             return [
                 {
                     "end_user_target": row["phone"],

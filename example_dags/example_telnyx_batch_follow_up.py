@@ -34,7 +34,7 @@ CONTACTS = Path(os.environ.get("TELNYX_DAILY_CONTACTS_CSV") or Path(__file__).pa
 def example_telnyx_batch_follow_up() -> None:
     @task
     def read_contacts() -> list[dict[str, Any]]:
-        with CONTACTS.open(newline="") as handle:
+        with CONTACTS.open(newline="", encoding="utf-8-sig") as handle:  # a spreadsheet's "CSV UTF-8" starts with a BOM
             return [
                 {
                     "end_user_target": row["phone"],  # "+44 20 7946 0958" is sent as +442079460958

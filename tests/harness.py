@@ -2,14 +2,16 @@
 
 ``FakeTI`` and ``context`` stand in for the task runner's task instance (XCom pushes are recorded, the task
 state store is a dict); ``run_sensor`` reproduces what Airflow does in each mode: poke (the sensor's own loop),
-reschedule (re-run ``execute`` after each ``AirflowRescheduleException``) and deferrable (run the trigger in
-an event loop, then ``resume_execution``). What happens inside the operator, trigger, hook and simulator is
-the real code.
+reschedule (every poke a new process: ``execute`` of a new copy of the sensor as the DAG file defines it, after
+each ``AirflowRescheduleException``, sharing only the task state store) and deferrable (run the trigger in an
+event loop, then ``resume_execution`` on a new copy, as a worker does). What happens inside the operator,
+trigger, hook and simulator is the real code.
 """
 
 from __future__ import annotations
 
 import asyncio
+import copy
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -112,10 +114,14 @@ def run_deferred(
 def run_sensor(sensor: Any, mode: str, clock: ManualClock | None = None, step: float = 3600) -> Outcome:
     """Run a sensor to its end in ``poke``, ``reschedule`` or ``deferrable`` mode.
 
+    ``sensor`` is the task as the DAG file defines it (never run itself): every process of the run (each
+    reschedule poke, the resume after a deferral) runs a new copy of it, sharing only the task state store (on
+    Airflow 3.3+, which has one) and the task instance, as a real deployment does.
+
     When a simulator clock is given, it moves ``step`` seconds forward once, after the first check, so an event
     that is pending at first becomes final while the sensor waits.
     """
-    ctx = context()
+    ctx = context(store=DictStateStore() if AIRFLOW_V_3_3_PLUS else None)
     sensor.deferrable = mode == "deferrable"
     sensor.mode = "reschedule" if mode == "reschedule" else "poke"
     sensor.poke_interval = 0.01
@@ -126,23 +132,26 @@ def run_sensor(sensor: Any, mode: str, clock: ManualClock | None = None, step: f
             moved["done"] = True
             clock.advance(step)
 
-    original = sensor.poke
+    def new_process() -> Any:
+        task = copy.deepcopy(sensor)
+        original = task.poke
 
-    def poke_then_move_time(context_: Any) -> Any:
-        result = original(context_)
-        move_time_once()
-        return result
+        def poke_then_move_time(context_: Any) -> Any:
+            result = original(context_)
+            move_time_once()
+            return result
 
-    sensor.poke = poke_then_move_time
+        task.poke = poke_then_move_time
+        return task
 
     def drive() -> Any:
         for _ in range(100):
             try:
-                return sensor.execute(ctx)
+                return new_process().execute(ctx)
             except AirflowRescheduleException:
                 continue
             except TaskDeferred as deferred:
-                return run_deferred(sensor, deferred, ctx, move_time_once)
+                return run_deferred(new_process(), deferred, ctx, move_time_once)
         raise AssertionError("the sensor never finished")
 
     return settle(drive)

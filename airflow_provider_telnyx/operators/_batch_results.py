@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "MAX_ERROR_TEXT",
+    "MAX_FIELD_TEXT",
     "MAX_ROW_PROBLEMS",
     "OUTCOMES",
     "STATE_REJECTED",
@@ -25,6 +26,7 @@ __all__ = [
     "ItemResult",
     "Outcome",
     "bounded",
+    "bounded_name",
     "check_on_invalid_item",
     "rejected_before",
     "remember_rejected",
@@ -38,6 +40,8 @@ MAX_ERROR_TEXT = 300
 MAX_ROW_PROBLEMS = 10
 #: Longest target as written kept per row in the summary.
 MAX_INPUT_TEXT = 100
+#: Longest field name kept per problem (a column name is the user's text: a CSV whose header line is data).
+MAX_FIELD_TEXT = 100
 
 Outcome = Literal["created", "reused", "skipped", "failed", "invalid", "not_sent"]
 #: Every outcome, in the order the summary counts them.
@@ -92,13 +96,14 @@ class ItemResult:
         ``failed``, ``invalid`` (refused before any request) or ``not_sent`` (valid, but the batch was refused for
         its invalid rows under ``on_invalid_item="fail"``).
     :param scheduled_event_id: the event, when there is one.
-    :param scheduled_at: when it was sent for (differs from the intended time for a late ``send_now``).
+    :param scheduled_at: when it was sent for (differs from the intended time for a late ``send_now``); for a
+        ``reused`` row, the event's time when it was found (a wait's listing starts at the earliest of them).
     :param end_user_target: the target as sent (E.164 once normalised).
     :param end_user_target_input: the target as written, when it differs from what was sent or the row is invalid.
     :param error_class: the exception's class name, when it failed or is invalid.
     :param error: the exception's message (bounded), when it failed or is invalid.
     :param retryable: whether a task retry may fix the failure (and will send the item again).
-    :param problems: an invalid row's ``{"field", "reason"}`` pairs (fields relative to the row).
+    :param problems: an invalid row's ``{"field", "reason"}`` pairs (fields relative to the row, each bounded).
     """
 
     index: int
@@ -138,7 +143,7 @@ class ItemResult:
         """
         prefix = f"events[{index}]"
         pairs = [
-            {"field": field.removeprefix(prefix).removeprefix(".") or "item", "reason": bounded(reason)}
+            {"field": bounded_name(field.removeprefix(prefix).removeprefix(".") or "item"), "reason": bounded(reason)}
             for field, reason in problems[:MAX_ROW_PROBLEMS]
         ]
         return cls(
@@ -156,8 +161,14 @@ class ItemResult:
         return {name: value for name, value in self.__dict__.items() if value is not None}
 
 
-def bounded(text: str) -> str:
-    return text if len(text) <= MAX_ERROR_TEXT else text[: MAX_ERROR_TEXT - 3] + "..."
+def bounded(text: str, limit: int = MAX_ERROR_TEXT) -> str:
+    """``text`` cut to ``limit`` characters (the cut marked ``...``)."""
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def bounded_name(name: str) -> str:
+    """A field name cut to :data:`MAX_FIELD_TEXT` characters: column names are the user's text."""
+    return bounded(name, MAX_FIELD_TEXT)
 
 
 def summarize(results: list[ItemResult], requests: int, throttled: int, seconds: float) -> dict[str, Any]:

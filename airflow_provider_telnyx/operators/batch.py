@@ -24,6 +24,7 @@ from airflow_provider_telnyx.exceptions import (
 from airflow_provider_telnyx.hooks.telnyx import TelnyxHook
 from airflow_provider_telnyx.models import (
     ConversationChannel,
+    ScheduledEvent,
     check_duration,
     check_idempotency_key,
     check_rate,
@@ -34,6 +35,7 @@ from airflow_provider_telnyx.operators._batch_results import (
     InvalidItemPolicy,
     ItemResult,
     bounded,
+    bounded_name,
     check_on_invalid_item,
     rejected_before,
     remember_rejected,
@@ -43,7 +45,7 @@ from airflow_provider_telnyx.operators._batch_results import (
 from airflow_provider_telnyx.operators._late import LateSendRule
 from airflow_provider_telnyx.operators.base import BaseTelnyxCreateOperator
 from airflow_provider_telnyx.triggers.scheduled_event import TelnyxScheduledEventsTrigger
-from airflow_provider_telnyx.utils.event_ids import rows_from_summary
+from airflow_provider_telnyx.utils.event_ids import earliest_scheduled_at, rows_from_summary
 from airflow_provider_telnyx.utils.pool import Progress, paced_hook, run_pool
 from airflow_provider_telnyx.utils.rate_limit import INITIAL_RATE
 from airflow_provider_telnyx.utils.waiting_many import resolve_many
@@ -52,6 +54,45 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
 __all__ = ["BatchItem", "ItemResult", "TelnyxCreateScheduledEventsOperator", "summary_line"]
+
+#: The keys an item may have.
+_ITEM_KEYS = frozenset({*REQUEST_PARAMETERS, "idempotency_key"})
+
+
+def _unknown_key(index: int, name: Any) -> tuple[str, str]:
+    """The problem of a key that is no event field (its name bounded: a column name is the user's text)."""
+    if name is None:
+        return (
+            f"events[{index}].None",
+            "is not an event field: csv.DictReader keeps the values past the header's last column under the key "
+            "None (an unquoted comma in the row?)",
+        )
+    return f"events[{index}].{bounded_name(str(name))}", "is not an event field"
+
+
+def _field_of(row: Any, name: str) -> Any:
+    """A row's value for ``name``, or ``None`` (whatever the row is: reading a bad row never fails the batch)."""
+    try:
+        return row.get(name) if isinstance(row, Mapping) else None
+    except Exception:
+        return None
+
+
+def _shared_keys(events: Sequence[Any]) -> list[tuple[int, tuple[str, str]]]:
+    """The rows whose ``idempotency_key`` an earlier row already has, each with its problem: the first row with a
+    key keeps it, the API would refuse the others (422: the key was used with another body) or answer them with
+    the first row's event."""
+    first: dict[str, int] = {}
+    shared: list[tuple[int, tuple[str, str]]] = []
+    for index, row in enumerate(events):
+        key = _field_of(row, "idempotency_key")
+        if not isinstance(key, str):
+            continue
+        owner = first.setdefault(key, index)
+        if owner != index:
+            reason = f"is the same as events[{owner}].idempotency_key: each row needs its own key"
+            shared.append((index, (f"events[{index}].idempotency_key", reason)))
+    return shared
 
 
 class TelnyxCreateScheduledEventsOperator(BaseTelnyxCreateOperator):
@@ -64,8 +105,11 @@ class TelnyxCreateScheduledEventsOperator(BaseTelnyxCreateOperator):
     Every item is a dict with the single operator's fields (``end_user_target``, ``scheduled_at``,
     ``dynamic_variables``, ...); the operator's own arguments of the same names are defaults for every item
     (dict fields are merged, the item's keys winning). Each item gets its own idempotency key (from the task
-    instance and the item's position) and is tagged with ``airflow_item`` in ``conversation_metadata``, so a task
-    retry finds what an earlier try created and sends only what is missing.
+    instance and the item's position; or the item's own ``idempotency_key``, which no other row of the batch may
+    share: a row reusing an earlier row's key is ``invalid``) and is tagged with ``airflow_item`` in
+    ``conversation_metadata``, so a task retry finds what an earlier try created and sends only what is missing.
+    Whatever a row holds (keys of any type, a value whose reading raises), validating it never fails the batch:
+    it is that row's ``invalid`` outcome, with the reason.
 
     Targets written with separators around ``+`` and a country code (``+44 20 7946 0958``) are sent in E.164 form
     (see :func:`~airflow_provider_telnyx.models.normalize_target`); a number without ``+`` is invalid, never guessed.
@@ -152,11 +196,10 @@ class TelnyxCreateScheduledEventsOperator(BaseTelnyxCreateOperator):
     def _fields(self, item: Any, index: int) -> dict[str, Any]:
         if not isinstance(item, Mapping):
             raise TelnyxInvalidInputError([(f"events[{index}]", "must be a dict")], subject="batch item")
-        unknown = sorted(set(item) - {*REQUEST_PARAMETERS, "idempotency_key"})
+        # Keys of any type, sorted by their text: csv.DictReader puts a row's extra values under the key None.
+        unknown = sorted((name for name in item if name not in _ITEM_KEYS), key=str)
         if unknown:
-            raise TelnyxInvalidInputError(
-                [(f"events[{index}].{name}", "is not an event field") for name in unknown], subject="batch item"
-            )
+            raise TelnyxInvalidInputError([_unknown_key(index, name) for name in unknown], subject="batch item")
         fields = {name: getattr(self, name, None) for name in REQUEST_PARAMETERS}
         for name in REQUEST_PARAMETERS:
             value = item.get(name)
@@ -185,7 +228,8 @@ class TelnyxCreateScheduledEventsOperator(BaseTelnyxCreateOperator):
         """Validate every item once, before anything is sent.
 
         Whether an item's time has passed is not checked here: that is decided when it is sent (``late_policy``),
-        after the events an earlier try created were found.
+        after the events an earlier try created were found. Rows that reuse an earlier row's ``idempotency_key`` are
+        invalid (the first row with a key keeps it): one key cannot create two events.
 
         :param identity: the task instance's tags, keys and anchor.
         :return: the valid items, ready to send, and the problems of each invalid row by index.
@@ -200,7 +244,12 @@ class TelnyxCreateScheduledEventsOperator(BaseTelnyxCreateOperator):
                 prepared.append(self._item(identity, item, index))
             except TelnyxInvalidInputError as error:
                 invalid[index] = list(error.problems)
-        return prepared, invalid
+            except Exception as error:  # whatever one odd row raises is that row's outcome, never the batch's
+                reason = bounded(f"could not be read: {type(error).__name__}: {error}")
+                invalid[index] = [(f"events[{index}]", reason)]
+        for index, problem in _shared_keys(self.events):
+            invalid.setdefault(index, []).append(problem)
+        return [item for item in prepared if item.index not in invalid], invalid
 
     def _invalid_error(self, invalid: dict[int, list[tuple[str, str]]]) -> TelnyxInvalidInputError:
         problems = [problem for index in sorted(invalid) for problem in invalid[index]]
@@ -222,18 +271,18 @@ class TelnyxCreateScheduledEventsOperator(BaseTelnyxCreateOperator):
 
     def _existing(
         self, context: Context, identity: TaskIdentity, items: list[BatchItem], rule: LateSendRule
-    ) -> dict[int, str]:
+    ) -> dict[int, ScheduledEvent]:
         """Events an earlier try of this task instance created, by item index (found through their tags, in one
         listing narrowed to the items' channel and times)."""
         total = len(items)
         if not self.tag_metadata or (context["ti"].try_number or 1) <= 1 or not items:
             return {}
-        found: dict[int, str] = {}
+        found: dict[int, ScheduledEvent] = {}
         indices = {item.index for item in items}  # the valid rows (an invalid row's index is not among them)
         for event in self._owned_events(identity, [item.request for item in items], rule):
             index = (event.conversation_metadata or {}).get("airflow_item")
             if isinstance(index, int) and index in indices:
-                found.setdefault(index, event.event_id)
+                found.setdefault(index, event)
         self.log.info("Found %d events created by earlier tries; %d items left", len(found), total - len(found))
         return found
 
@@ -253,9 +302,7 @@ class TelnyxCreateScheduledEventsOperator(BaseTelnyxCreateOperator):
         total = len(self.events)
         results: list[ItemResult | None] = [None] * total
         for index, problems in invalid.items():
-            row = self.events[index]
-            target = row.get("end_user_target") if isinstance(row, Mapping) else None
-            results[index] = ItemResult.invalid(index, problems, target)
+            results[index] = ItemResult.invalid(index, problems, _field_of(self.events[index], "end_user_target"))
         if invalid:
             error = self._invalid_error(invalid)
             if policy is InvalidItemPolicy.FAIL:
@@ -272,8 +319,9 @@ class TelnyxCreateScheduledEventsOperator(BaseTelnyxCreateOperator):
             )
         existing = self._existing(context, identity, prepared, rule)
         rejected = rejected_before(context)
-        for index, event_id in existing.items():
-            results[index] = ItemResult(index, "reused", scheduled_event_id=event_id)
+        for index, event in existing.items():
+            at = event.scheduled_at_fixed_datetime.isoformat()
+            results[index] = ItemResult(index, "reused", scheduled_event_id=event.event_id, scheduled_at=at)
         for index, earlier in rejected.items():
             if 0 <= index < total and results[index] is None:
                 message = f"refused on an earlier try, not sent again: {earlier.get('error')}"
@@ -431,7 +479,13 @@ class TelnyxCreateScheduledEventsOperator(BaseTelnyxCreateOperator):
     def _wait(self, summary: dict[str, Any]) -> dict[str, Any]:
         rows = rows_from_summary(summary)
         ids = [row.scheduled_event_id for row in rows if row.scheduled_event_id]
-        payload = self._wait_or_defer(TelnyxScheduledEventsTrigger(scheduled_event_ids=ids, **self._trigger_options()))
+        start = earliest_scheduled_at(rows)  # the listing starts at the batch's events, not the assistant's oldest
+        trigger = TelnyxScheduledEventsTrigger(
+            scheduled_event_ids=ids,
+            list_from=start.isoformat() if start is not None else None,
+            **self._trigger_options(),
+        )
+        payload = self._wait_or_defer(trigger)
         return {**summary, "outcome": resolve_many(payload, rows=rows, fail_on_failure=self.fail_on_failure)}
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from airflow_provider_telnyx.exceptions import TelnyxInvalidInputError
 from airflow_provider_telnyx.hooks.telnyx import TelnyxHook
 from airflow_provider_telnyx.models import check_duration, check_event_id
 from airflow_provider_telnyx.triggers.scheduled_event import TelnyxScheduledEventsTrigger, TelnyxScheduledEventTrigger
-from airflow_provider_telnyx.utils.event_ids import Row, event_rows
+from airflow_provider_telnyx.utils.event_ids import Row, earliest_scheduled_at, event_rows
 from airflow_provider_telnyx.utils.waiting import DEFAULT_MAX_TRANSIENT_ERRORS, EventWaiter, resolve
 from airflow_provider_telnyx.utils.waiting_many import ManyEventsWaiter, final_facts, resolve_many
 
@@ -29,8 +29,9 @@ if TYPE_CHECKING:
 
 __all__ = ["TelnyxScheduledEventSensor", "TelnyxScheduledEventsSensor"]
 
-#: Task-state-store key of the consecutive failed checks, kept across reschedules.
-STATE_TRANSIENT_ERRORS = "telnyx_wait_transient_errors"
+#: Task-state-store key of what a wait keeps across reschedules (the consecutive failed checks; for many events,
+#: also where the listing starts), see :meth:`~airflow_provider_telnyx.utils.waiting.PollingWaiter.kept`.
+STATE_WAIT = "telnyx_wait_state"
 
 
 _W = TypeVar("_W", EventWaiter, ManyEventsWaiter)
@@ -116,14 +117,15 @@ class _WaitSensor(BaseSensorOperator, Generic[_W]):
 
     @cached_property
     def _waiter(self) -> _W:
-        """The wait's state (for reschedule mode, its count of consecutive failed checks)."""
+        """The wait's state (for reschedule mode, taken back from the task state store on every poke)."""
         raise NotImplementedError
 
     def poke(self, context: Context) -> bool | PokeReturnValue:
         """Check once.
 
-        In reschedule mode every poke is a new process: the count of consecutive failed checks is kept in the task
-        state store between them (Airflow 3.3), so ``max_transient_errors`` holds across reschedules.
+        In reschedule mode every poke is a new process with a new sensor: what the wait must remember (the count of
+        consecutive failed checks, so ``max_transient_errors`` holds across reschedules; for many events, where
+        the listing starts) is kept in the task state store between them (Airflow 3.3).
 
         :param context: the task's context.
         :return: ``False`` to keep waiting, or a done ``PokeReturnValue`` carrying the outcome.
@@ -131,12 +133,11 @@ class _WaitSensor(BaseSensorOperator, Generic[_W]):
         store = context.get("task_state_store") if self.reschedule else None
         waiter = self._waiter
         if store is not None:
-            kept = store.get(STATE_TRANSIENT_ERRORS)
-            waiter.transient_errors = kept if isinstance(kept, int) else 0
-        before = waiter.transient_errors
+            waiter.resume(store.get(STATE_WAIT))
+        before = waiter.kept()
         payload = self._check()
-        if store is not None and waiter.transient_errors != before:
-            store.set(STATE_TRANSIENT_ERRORS, waiter.transient_errors)
+        if store is not None and waiter.kept() != before:
+            store.set(STATE_WAIT, waiter.kept())
         if payload is None:
             return False
         return PokeReturnValue(is_done=True, xcom_value=self._resolve(payload))
@@ -229,13 +230,16 @@ class TelnyxScheduledEventSensor(_WaitSensor[EventWaiter]):
 class TelnyxScheduledEventsSensor(_WaitSensor[ManyEventsWaiter]):
     """Wait until every one of many scheduled events is final, polling them together.
 
-    Each poll lists the assistant's events 100 at a time, or fetches the pending ones one by one when that
-    takes fewer requests, so a thousand pending calls cost about ten requests a poll, not a thousand. The
-    outcome follows the single-event rule for each event: with ``fail_on_failure`` (default) the task fails
-    if any event ``failed``, naming how many and summarising the first three; otherwise it returns, in every mode,
-    ``{"items": [...], "counts": {...}}``: one item per input row (``index``, ``scheduled_event_id``, ``status``,
-    ``outcome``, ``attempts``, ``error``; given the batch's summary, also ``batch_outcome`` and the target, and the
-    rows the batch did not create with their batch outcome), for downstream branching.
+    Each poll lists the assistant's events 100 at a time from the rows' earliest scheduled time, or fetches the
+    pending ones one by one when that takes fewer requests, so a thousand pending calls cost about ten requests a
+    poll, not a thousand, whatever the account's history (in reschedule mode too: where the listing starts is kept
+    in the task state store between pokes). The outcome follows the single-event rule for each event: with
+    ``fail_on_failure`` (default) the task fails if any event ``failed`` or was deleted, naming how many and
+    summarising the first three; otherwise it returns, in every mode, ``{"items": [...], "counts": {...}}``: one
+    item per input row (``index``, ``scheduled_event_id``, ``status``, ``outcome``, ``attempts``, ``error``; given
+    the batch's summary, also ``batch_outcome`` and the target, and the rows the batch did not create with their
+    batch outcome), for downstream branching. An event that no longer exists (404: someone deleted it, e.g.
+    cancelled the call) is its row's outcome ``deleted``; the wait goes on for the others.
 
     .. seealso::
         The how-to guide: ``docs/howto/sensor.md``.
@@ -243,8 +247,8 @@ class TelnyxScheduledEventsSensor(_WaitSensor[ManyEventsWaiter]):
     :param assistant_id: the assistant that owns the events. (templated)
     :param scheduled_event_ids: the event ids, an ``XComArg``, or the batch operator's summary (then the result
         has one item per batch row, keyed by its ``index``). (templated)
-    :param fail_on_failure: fail the task when any event failed (default); rows the batch did not create never
-        fail it.
+    :param fail_on_failure: fail the task when any event failed or was deleted before it completed (default); rows
+        the batch did not create never fail it.
     :param deferrable: wait in the triggerer (default ``[operators] default_deferrable``).
     :param cancel_on_kill: when deferred, cancel the still-pending events if a user kills the task.
     :param max_transient_errors: consecutive failed polls tolerated.
@@ -268,6 +272,7 @@ class TelnyxScheduledEventsSensor(_WaitSensor[ManyEventsWaiter]):
             event_ids=[row.scheduled_event_id for row in self._rows if row.scheduled_event_id],
             poll_interval=self.poke_interval,
             max_transient_errors=self.max_transient_errors,
+            since=earliest_scheduled_at(self._rows),
         )
 
     def _check_arguments(self) -> None:
@@ -281,7 +286,12 @@ class TelnyxScheduledEventsSensor(_WaitSensor[ManyEventsWaiter]):
 
     def _trigger(self, end_time: float) -> BaseTrigger:
         pending = list(self._waiter.pending)
-        return TelnyxScheduledEventsTrigger(scheduled_event_ids=pending, **self._trigger_options(end_time))
+        start = self._waiter.list_from()
+        return TelnyxScheduledEventsTrigger(
+            scheduled_event_ids=pending,
+            list_from=start.isoformat() if start is not None else None,
+            **self._trigger_options(end_time),
+        )
 
     def _defer_kwargs(self) -> dict[str, Any] | None:
         # Events already final before deferring are not in the trigger's list: carry their compact facts to the

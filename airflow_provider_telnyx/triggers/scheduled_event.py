@@ -12,11 +12,13 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import nullcontext
+from datetime import datetime
 from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from airflow_provider_telnyx._common import DEFAULT_CONN_ID, async_timeout
+from airflow_provider_telnyx._common import DEFAULT_CONN_ID, async_timeout, parse_iso_datetime
+from airflow_provider_telnyx.exceptions import TelnyxInvalidInputError
 from airflow_provider_telnyx.hooks.telnyx import TelnyxHook
 from airflow_provider_telnyx.models import check_duration, check_timestamp
 from airflow_provider_telnyx.utils.waiting import DEFAULT_MAX_TRANSIENT_ERRORS, EventWaiter, PollingWaiter
@@ -217,6 +219,8 @@ class TelnyxScheduledEventsTrigger(_PollingTrigger):
     :param end_time: absolute deadline (epoch seconds), or ``None`` (default).
     :param max_transient_errors: consecutive failed cycles tolerated (default 5).
     :param cancel_on_kill: cancel the events still pending when a user kills the task (default on).
+    :param list_from: an ISO time (with its offset) no pending event is scheduled before: the listing starts there
+        instead of at the assistant's oldest event; ``None`` (default) when unknown.
     """
 
     def __init__(
@@ -229,6 +233,7 @@ class TelnyxScheduledEventsTrigger(_PollingTrigger):
         end_time: float | None = None,
         max_transient_errors: int = DEFAULT_MAX_TRANSIENT_ERRORS,
         cancel_on_kill: bool = True,
+        list_from: str | None = None,
     ) -> None:
         super().__init__(
             assistant_id=assistant_id,
@@ -239,14 +244,34 @@ class TelnyxScheduledEventsTrigger(_PollingTrigger):
             cancel_on_kill=cancel_on_kill,
         )
         self.scheduled_event_ids = list(dict.fromkeys(str(event_id) for event_id in scheduled_event_ids))
+        self._since = _list_from(list_from)
+        self.list_from = list_from
 
-    serialized = ("scheduled_event_ids", *_PollingTrigger.serialized)
+    serialized = ("scheduled_event_ids", "list_from", *_PollingTrigger.serialized)
 
     def _describe(self) -> str:
         return f"{len(self.scheduled_event_ids)} scheduled events"
 
     def _new_waiter(self, **options: Any) -> ManyEventsWaiter:
-        return ManyEventsWaiter(event_ids=self.scheduled_event_ids, **options)
+        return ManyEventsWaiter(event_ids=self.scheduled_event_ids, since=self._since, **options)
 
     def _event_ids(self) -> list[str]:
         return list(self.scheduled_event_ids)
+
+
+def _list_from(value: str | None) -> datetime | None:
+    """Read the many-events trigger's ``list_from`` (an ISO time with its offset, or ``None``).
+
+    :raises TelnyxInvalidInputError: naming ``list_from`` when it is no such time.
+    """
+    if value is None:
+        return None
+    try:
+        at = parse_iso_datetime(value) if isinstance(value, str) else None
+    except ValueError:
+        at = None
+    if at is None or at.utcoffset() is None:
+        raise TelnyxInvalidInputError(
+            [("list_from", "must be an ISO 8601 date-time with its UTC offset, or None")], subject="trigger argument"
+        )
+    return at

@@ -11,12 +11,22 @@ from __future__ import annotations
 import ast
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
+from airflow_provider_telnyx._common import parse_iso_datetime
 from airflow_provider_telnyx.exceptions import TelnyxInvalidInputError
 from airflow_provider_telnyx.models import check_event_id
 
-__all__ = ["CARRIED_KEYS", "Row", "event_ids_from", "event_rows", "rows_from_ids", "rows_from_summary"]
+__all__ = [
+    "CARRIED_KEYS",
+    "Row",
+    "earliest_scheduled_at",
+    "event_ids_from",
+    "event_rows",
+    "rows_from_ids",
+    "rows_from_summary",
+]
 
 #: Keys of a batch summary's row carried into a wait's result as they are (each bounded by the batch).
 CARRIED_KEYS = ("end_user_target", "end_user_target_input", "error")
@@ -85,12 +95,38 @@ class Row:
         the wait was given a batch summary.
     :param carried: the batch's bounded facts kept in the result (``end_user_target``, ``end_user_target_input``,
         ``error``).
+    :param scheduled_at: the time the batch created (or found) its event for, when the summary says: the event is
+        never due before it (a retried call only moves later).
     """
 
     index: int
     scheduled_event_id: str | None
     batch_outcome: str | None = None
     carried: Mapping[str, Any] = field(default_factory=dict)
+    scheduled_at: datetime | None = None
+
+
+def earliest_scheduled_at(rows: Sequence[Row]) -> datetime | None:
+    """The earliest ``scheduled_at`` of the rows with an event: no event of theirs is due before it, so a wait's
+    listing may start there. ``None`` when some row with an event has no known time.
+
+    :param rows: the wait's rows.
+    """
+    times = [row.scheduled_at for row in rows if row.scheduled_event_id]
+    if not times or any(at is None for at in times):
+        return None
+    return min(at for at in times if at is not None)
+
+
+def _aware_time(value: Any) -> datetime | None:
+    """An ISO time with an offset as a datetime; anything else (a tolerant reader) ``None``."""
+    if not isinstance(value, str):
+        return None
+    try:
+        at = parse_iso_datetime(value)
+    except ValueError:
+        return None
+    return at if at.utcoffset() is not None else None
 
 
 def rows_from_ids(event_ids: Sequence[str | None]) -> list[Row]:
@@ -133,7 +169,8 @@ def rows_from_summary(
             ):
                 break
             carried = {key: item[key] for key in CARRIED_KEYS if item.get(key) is not None}
-            rows.append(Row(index, event_id or None, str(outcome) if outcome is not None else None, carried))
+            at = _aware_time(item.get("scheduled_at"))
+            rows.append(Row(index, event_id or None, str(outcome) if outcome is not None else None, carried, at))
         else:
             return rows
     raise TelnyxInvalidInputError(

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic, Literal, TypedDict, TypeVar
 
@@ -86,6 +86,21 @@ class PollingWaiter(Generic[_P]):
     def expire(self) -> _P:
         """The payload of a wait whose deadline passed while a cycle was still waiting for answers."""
         raise NotImplementedError
+
+    def kept(self) -> dict[str, Any]:
+        """What a reschedule-mode sensor keeps in the task state store between pokes (each poke is a new process
+        with a new waiter): JSON values, read back by :meth:`resume`."""
+        return {"transient_errors": self.transient_errors}
+
+    def resume(self, kept: Any) -> None:
+        """Take back what an earlier poke kept (:meth:`kept`); anything unreadable is ignored.
+
+        :param kept: the value read from the task state store (``None`` on the first poke).
+        """
+        if isinstance(kept, Mapping):
+            count = kept.get("transient_errors")
+            if isinstance(count, int) and not isinstance(count, bool) and count >= 0:
+                self.transient_errors = count
 
     def poll(self, hook: TelnyxHook, assistant_id: str) -> _P | None:
         """Run one cycle with the sync hook: the payload when the wait is over, else ``None``."""

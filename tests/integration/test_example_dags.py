@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from airflow_provider_telnyx.testing.simulator import Simulator
@@ -104,3 +106,23 @@ def test_batch_follow_up_example_branches_on_the_rows_nobody_reached(telnyx_simu
     assert "Cannot make outbound call" in follow_up[3]["why"]
     assert "403" in follow_up[5]["why"]
     assert follow_up[6]["phone"] == "ask reception"
+
+
+@pytest.mark.parametrize(
+    ("dag_id", "variable", "data", "count"),
+    [
+        ("example_telnyx_batch_follow_up", "TELNYX_DAILY_CONTACTS_CSV", "contacts_daily.csv", 20),
+        ("example_telnyx_batch_calls", "TELNYX_CONTACTS_CSV", "contacts.csv", 12),
+    ],
+)
+def test_the_batch_examples_readers_take_a_csv_saved_by_a_spreadsheet(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, dag_id: str, variable: str, data: str, count: int
+) -> None:
+    """Excel's "CSV UTF-8" starts the file with a byte-order mark (and ends lines with CRLF). Before, the first
+    header read ``\\ufeffname`` and ``row["name"]`` raised KeyError: the DAG a new user copies sent nothing."""
+    saved = tmp_path / "contacts.csv"
+    saved.write_bytes(b"\xef\xbb\xbf" + (EXAMPLE_DAGS / "data" / data).read_bytes().replace(b"\n", b"\r\n"))
+    monkeypatch.setenv(variable, str(saved))
+    rows = load_dag(dag_id).get_task("read_contacts").python_callable()
+    assert len(rows) == count
+    assert all(set(row["dynamic_variables"]) >= {"customer_name", "order_id"} for row in rows)

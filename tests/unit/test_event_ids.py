@@ -68,3 +68,11 @@ def test_anything_else_is_refused_naming_the_argument_and_position(value: Any, w
 def test_a_summary_whose_items_are_not_rows_is_refused() -> None:
     with pytest.raises(TelnyxInvalidInputError, match="integer index"):
         rows_from_summary({"items": [{"index": "zero"}]})
+
+
+def test_a_list_of_ids_with_none_for_rows_not_created_gives_one_row_each() -> None:
+    """The batch summary's ``scheduled_event_ids`` is "the event id per input index (None where there is none)"
+    (docs/howto/batch.md), and the sensor takes "a list of ids ... each id is a row, indexed by its position"
+    (docs/howto/sensor.md): that list as it is gives 3 rows, the middle one without an event."""
+    rows = event_rows(["event-a", None, "event-c"])
+    assert [(row.index, row.scheduled_event_id) for row in rows] == [(0, "event-a"), (1, None), (2, "event-c")]

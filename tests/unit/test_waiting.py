@@ -22,7 +22,7 @@ from airflow_provider_telnyx.hooks._http import ApiRequest
 from airflow_provider_telnyx.hooks._steps import run_steps
 from airflow_provider_telnyx.models import parse_scheduled_event
 from airflow_provider_telnyx.testing.clock import ManualClock
-from airflow_provider_telnyx.utils.event_ids import Row, rows_from_summary
+from airflow_provider_telnyx.utils.event_ids import Row, earliest_scheduled_at, rows_from_ids, rows_from_summary
 from airflow_provider_telnyx.utils.waiting import EventWaiter, next_sleep, resolve, wait_blocking
 from airflow_provider_telnyx.utils.waiting_many import MAX_FACT_ERROR, ManyEventsWaiter, resolve_many
 from tests.unit.mock_api import event_json
@@ -248,14 +248,103 @@ class TestManyEventsWaiter:
             (2, "completed", None),
         ]
 
-    def test_events_missing_from_the_listing_are_fetched_and_a_404_ends_the_wait(self) -> None:
+    def test_an_event_missing_from_the_listing_is_fetched_and_a_404_is_its_rows_deleted_outcome(self) -> None:
+        """Someone deleted one pending event (cancelled the call): that row's outcome, the wait goes on."""
         clock, api = Clock(), FakeApi(a="pending", b="pending", c="pending")
         waiter = self.waiter(["a", "b", "c", "gone"], clock)
-        payload = cycle(waiter, api)
+        assert cycle(waiter, api) is None
         assert api.kinds() == ["list", "get"]
         assert api.requests[-1].path.endswith("/gone")
-        assert payload["status"] == "error"
-        assert "gone no longer exists" in payload["message"]
+        assert list(waiter.pending) == ["a", "b", "c"]
+        for event_id in ("a", "b", "c"):
+            api.set(event_id, "completed")
+        payload = cycle(waiter, api)
+        assert payload["status"] == "final"
+        assert payload["message"] == "3 scheduled events completed, 0 failed, 1 deleted"
+        rows = rows_from_ids(["a", "b", "c", "gone"])
+        result = resolve_many(payload, rows=rows, fail_on_failure=False)
+        assert [(item["status"], item["outcome"]) for item in result["items"]] == [
+            *[("completed", "completed")] * 3,
+            ("deleted", "deleted"),
+        ]
+        assert result["items"][3]["error"] == "no longer exists (404): deleted before it completed"
+        assert result["counts"] == {"completed": 3, "failed": 0, "invalid": 0, "skipped": 0, "deleted": 1, "total": 4}
+        # With fail_on_failure a deleted event did not complete: a failure of its row, named as such.
+        with pytest.raises(TelnyxScheduledEventFailedError) as caught:
+            resolve_many(payload, rows=rows)
+        assert str(caught.value) == (
+            "1 of 4 scheduled events failed (1 of them deleted before they completed). "
+            "First: row 3: scheduled event gone no longer exists (404): deleted before it completed"
+        )
+
+    def test_a_listing_page_that_cannot_be_read_only_ends_the_listing(self) -> None:
+        """A page the schema refuses as a whole (here: no readable ``meta``) is no reason to end the wait: the
+        pending events are fetched one by one that cycle, and the next cycle lists again."""
+        clock, api = Clock(), FakeApi(a="completed", b="completed", c="pending")
+
+        def odd_listing(request: ApiRequest) -> Any:
+            if request.path.endswith("scheduled_events"):
+                api.requests.append(request)
+                return {"data": [{"scheduled_event_id": "someone-elses"}], "meta": "?"}
+            return api(request)
+
+        waiter = self.waiter(["a", "b", "c"], clock)
+        assert run_steps(waiter.cycle(ASSISTANT), odd_listing) is None
+        assert api.kinds() == ["list", "get", "get", "get"]
+        assert list(waiter.pending) == ["c"]
+        assert waiter.requests == 4
+        api.set("c", "completed")
+        payload = run_steps(waiter.cycle(ASSISTANT), odd_listing)
+        assert payload["status"] == "final"
+
+    def test_a_new_waiter_given_what_the_last_one_kept_lists_from_the_same_time(self) -> None:
+        """Reschedule mode runs each poke in a new process: what a waiter keeps (a few JSON values) lets the next
+        one start its listing where this one would, instead of at the assistant's oldest event."""
+        ids = ["a", "b", "c", "d"]
+        clock, api = Clock(), FakeApi(**{f"old{i}": "completed" for i in range(50)})
+        for event_id in ids:
+            api.set(event_id, "pending", scheduled_at_fixed_datetime="2031-06-01T08:00:00Z")
+        first = self.waiter(ids, clock)
+        assert cycle(first, api) is None
+        assert [(r.params or {}).get("from_date") for r in api.requests] == [None]  # nothing known: from the oldest
+        kept = first.kept()
+        assert json.loads(json.dumps(kept)) == kept
+        api.requests.clear()
+        assert cycle(first, api) is None
+        same_process = [(r.path, r.params) for r in api.requests]
+        api.requests.clear()
+        fresh = self.waiter(ids, clock)
+        fresh.resume(kept)
+        assert cycle(fresh, api) is None
+        assert [(r.path, r.params) for r in api.requests] == same_process
+        assert (same_process[0][1] or {})["from_date"].startswith("2031-06-01T08:00:00")
+
+    @pytest.mark.parametrize(
+        "kept", [None, "junk", {"list_from": "yesterday", "listed_total": -1, "transient_errors": True}]
+    )
+    def test_what_an_earlier_poke_kept_is_read_tolerantly(self, kept: Any) -> None:
+        waiter = self.waiter(["a", "b", "c"], Clock())
+        waiter.resume(kept)
+        assert (waiter.since, waiter.listed_total, waiter.transient_errors) == (None, None, 0)
+
+    def test_the_rows_earliest_scheduled_time_starts_the_first_listing(self) -> None:
+        summary = {
+            "items": [
+                {"index": 0, "outcome": "created", "scheduled_event_id": "a", "scheduled_at": "2031-06-01T09:00:00Z"},
+                {"index": 1, "outcome": "invalid"},
+                {"index": 2, "outcome": "reused", "scheduled_event_id": "b", "scheduled_at": "2031-06-01T08:00:00Z"},
+                {"index": 3, "outcome": "skipped", "scheduled_at": "2031-06-01T07:00:00Z"},  # no event: no bound
+                {"index": 4, "outcome": "created", "scheduled_event_id": "c", "scheduled_at": "2031-06-01T10:00:00Z"},
+            ]
+        }
+        rows = rows_from_summary(summary)
+        since = earliest_scheduled_at(rows)
+        assert since == datetime(2031, 6, 1, 8, tzinfo=timezone.utc)
+        clock, api = Clock(), FakeApi(a="pending", b="pending", c="pending")
+        assert cycle(self.waiter(["a", "b", "c"], clock, since=since), api) is None
+        assert (api.requests[0].params or {}).get("from_date", "").startswith("2031-06-01T08:00:00")
+        # A row with an event but no time (a list of ids, an older summary): no bound is guessed.
+        assert earliest_scheduled_at([*rows, Row(5, "d", "created")]) is None
 
     def test_listing_starts_at_the_earliest_pending_time(self) -> None:
         clock, api = Clock(), FakeApi(a="pending", b="pending", c="pending")

@@ -5,6 +5,7 @@ import io
 import json
 import logging
 from collections import Counter
+from collections.abc import Iterator, Mapping
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -15,6 +16,7 @@ from airflow_provider_telnyx.exceptions import (
     TelnyxInvalidInputError,
     TelnyxScheduledEventFailedError,
 )
+from airflow_provider_telnyx.operators._batch_results import MAX_FIELD_TEXT
 from airflow_provider_telnyx.operators.batch import TelnyxCreateScheduledEventsOperator
 from airflow_provider_telnyx.sensors.scheduled_event import TelnyxScheduledEventsSensor
 from airflow_provider_telnyx.testing.clock import ManualClock
@@ -262,6 +264,96 @@ def test_on_invalid_item_is_checked_as_written_and_as_rendered(telnyx_simulator:
     with pytest.raises(TelnyxInvalidInputError, match="on_invalid_item"):
         op.execute(context())
     assert telnyx_simulator.journal == []
+
+
+# -- dirty rows are each that row's outcome (review 22) -----------------------------------------------------------
+
+
+def test_a_row_with_keys_of_mixed_types_is_that_rows_outcome_not_a_crash(
+    telnyx_simulator: Simulator, clock: ManualClock
+) -> None:
+    """``csv.DictReader`` puts a row's extra values (an unquoted comma in a note) under the key ``None``; with one
+    other unknown column the row's keys are ``{str, None}``, which do not sort together. Before: TypeError, the
+    whole batch failed, nothing sent, no summary, even with ``on_invalid_item="skip"``."""
+    text = "end_user_target,notes\n+13125550100,ok\n+13125550101,call after 5, ask Bo\n"
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert set(rows[1]) == {"end_user_target", "notes", None}  # what the CSV reader gives
+    ti = FakeTI()
+    summary = batch(events=[{"end_user_target": rows[0]["end_user_target"]}, rows[1]], on_invalid_item="skip").execute(
+        context(ti)
+    )
+    assert [item["outcome"] for item in summary["items"]] == ["created", "invalid"]
+    problems = summary["items"][1]["problems"]
+    assert [problem["field"] for problem in problems] == ["None", "notes"]
+    assert "past the header's last column" in problems[0]["reason"]
+    assert ti.xcoms["batch_summary"] == summary
+    assert len(telnyx_simulator.events()) == 1
+
+
+class _UnreadableRow(Mapping[str, Any]):
+    """A row whose values cannot be read (a lazy record whose source went away)."""
+
+    def __getitem__(self, key: str) -> Any:
+        raise RuntimeError("the source of this record is closed")
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(["end_user_target"])
+
+    def __len__(self) -> int:
+        return 1
+
+
+def test_any_error_while_validating_a_row_is_that_rows_invalid_outcome(
+    telnyx_simulator: Simulator, clock: ManualClock
+) -> None:
+    summary = batch(events=[*items(2), _UnreadableRow()], on_invalid_item="skip").execute(context())
+    assert [item["outcome"] for item in summary["items"]] == ["created", "created", "invalid"]
+    assert summary["items"][2]["problems"] == [
+        {"field": "item", "reason": "could not be read: RuntimeError: the source of this record is closed"}
+    ]
+    with pytest.raises(TelnyxInvalidInputError, match=r"events\[2\]: could not be read: RuntimeError"):
+        batch(events=[*items(2), _UnreadableRow()]).execute(context())
+
+
+def test_two_rows_with_the_same_idempotency_key_are_refused_before_any_request(
+    telnyx_simulator: Simulator, clock: ManualClock
+) -> None:
+    """Rows 1 and 2 reuse row 0's ``idempotency_key``. Before: both were sent, the API answered 422 (10027), and
+    they were reported ``failed``, retryable, "created by an earlier try": every retry sent them again. The first
+    row with a key keeps it; the others are ``invalid`` on ``idempotency_key`` (one key cannot create two
+    events), before any request."""
+    events = [
+        {"end_user_target": "+13125550100", "idempotency_key": "order-B-3001"},
+        {"end_user_target": "+13125550101", "idempotency_key": "order-B-3001"},
+        {"end_user_target": "+13125550102", "idempotency_key": "order-B-3001"},
+        {"end_user_target": "+13125550103", "idempotency_key": "order-B-3002"},
+    ]
+    summary = batch(events=events, on_invalid_item="skip", fail_on_item_error=False).execute(context())
+    entries = summary["items"]
+    assert [item["outcome"] for item in entries] == ["created", "invalid", "invalid", "created"], entries
+    assert entries[1]["problems"] == [
+        {"field": "idempotency_key", "reason": "is the same as events[0].idempotency_key: each row needs its own key"}
+    ]
+    assert [e.route for e in telnyx_simulator.journal].count("create") == 2
+    # By default (on_invalid_item="fail") nothing is sent, the rows named.
+    mark = len(telnyx_simulator.journal)
+    with pytest.raises(TelnyxInvalidInputError, match=r"events\[1\]\.idempotency_key: is the same as events\[0\]"):
+        batch(events=events).execute(context())
+    assert telnyx_simulator.journal[mark:] == []
+
+
+def test_an_invalid_rows_summary_entry_stays_bounded_whatever_its_column_names(
+    telnyx_simulator: Simulator, clock: ManualClock
+) -> None:
+    """An unknown column named by a 5,000-character header (a CSV whose header line is really data). Before: the
+    name was copied whole into every row's ``problems[].field``, 11 MB of XCom for 2,000 rows."""
+    events = [{"end_user_target": "+13125550100", "k" * 5_000: "x"} for _ in range(50)]
+    summary = batch(events=events, on_invalid_item="skip").execute(context())
+    entry = summary["items"][0]
+    assert entry["outcome"] == "invalid"
+    assert len(json.dumps(entry)) < 1_000, len(json.dumps(entry))
+    assert entry["problems"][0]["field"] == "k" * (MAX_FIELD_TEXT - 3) + "..."
+    assert len(json.dumps(summary)) < 50 * 1_000
 
 
 def _schedule(n: int, failing: int, at: datetime) -> list[str]:

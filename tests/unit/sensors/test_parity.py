@@ -8,14 +8,14 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_telnyx._compat import AirflowSensorTimeout, TaskDeferred
+from airflow_provider_telnyx._compat import AIRFLOW_V_3_3_PLUS, AirflowSensorTimeout, TaskDeferred
 from airflow_provider_telnyx.exceptions import TelnyxScheduledEventFailedError, TelnyxScheduledEventWaitError
 from airflow_provider_telnyx.hooks.telnyx import TelnyxHook
 from airflow_provider_telnyx.operators.batch import TelnyxCreateScheduledEventsOperator
 from airflow_provider_telnyx.sensors.scheduled_event import TelnyxScheduledEventSensor, TelnyxScheduledEventsSensor
 from airflow_provider_telnyx.testing.clock import ManualClock
 from airflow_provider_telnyx.testing.simulator import Simulator
-from tests.harness import FakeTI, Outcome, SimulatorConnection, context, run_deferred, run_sensor
+from tests.harness import DictStateStore, FakeTI, Outcome, SimulatorConnection, context, run_deferred, run_sensor
 
 MODES = ["poke", "reschedule", "deferrable"]
 START = datetime(2031, 5, 1, 8, 0, tzinfo=timezone.utc)
@@ -141,6 +141,11 @@ def test_transient_errors_tolerated_then_bounded(
     telnyx_simulator.set_faults(error_rate=1.0)
     simulator_connection("telnyx_fragile", max_retries=0)
     results = outcomes(lambda: sensor(event_id, max_transient_errors=2, telnyx_conn_id="telnyx_fragile"), None)
+    if not AIRFLOW_V_3_3_PLUS:
+        # No task state store before Airflow 3.3: each reschedule poke is a new process that cannot know the failed
+        # checks before it, so it pokes on (the harness stops it after 100 pokes); the sensor's timeout bounds it.
+        rescheduled = results.pop("reschedule")
+        assert (rescheduled.state, rescheduled.message) == ("failed", "the sensor never finished")
     outcome = same(results)
     assert outcome.error is TelnyxScheduledEventWaitError
     assert "gave up after 3 consecutive failed polls" in outcome.message
@@ -294,3 +299,90 @@ def test_the_batch_operators_own_wait_gives_the_sensors_result(
         "completed",
         "invalid",
     ]
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_one_cancelled_call_leaves_every_other_rows_result(clock: ManualClock, mode: str) -> None:
+    """Someone cancels one pending call of four (the customer phoned in). Before, in every mode, the wait failed
+    with TelnyxScheduledEventWaitError "no longer exists" and no row had a result. Now the cancelled row is
+    ``deleted`` and the three others have their outcome; with ``fail_on_failure`` a deleted call did not complete,
+    so it fails the task as a failed call would, naming the row."""
+    ids = [
+        schedule("+13125550100", scheduled_at_fixed_datetime=(START + timedelta(minutes=m)).isoformat())
+        for m in (1, 2, 3, 120)
+    ]
+    clock.advance(600)
+    TelnyxHook().delete_scheduled_event(ASSISTANT, ids[3])  # still pending: cancelled
+    outcome = run_sensor(many_sensor(ids, fail_on_failure=False, timeout=36_000), mode, clock, step=7200)
+    assert outcome.state == "success", outcome.message
+    items = outcome.value["items"]
+    assert [(item["status"], item["outcome"]) for item in items] == [("completed", "completed")] * 3 + [
+        ("deleted", "deleted")
+    ]
+    assert items[3]["error"] == "no longer exists (404): deleted before it completed"
+    assert outcome.value["counts"] == {
+        "completed": 3,
+        "failed": 0,
+        "invalid": 0,
+        "skipped": 0,
+        "deleted": 1,
+        "total": 4,
+    }
+    failing = run_sensor(many_sensor(ids, timeout=36_000), mode, clock, step=7200)
+    assert (failing.state, failing.error) == ("failed", TelnyxScheduledEventFailedError)
+    assert failing.message.startswith(
+        f"1 of 4 scheduled events failed (1 of them deleted before they completed). First: row 3: scheduled event "
+        f"{ids[3]} no longer exists (404)"
+    )
+
+
+def test_a_reschedule_poke_costs_what_a_poke_cycle_costs(telnyx_simulator: Simulator, clock: ManualClock) -> None:
+    """In reschedule mode every poke is a new process with a new sensor. Before, a new waiter knew no pending
+    times, so each poke listed the assistant's events from the oldest (1,500 old events, 20 pending: 16 requests
+    per reschedule poke against 1 per poke-mode cycle). Now where the listing starts is kept in the task state
+    store: a poke costs what the pending events need, not what the account's history holds."""
+    for minute in range(1_500):
+        old = (START - timedelta(days=30, minutes=minute)).isoformat()
+        telnyx_simulator.seed_event(
+            ASSISTANT,
+            {
+                "telnyx_conversation_channel": "phone_call",
+                "telnyx_end_user_target": "+13125550100",
+                "telnyx_agent_target": "+13125550199",
+                "scheduled_at_fixed_datetime": old,
+            },
+        )
+    ids = [
+        schedule("+13125550100", scheduled_at_fixed_datetime=(START + timedelta(minutes=300 + i)).isoformat())
+        for i in range(20)
+    ]
+    ctx = context(FakeTI(), DictStateStore())
+
+    def sensor() -> TelnyxScheduledEventsSensor:
+        return many_sensor(ids, mode="reschedule", timeout=86_400)
+
+    def requests(poke: Any) -> int:
+        mark = len(telnyx_simulator.journal)
+        assert poke(ctx) is False
+        return len(telnyx_simulator.journal) - mark
+
+    same = sensor()
+    first = requests(same.poke)  # knows nothing yet: from the oldest event, once
+    poke_mode_cycle = requests(same.poke)
+    reschedule_poke = requests(sensor().poke)  # what the next reschedule poke does: a new task process
+    assert (first, poke_mode_cycle, reschedule_poke) == (16, 1, 1)
+    # Given the batch's summary (its rows carry their scheduled_at), even the first poke lists from there.
+    summary = {
+        "items": [
+            {
+                "index": i,
+                "scheduled_event_id": event_id,
+                "scheduled_at": (START + timedelta(minutes=300 + i)).isoformat(),
+            }
+            for i, event_id in enumerate(ids)
+        ]
+    }
+    fresh = context(FakeTI(), DictStateStore())
+    mark = len(telnyx_simulator.journal)
+    assert many_sensor(summary, mode="reschedule", timeout=86_400).poke(fresh) is False
+    assert len(telnyx_simulator.journal) - mark == 1

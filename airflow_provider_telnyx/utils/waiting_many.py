@@ -150,7 +150,7 @@ class ManyEventsWaiter(PollingWaiter[ManyPayload]):
 
     def list_from(self) -> datetime | None:
         """The listing's ``from_date``: the earliest scheduled time among pending events when every one is known,
-        else :attr:`since`.
+        else ``since``.
 
         :return: the time, or ``None`` when neither is known (the listing starts at the oldest event).
         """

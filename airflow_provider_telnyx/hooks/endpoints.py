@@ -8,6 +8,7 @@ methods on the hook.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
@@ -16,7 +17,7 @@ from pydantic import ValidationError
 
 from airflow_provider_telnyx.exceptions import TelnyxInvalidInputError, TelnyxInvalidResponseError
 from airflow_provider_telnyx.hooks._http import ApiRequest
-from airflow_provider_telnyx.hooks._paging import LISTING_SECONDS, MAX_PAGES, Page, Pager
+from airflow_provider_telnyx.hooks._paging import LISTING_SECONDS, MAX_NAMED_UNREADABLE, MAX_PAGES, Page, Pager
 from airflow_provider_telnyx.hooks._steps import Steps
 from airflow_provider_telnyx.models import (
     MAX_PAGE_SIZE,
@@ -52,6 +53,7 @@ __all__ = [
     "events_page",
     "events_pager",
     "events_path",
+    "insights_page",
     "insights_request",
     "invalid",
     "messages_pager",
@@ -63,6 +65,8 @@ __all__ = [
 ]
 
 _T = TypeVar("_T")
+
+log = logging.getLogger(__name__)
 
 
 def invalid(request: ApiRequest, error: ValidationError) -> TelnyxInvalidResponseError:
@@ -176,12 +180,20 @@ def events_page(request: ApiRequest, payload: Any) -> Page[ScheduledEvent]:
 
 
 def events_pager(
-    assistant_id: str, *, max_pages: int = MAX_PAGES, max_seconds: float | None = LISTING_SECONDS, **filters: Any
+    assistant_id: str,
+    *,
+    max_pages: int = MAX_PAGES,
+    max_seconds: float | None = LISTING_SECONDS,
+    keep_unreadable: bool = False,
+    **filters: Any,
 ) -> Pager:
-    """The pager of an assistant's events (validated before any request).
+    """The pager of an assistant's events (validated before any request). An event listed a second time (offset
+    paging while events are created) is dropped; one that does not read is skipped with a WARNING naming it.
 
     :param max_pages: the most pages followed.
     :param max_seconds: the longest the listing may take (``None``: no time budget).
+    :param keep_unreadable: hand an event that does not read over as an
+        :class:`~airflow_provider_telnyx.models.UnreadableItem` instead of skipping it.
     :param filters: ``conversation_channel``, ``from_date``, ``to_date``, ``page_size`` (1..100).
     :raises TelnyxInvalidInputError: for bad filters.
     """
@@ -193,6 +205,8 @@ def events_pager(
         lambda event: event.event_id,
         max_pages=max_pages,
         max_seconds=max_seconds,
+        unique=lambda event: event.event_id or None,
+        keep_unreadable=keep_unreadable,
     )
 
 
@@ -230,12 +244,17 @@ def _messages_page(request: ApiRequest, payload: Any) -> Page[ConversationMessag
     return parsed(request, payload, ConversationMessagePage.model_validate)
 
 
-def messages_pager(conversation_id: str, page_size: int = MAX_PAGE_SIZE, max_pages: int = MAX_PAGES) -> Pager:
-    """The pager of a conversation's messages (validated before any request).
+def messages_pager(
+    conversation_id: str, page_size: int = MAX_PAGE_SIZE, max_pages: int = MAX_PAGES, *, keep_unreadable: bool = False
+) -> Pager:
+    """The pager of a conversation's messages (validated before any request). A message that does not read is
+    skipped with a WARNING naming its position (messages have no id; none is dropped as a duplicate).
 
     :param conversation_id: the conversation.
     :param page_size: messages per request, 1 to 100.
     :param max_pages: the most pages followed before the listing is refused as endless.
+    :param keep_unreadable: hand a message that does not read over as an
+        :class:`~airflow_provider_telnyx.models.UnreadableItem` instead of skipping it.
     :raises TelnyxInvalidInputError: for a bad id or page size.
     """
     if not isinstance(page_size, int) or isinstance(page_size, bool) or not 1 <= page_size <= MAX_PAGE_SIZE:
@@ -249,6 +268,7 @@ def messages_pager(conversation_id: str, page_size: int = MAX_PAGE_SIZE, max_pag
         _messages_page,
         _message_identity,
         max_pages=max_pages,
+        keep_unreadable=keep_unreadable,
     )
 
 
@@ -273,6 +293,24 @@ def read_conversation(request: ApiRequest, payload: Any) -> Conversation:
     return parsed(request, payload, _conversation)
 
 
+def insights_page(request: ApiRequest, payload: Any) -> ConversationInsightList:
+    """Read a conversation's insight runs one by one: a run that does not read is kept in ``unreadable``."""
+    return parsed(request, payload, ConversationInsightList.model_validate)
+
+
 def read_insights(request: ApiRequest, payload: Any) -> list[ConversationInsight]:
-    """Parse a conversation's insight runs."""
-    return parsed(request, payload, ConversationInsightList.model_validate).data
+    """Parse a conversation's insight runs; one that does not read is skipped with a WARNING naming it."""
+    page = insights_page(request, payload)
+    for item in page.unreadable[:MAX_NAMED_UNREADABLE]:
+        log.warning(
+            "Telnyx API %s %s: insights run %s does not match the documented schema and is skipped: %s",
+            request.method,
+            request.path,
+            item.name(),
+            item.reason,
+        )
+    if len(page.unreadable) > MAX_NAMED_UNREADABLE:
+        log.warning(
+            "Telnyx API %s %s: %d insights runs skipped in all", request.method, request.path, len(page.unreadable)
+        )
+    return page.data

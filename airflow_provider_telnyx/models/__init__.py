@@ -10,7 +10,7 @@ offset is read as UTC.
 
 from __future__ import annotations
 
-from airflow_provider_telnyx.models._base import ListPage
+from airflow_provider_telnyx.models._base import ListPage, UnreadableItem, in_page_order
 from airflow_provider_telnyx.models.assistants import Assistant, TelephonySettings
 from airflow_provider_telnyx.models.connection import TelnyxClientConfig, is_loopback
 from airflow_provider_telnyx.models.conversations import (
@@ -100,6 +100,7 @@ __all__ = [
     "TelnyxClientConfig",
     "ToolCall",
     "ToolCallFunction",
+    "UnreadableItem",
     "UtcDatetime",
     "check_aware_datetime",
     "check_duration",
@@ -108,6 +109,7 @@ __all__ = [
     "check_rate",
     "check_timestamp",
     "field_errors",
+    "in_page_order",
     "is_loopback",
     "is_valid_target",
     "normalize_target",

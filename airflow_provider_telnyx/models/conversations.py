@@ -8,7 +8,7 @@ official SDK types as optional, and timestamps are always timezone-aware.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import Field
 
@@ -43,10 +43,14 @@ class Conversation(_Response):
 
 
 class ToolCallFunction(_Response):
-    """The function a tool call invoked, with its JSON-encoded ``arguments`` (a string, as the API sends it)."""
+    """The function a tool call invoked, with its ``arguments``.
+
+    :param arguments: JSON text, as the spec types it; an API that sends the arguments as a JSON object (or any
+        other JSON value, as OpenAI-style tool calls often are) is read too, and the value kept as sent.
+    """
 
     name: str | None = None
-    arguments: str | None = None
+    arguments: Any = None
 
 
 class ToolCall(_Response):
@@ -109,4 +113,7 @@ class ConversationInsight(_Response):
 
 
 class ConversationInsightList(ListPage[ConversationInsight]):
-    """``GET /ai/conversations/{conversation_id}/conversations-insights`` (``ConversationInsightListData``)."""
+    """``GET /ai/conversations/{conversation_id}/conversations-insights`` (``ConversationInsightListData``); a run
+    that does not read is kept in ``unreadable``, named by its ``id``."""
+
+    id_field: ClassVar[str | None] = "id"

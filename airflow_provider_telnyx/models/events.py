@@ -346,4 +346,7 @@ AnyScheduledEvent = Annotated[ScheduledEvent, BeforeValidator(_event_variant)]
 
 
 class ScheduledEventPage(ListPage[AnyScheduledEvent]):
-    """One page of ``GET /ai/assistants/{assistant_id}/scheduled_events`` (``PaginatedScheduledEventList``)."""
+    """One page of ``GET /ai/assistants/{assistant_id}/scheduled_events`` (``PaginatedScheduledEventList``); an
+    event that does not read is kept in ``unreadable``, named by its ``scheduled_event_id``."""
+
+    id_field: ClassVar[str | None] = "scheduled_event_id"

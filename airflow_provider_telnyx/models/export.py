@@ -9,7 +9,9 @@ event exactly as the API answered it.
 A record holds what the API sent, which may not be encodable as it is: a lone surrogate (``"\\ud83d"`` is valid
 JSON, but no UTF-8), a value nested deeper than the encoder goes, a non-finite number (``NaN`` is no JSON).
 The writers try the record as it is and, when it is refused, write :meth:`ExportRecord.made_safe` instead, which
-says what it changed (:data:`REPAIRS`): one odd record never fails an export.
+says what it changed (:data:`REPAIRS`): one odd record never fails an export. What the API sends in a shape its
+schema does not allow (an event whose ``conversation_metadata`` is text, a message whose ``text`` is a number) is
+read without the odd fields (:func:`salvage`) and counted the same way.
 """
 
 from __future__ import annotations
@@ -17,11 +19,12 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Callable
 from datetime import date, datetime
 from enum import Enum
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, TypeAdapter
+from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 
 from airflow_provider_telnyx.models.conversations import ConversationInsight, ConversationMessage
 from airflow_provider_telnyx.models.events import ScheduledEvent
@@ -38,8 +41,12 @@ __all__ = [
     "ExportToolCall",
     "TranscriptStatus",
     "export_json_schema",
+    "first_due_at",
+    "salvage",
     "sort_by_time",
 ]
+
+_T = TypeVar("_T")
 
 #: Bumped when a field changes meaning or is removed (adding a field does not bump it).
 EXPORT_SCHEMA_VERSION = 1
@@ -53,12 +60,20 @@ TranscriptStatus = Literal["exported", "no_conversation", "not_requested"]
 #: text, one string (the encoder refuses nesting past 255 levels; a real event is a handful deep).
 MAX_NESTING = 100
 
-#: What :meth:`ExportRecord.made_safe` may change, as it reports it.
+#: The range of the record's integer columns (Parquet ``int64``, a warehouse's ``BIGINT``).
+INT64_RANGE = (-(2**63), 2**63 - 1)
+
+#: What :meth:`ExportRecord.made_safe` may change, and what reading the API's odd shapes may leave out, as it is
+#: reported.
 REPAIRS = {
     "surrogates": "lone surrogates replaced by U+FFFD",
     "nesting": f"values nested deeper than {MAX_NESTING} levels written as JSON text",
     "non_finite": "non-finite numbers (NaN, Infinity) written as null",
     "unencodable": "values of no JSON type written as text",
+    "integer_range": "integers beyond the 64-bit range in an integer column written as null (event keeps them)",
+    "odd_fields": "fields of a shape the API's schema does not allow left out of the columns (event keeps an "
+    "event's as sent)",
+    "unreadable": "messages or insights runs that could not be read at all left out",
 }
 
 
@@ -79,7 +94,8 @@ class ExportAttempt(_Written):
 
 
 class ExportToolCall(_Written):
-    """A tool call the assistant made; ``arguments`` is JSON text, as the API sends it."""
+    """A tool call the assistant made; ``arguments`` is JSON text, as the API sends it (arguments the API sent as a
+    JSON object or another JSON value are written as their compact JSON text)."""
 
     id: str | None = None
     type: str | None = None
@@ -115,7 +131,7 @@ class ExportMessage(_Written):
                     id=call.id,
                     type=call.type,
                     name=call.function.name if call.function else None,
-                    arguments=call.function.arguments if call.function else None,
+                    arguments=_arguments_text(call.function.arguments) if call.function else None,
                 )
                 for call in message.tool_calls or []
             ],
@@ -177,7 +193,8 @@ class ExportRecord(_Written):
     :param schema_version: :data:`EXPORT_SCHEMA_VERSION`.
     :param status: the event's status when exported (``pending``, ``in_progress``, ``completed``, ``failed`` or a
         newer value).
-    :param scheduled_at: ``scheduled_at_fixed_datetime`` (after retries, the last attempt's dispatch time).
+    :param scheduled_at: ``scheduled_at_fixed_datetime`` (after retries, the last attempt's dispatch time; a range
+        export selects by :func:`first_due_at`, which does not move).
     :param errors: the event's errors, as text.
     :param conversation_metadata: the event's metadata, including the ``airflow_*`` tags our operators add.
     :param messages: the transcript, oldest first (:func:`sort_by_time`); ``null`` when not requested or there is
@@ -187,7 +204,8 @@ class ExportRecord(_Written):
     :param transcript_truncated: whether ``messages`` stops at the export's cap: the conversation had more (the
         first messages the API listed are kept).
     :param exported_at: when the export ran (the same for every record of a file).
-    :param event: the event exactly as the API answered it (fields a newer API adds included).
+    :param event: the event exactly as the API answered it (fields a newer API adds, and fields of a shape the
+        schema does not allow, included).
     """
 
     schema_version: int = EXPORT_SCHEMA_VERSION
@@ -225,10 +243,13 @@ class ExportRecord(_Written):
         transcript_status: TranscriptStatus,
         exported_at: datetime,
         transcript_truncated: bool = False,
+        document: dict[str, Any] | None = None,
     ) -> ExportRecord:
         """The record of an event and what was read of its conversation.
 
         :param messages: the transcript as read (sorted here by :func:`sort_by_time`).
+        :param document: the event's JSON as the API answered it, when ``event`` was read without some of it
+            (:func:`salvage`); by default the event as read.
         """
         return cls(
             scheduled_event_id=event.event_id,
@@ -253,7 +274,7 @@ class ExportRecord(_Written):
             transcript_status=transcript_status,
             transcript_truncated=transcript_truncated,
             exported_at=exported_at,
-            event=_document(event),
+            event=_document(event) if document is None else document,
         )
 
     def to_json(self, *, exclude: set[str] | None = None) -> dict[str, Any]:
@@ -283,7 +304,8 @@ class ExportRecord(_Written):
     def made_safe(self) -> tuple[ExportRecord, list[str]]:
         """This record with every value no encoder refuses: lone surrogates replaced by U+FFFD, containers nested
         deeper than :data:`MAX_NESTING` levels as their JSON text, non-finite numbers as ``null``, values of no
-        JSON type as text. Never raises for what the API can send.
+        JSON type as text, an integer column's value beyond :data:`INT64_RANGE` as ``null`` (the free-form maps,
+        written as JSON text, keep any integer). Never raises for what the API can send.
 
         :return: the safe record, and which :data:`REPAIRS` were made (sorted keys; empty when none was needed).
         """
@@ -377,8 +399,15 @@ def _members(value: BaseModel) -> dict[str, Any]:
 def _safe(value: Any, depth: int, found: set[str]) -> Any:
     """``value`` with every leaf safe; containers deeper than :data:`MAX_NESTING` as JSON text."""
     if isinstance(value, _Written):
-        fields = type(value).model_fields
-        return value.model_copy(update={name: _safe(getattr(value, name), depth + 1, found) for name in fields})
+        update: dict[str, Any] = {}
+        for name in type(value).model_fields:
+            member = getattr(value, name)
+            if type(member) is int and not INT64_RANGE[0] <= member <= INT64_RANGE[1]:  # an integer column's
+                found.add("integer_range")
+                update[name] = None
+            else:
+                update[name] = _safe(member, depth + 1, found)
+        return value.model_copy(update=update)
     if isinstance(value, BaseModel):
         value = _members(value)
     if isinstance(value, dict | list | tuple):
@@ -425,6 +454,52 @@ def _json_text(value: Any, found: set[str]) -> str:
     except RecursionError:  # deeper than even the C encoder goes: say so rather than fail
         found.add("nesting")
         return "(value nested too deeply to encode)"
+
+
+def _arguments_text(arguments: Any) -> str | None:
+    """A tool call's arguments as JSON text: text as sent; any other JSON value (an object, as OpenAI-style tool
+    calls often send) as its compact JSON text, made safe if it cannot be encoded as it is."""
+    if arguments is None or isinstance(arguments, str):
+        return arguments
+    try:
+        return json.dumps(arguments, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    except (ValueError, TypeError, RecursionError):
+        return _json_text(arguments, set())
+
+
+def salvage(parse: Callable[[Any], _T], raw: Any) -> _T | None:
+    """``raw`` read by ``parse`` without the fields that do not read (tolerant reader: one odd field does not lose
+    the event or message it is in).
+
+    :param parse: the model's reader (``parse_scheduled_event``, ``ConversationMessage.model_validate``...).
+    :param raw: the item's JSON as the API sent it.
+    :return: what is left, read; ``None`` when it still does not read (not an object, or a required field is
+        missing or odd).
+    """
+    if not isinstance(raw, dict):
+        return None
+    try:
+        return parse(raw)
+    except ValidationError as error:
+        odd = {str(item["loc"][0]) for item in error.errors(include_url=False, include_input=False) if item["loc"]}
+    try:
+        return parse({name: value for name, value in raw.items() if name not in odd})
+    except ValidationError:
+        return None
+
+
+def first_due_at(event: ScheduledEvent) -> datetime:
+    """When the event was first due: the earliest call attempt's ``attempted_at`` once an attempt is recorded, else
+    ``scheduled_at_fixed_datetime``. The API moves ``scheduled_at_fixed_datetime`` to each retry's time (now +
+    ``retry_interval_secs``), so it cannot place an event in one range for good; this time does not move (before the
+    first attempt is recorded ``scheduled_at_fixed_datetime`` has not moved, and that attempt was made at it).
+
+    :param event: the event as read.
+    """
+    attempts = event.attempts
+    if attempts:
+        return min(attempt.attempted_at for attempt in attempts)
+    return event.scheduled_at_fixed_datetime
 
 
 def export_json_schema() -> dict[str, Any]:

@@ -1,36 +1,70 @@
 """``TelnyxExportScheduledEventsOperator``: the events of an assistant, with their transcripts and insights, written
 to object storage in one task, streamed (flat memory, transcripts capped), at the API's rate, rewritten whole by a
-retry, and never failed by one record that cannot be encoded as it is (it is repaired and counted)."""
+retry, and never failed by one record that cannot be encoded as it is, nor by one event, message or insights run in
+a shape the API's schema does not allow (it is repaired, or left out, and counted)."""
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
+import contextlib
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.sdk import BaseOperator
 
 from airflow_provider_telnyx._common import DEFAULT_CONN_ID, TELNYX_UI_COLOR, parse_iso_datetime, utcnow
-from airflow_provider_telnyx.exceptions import TelnyxInvalidInputError, TelnyxNotFoundError
-from airflow_provider_telnyx.hooks.endpoints import messages_pager
+from airflow_provider_telnyx._compat import AirflowException
+from airflow_provider_telnyx.exceptions import (
+    TelnyxInvalidInputError,
+    TelnyxInvalidResponseError,
+    TelnyxNotFoundError,
+)
+from airflow_provider_telnyx.hooks.endpoints import (
+    event_request,
+    events_pager,
+    insights_page,
+    insights_request,
+    messages_pager,
+    read_event,
+)
 from airflow_provider_telnyx.hooks.telnyx import TelnyxHook
 from airflow_provider_telnyx.models import (
     MAX_PAGE_SIZE,
+    MAX_RETRIES_CLIENT_ERRORS,
+    MAX_RETRY_INTERVAL_SECS,
     ConversationChannel,
     ConversationInsight,
+    ConversationMessage,
     ScheduledEvent,
+    UnreadableItem,
     check_duration,
     check_rate,
+    in_page_order,
+    parse_scheduled_event,
 )
-from airflow_provider_telnyx.models.export import REPAIRS, ExportMessage, ExportRecord, TranscriptStatus
+from airflow_provider_telnyx.models.export import (
+    REPAIRS,
+    ExportMessage,
+    ExportRecord,
+    TranscriptStatus,
+    first_due_at,
+    salvage,
+)
 from airflow_provider_telnyx.utils.event_ids import event_ids_from
-from airflow_provider_telnyx.utils.export_files import CountingFile, destination_path, file_format_for, writer_for
+from airflow_provider_telnyx.utils.export_files import (
+    CountingFile,
+    destination_path,
+    file_format_for,
+    prepare_folder,
+    stale_temporaries,
+    temporary_path,
+    writer_for,
+)
 from airflow_provider_telnyx.utils.pool import paced_hook
 
 if TYPE_CHECKING:
@@ -40,10 +74,12 @@ if TYPE_CHECKING:
     from airflow_provider_telnyx.utils.rate_limit import AdaptiveRateLimiter
 
 __all__ = [
+    "CALL_ALLOWANCE",
     "MAX_TRANSCRIPT_BYTES",
     "MAX_TRANSCRIPT_MESSAGES",
     "PARALLEL_TRANSCRIPT_BYTES",
     "PARALLEL_TRANSCRIPT_MESSAGES",
+    "RETRY_LOOKAHEAD",
     "TelnyxExportScheduledEventsOperator",
 ]
 
@@ -60,6 +96,13 @@ MAX_TRANSCRIPT_BYTES = 10_000_000
 #: the event written next reads on. Memory: 2 x max_concurrency transcripts this long, plus one up to the cap.
 PARALLEL_TRANSCRIPT_MESSAGES = 1_000
 PARALLEL_TRANSCRIPT_BYTES = 1_000_000
+#: What the listing's look-ahead allows for one call attempt's length, and for the clocks' skew.
+CALL_ALLOWANCE = timedelta(hours=4)
+#: How far past ``to_date`` a range export lists, for the calls first due in the range that retries have moved on
+#: (the API moves ``scheduled_at_fixed_datetime`` to each retry's time): at most 10 retries, each at most a day
+#: (``retry_interval_secs``) after the attempt before it ended. It is also never more than a day (plus
+#: :data:`CALL_ALLOWANCE`) past now: a retry is due at most ``retry_interval_secs`` after an attempt that has ended.
+RETRY_LOOKAHEAD = MAX_RETRIES_CLIENT_ERRORS * (timedelta(seconds=MAX_RETRY_INTERVAL_SECS) + CALL_ALLOWANCE)
 
 
 def _aware(value: Any, name: str) -> datetime:
@@ -77,16 +120,19 @@ def _aware(value: Any, name: str) -> datetime:
 
 @dataclass
 class _Tally:
-    """The summary's counts, with the first :data:`MAX_LISTED_IDS` ids of the missing and the repaired events."""
+    """The summary's counts, with the first :data:`MAX_LISTED_IDS` ids of the missing, the repaired and the
+    unreadable events."""
 
     rows: int = 0
     events_without_conversation: int = 0
     missing_events: int = 0
     events_outside_range: int = 0
     repaired_records: int = 0
+    unreadable_events: int = 0
     transcripts_truncated: int = 0
     missing_event_ids: list[str] = field(default_factory=list)
     repaired_event_ids: list[str] = field(default_factory=list)
+    unreadable_event_ids: list[str] = field(default_factory=list)
 
     def written(self, record: ExportRecord, repairs: list[str]) -> None:
         self.rows += 1
@@ -102,6 +148,20 @@ class _Tally:
         if len(self.missing_event_ids) < MAX_LISTED_IDS:
             self.missing_event_ids.append(event_id)
 
+    def unreadable(self, name: str) -> None:
+        self.unreadable_events += 1
+        if len(self.unreadable_event_ids) < MAX_LISTED_IDS:
+            self.unreadable_event_ids.append(name)
+
+
+@dataclass(frozen=True)
+class _Read:
+    """An event to export: as read, with its JSON as the API answered it when some of it did not read."""
+
+    event: ScheduledEvent
+    document: dict[str, Any] | None = None
+    repairs: tuple[str, ...] = ()
+
 
 class TelnyxExportScheduledEventsOperator(BaseOperator):
     """Export an assistant's scheduled events, one record each, with their call attempts and (when asked) their
@@ -110,33 +170,41 @@ class TelnyxExportScheduledEventsOperator(BaseOperator):
     .. seealso::
         The how-to guide, with the record schema and a warehouse load: ``docs/howto/export.md``.
 
-    The events are those named by ``event_ids``, or else those scheduled in ``[from_date, to_date)`` (default:
-    the run's data interval; half-open as Airflow's intervals are, so consecutive runs never export an event twice).
+    The events are those named by ``event_ids``, or else those first due in ``[from_date, to_date)`` (default:
+    the run's data interval; half-open as Airflow's intervals are, and by a time that retries do not move,
+    :func:`~airflow_provider_telnyx.models.export.first_due_at`, so consecutive runs never export an event twice).
     The file is JSON Lines, or Parquet (``pyarrow``, the ``parquet`` extra). Records are written as they come, in
     the order the events were listed or named, with at most ``2 x max_concurrency`` events in memory; a transcript
     stops at :data:`MAX_TRANSCRIPT_MESSAGES` messages or :data:`MAX_TRANSCRIPT_BYTES` bytes
     (``transcript_truncated``); every request goes through the same adaptive rate limiter as the batch create
-    operator. A record that cannot be encoded as it is (a lone surrogate, nesting too deep, a non-finite number) is
-    written repaired and counted (``repaired_records``), never failing the export.
+    operator. A record that cannot be encoded as it is (a lone surrogate, nesting too deep, a non-finite number, an
+    integer past 64 bits) is written repaired and counted (``repaired_records``), never failing the export; so is an
+    event, message or insights run in a shape the API's schema does not allow (read without its odd fields; an event
+    that still does not read is left out and counted in ``unreadable_events``). An event listed twice (the listing
+    shifted while it was read) is written once.
 
     The file is written to a temporary sibling and moved over ``destination`` only when complete: a reader never
     sees half a file, and a retry rewrites the whole object (nothing is ever appended twice); a failed try removes
-    its temporary file, whatever ended it. Transcripts are personal data: nothing of them is logged or pushed to
-    XCom; where the file goes is your decision.
+    its temporary file, whatever ended it (:meth:`on_kill` too, which Airflow calls on ``SIGTERM``), and a try
+    removes the temporary siblings of ``destination`` a ``SIGKILL`` left. Transcripts are personal data: nothing of
+    them is logged or pushed to XCom; where the file goes is your decision.
 
     :param assistant_id: the assistant whose events are exported. (templated)
     :param destination: the file to write: an ``ObjectStoragePath`` or a URL such as
         ``file:///data/telnyx/{{ ds }}/events.jsonl`` or ``s3://aws_default@bucket/telnyx/{{ ds }}/events.parquet``
         (any scheme Airflow's object storage supports; s3/gcs through their providers). Refused before any request:
-        a relative path, a ``..`` segment, and an existing folder (or an S3 prefix with keys under it). (templated)
+        a relative path, a ``..`` segment, an existing folder (or an S3 prefix with keys under it), and a bucket
+        that does not exist (a local folder is created; a bucket never is). (templated)
     :param event_ids: the events to export: a list of ids, a create operator's result, or an ``XComArg``; when
         set, the date range is not used. An id that no longer exists is counted as missing. (templated)
-    :param from_date: start of the range of ``scheduled_at_fixed_datetime``, included (ISO text or aware datetime;
+    :param from_date: start of the range of the events' first due time (``scheduled_at_fixed_datetime`` until a
+        call attempt is recorded, then the first attempt's ``attempted_at``), included (ISO text or aware datetime;
         default the data interval's start; an empty interval, as Airflow 3's plain cron schedules give, is refused
         rather than read as "nothing to export"). (templated)
     :param to_date: end of the range, excluded as in Airflow's data intervals (default the data interval's end):
-        an event scheduled exactly at ``to_date`` belongs to the next range. The API's ``to_date`` includes it, so
-        it is asked for and left out here. (templated)
+        an event due exactly at ``to_date`` belongs to the next range. The API is asked for more (its ``to_date``
+        is inclusive, and a retried call's time has moved on, up to :data:`RETRY_LOOKAHEAD`), and what is not in
+        the range is left out here. (templated)
     :param conversation_channel: only ``phone_call`` or only ``sms_chat`` events (range selection). (templated)
     :param include_transcript: read every event's messages (one request per ``message_page_size`` messages).
     :param include_insights: read every event's insights (one request per event).
@@ -160,6 +228,8 @@ class TelnyxExportScheduledEventsOperator(BaseOperator):
     )
     template_fields_renderers: ClassVar[dict[str, str]] = {"event_ids": "json"}
     ui_color = TELNYX_UI_COLOR
+    #: The wall clock the listing's look-ahead and ``exported_at`` read (tests replace it on an instance).
+    clock: Callable[[], datetime] = staticmethod(utcnow)
 
     def __init__(
         self,
@@ -215,6 +285,10 @@ class TelnyxExportScheduledEventsOperator(BaseOperator):
         self.message_page_size = message_page_size
         self.progress_interval = progress_interval
         self.telnyx_conn_id = telnyx_conn_id
+        # What on_kill stops and removes while execute runs (None otherwise).
+        self._running: tuple[asyncio.AbstractEventLoop, asyncio.Task[Any]] | None = None
+        self._temporary: ObjectStoragePath | None = None
+        self._killed = False
 
     @cached_property
     def hook(self) -> TelnyxHook:
@@ -278,35 +352,45 @@ class TelnyxExportScheduledEventsOperator(BaseOperator):
         :param context: the task's context.
         :return: the summary: ``path``, ``format``, ``rows``, ``bytes``, ``events_without_conversation``,
             ``missing_events`` (ids that no longer exist; the first few in ``missing_event_ids``),
-            ``events_outside_range`` (listed by the API but scheduled outside ``[from_date, to_date)``, left out),
-            ``repaired_records`` (written with values made safe; the first few ids in ``repaired_event_ids``),
+            ``events_outside_range`` (listed by the API but not first due in ``[from_date, to_date)``, left out),
+            ``repaired_records`` (written with values made safe or odd fields left out; the first few ids in
+            ``repaired_event_ids``), ``unreadable_events`` (events that could not be read even without their odd
+            fields, left out; the first few ids, or positions, in ``unreadable_event_ids``),
             ``transcripts_truncated``, ``requests``, ``seconds``.
         """
         ids, filters = self._selection(context)
         file_format = file_format_for(str(self.destination), self.file_format)
         destination = self._path()
+        prepare_folder(destination)
         run = f"{context['ti'].dag_id}/{context['ti'].run_id}/{context['ti'].task_id}/{context['ti'].map_index}"
-        temporary = destination.parent / f".{destination.name}.{hashlib.sha256(run.encode()).hexdigest()[:12]}.tmp"
-        destination.parent.mkdir(parents=True, exist_ok=True)
+        temporary = temporary_path(destination, run)
+        for stale in stale_temporaries(destination):  # what a SIGKILL left: no try removes it otherwise
+            self.log.info("Removing %s, left by an earlier try that was killed", stale)
+            self._remove(stale)
         started = time.monotonic()
         if ids is not None:
             what = f"{len(ids)} named events"
         else:
-            what = f"events scheduled in [{filters['from_date'].isoformat()}, {filters['to_date'].isoformat()})"
+            what = f"events first due in [{filters['from_date'].isoformat()}, {filters['to_date'].isoformat()})"
         self.log.info("Exporting %s of assistant %s to %s (%s)", what, self.assistant_id, destination, file_format)
+        self._temporary = temporary
         try:
             with temporary.open("wb") as raw:  # type: ignore[no-untyped-call]
                 out = CountingFile(raw)
                 writer = writer_for(file_format, out)
-                counts = asyncio.run(self._export(writer, ids, filters))
-                writer.close()
+                try:
+                    counts = asyncio.run(self._export(writer, ids, filters))
+                    writer.close()
+                finally:
+                    writer.abort()  # after a failure: Parquet's writer let go while its file is open
+            if self._killed:
+                raise AirflowException("The export was stopped (on_kill) before its file was complete")
             temporary.rename(destination)
         except BaseException:  # a failure, a timeout, a kill: no temporary file stays behind
-            try:
-                temporary.unlink(missing_ok=True)
-            except Exception:  # the first failure is the one to report
-                self.log.warning("Could not remove the temporary file %s", temporary, exc_info=True)
+            self._remove(temporary)
             raise
+        finally:
+            self._temporary, self._running = None, None
         summary = {
             "path": str(destination),
             "format": file_format,
@@ -316,12 +400,13 @@ class TelnyxExportScheduledEventsOperator(BaseOperator):
         }
         self.log.info(
             "Export done: %d rows, %d bytes, %d events without a conversation yet, %d missing, %d repaired, "
-            "%d transcripts truncated, %d requests in %.1f s -> %s",
+            "%d unreadable, %d transcripts truncated, %d requests in %.1f s -> %s",
             summary["rows"],
             summary["bytes"],
             summary["events_without_conversation"],
             summary["missing_events"],
             summary["repaired_records"],
+            summary["unreadable_events"],
             summary["transcripts_truncated"],
             summary["requests"],
             summary["seconds"],
@@ -334,38 +419,80 @@ class TelnyxExportScheduledEventsOperator(BaseOperator):
                 continue
         return summary
 
+    def on_kill(self) -> None:
+        """Stop the export and remove its temporary file. Airflow 3's task runner calls this on ``SIGTERM`` (and
+        nothing else: it raises no exception in the task), then kills the process if it has not ended in time; the
+        export's event loop is told to cancel its work, which then ends the try as a failure (the file is never
+        moved into place)."""
+        self._killed = True
+        running = self._running
+        if running is not None:
+            loop, task = running
+            with contextlib.suppress(RuntimeError):  # a loop that has just closed: the export is past its requests
+                loop.call_soon_threadsafe(task.cancel)  # what asyncio's own SIGINT handler does
+        temporary = self._temporary
+        if temporary is not None:
+            self._remove(temporary)
+
+    def _remove(self, path: ObjectStoragePath) -> None:
+        try:
+            path.unlink(missing_ok=True)
+        except Exception:  # the first failure is the one to report
+            self.log.warning("Could not remove the temporary file %s", path, exc_info=True)
+
+    def _source(self, hook: TelnyxHook, ids: list[str] | None, filters: dict[str, Any]) -> AsyncIterator[Any]:
+        """The events to export, as listed (an event, or an :class:`UnreadableItem` for one that does not read) or
+        named (an id)."""
+
+        async def named(ids: list[str]) -> AsyncIterator[Any]:
+            for event_id in ids:
+                yield event_id
+
+        async def listed() -> AsyncIterator[Any]:
+            pager = events_pager(self.assistant_id, keep_unreadable=True, **self._listing(filters))
+            while True:
+                request = pager.request()
+                items, done = pager.read(request, await hook.acall(request))
+                for item in items:
+                    yield item
+                if done:
+                    return
+
+        return named(ids) if ids is not None else listed()
+
+    def _listing(self, filters: dict[str, Any]) -> dict[str, Any]:
+        """The listing's filters: the range, and past its end what a retried call's time may have moved to."""
+        end = filters["to_date"]
+        if filters.get("conversation_channel") == ConversationChannel.SMS_CHAT.value:
+            return filters  # a text is never retried: its time never moves
+        reach = self.clock() + timedelta(seconds=MAX_RETRY_INTERVAL_SECS) + CALL_ALLOWANCE
+        return {**filters, "to_date": max(end, min(end + RETRY_LOOKAHEAD, reach))}
+
     async def _export(self, writer: RecordWriter, ids: list[str] | None, filters: dict[str, Any]) -> dict[str, Any]:
+        main = asyncio.current_task()
+        if main is not None:  # always, under asyncio.run
+            self._running = (asyncio.get_running_loop(), main)
+        if self._killed:  # on_kill came before the loop ran
+            raise asyncio.CancelledError
         hook, limiter = paced_hook(
             self.telnyx_conn_id, requests_per_second=self.requests_per_second, max_in_flight=self.max_concurrency
         )
-        exported_at = utcnow()
+        exported_at = self.clock()
         tally = _Tally()
         # Records are written in order: the window's first task is written next, and its turn is set (a long
         # transcript reads past PARALLEL_TRANSCRIPT_* only then).
-        window: deque[tuple[asyncio.Task[ExportRecord | None], asyncio.Event]] = deque()
+        window: deque[tuple[asyncio.Task[tuple[ExportRecord, list[str]] | None], asyncio.Event]] = deque()
         last_line = time.monotonic()
-
-        async def source() -> AsyncIterator[ScheduledEvent | str]:
-            if ids is not None:
-                for event_id in ids:
-                    yield event_id
-                return
-            start, end = filters["from_date"], filters["to_date"]
-            async for event in hook.alist_scheduled_events(self.assistant_id, **filters):
-                if start <= event.scheduled_at_fixed_datetime < end:
-                    yield event
-                else:  # at to_date: the next range's (the API's to_date is inclusive)
-                    tally.events_outside_range += 1
 
         async def write_next() -> None:
             nonlocal last_line
             task, _ = window[0]
-            record = await task
+            written = await task
             window.popleft()
             if window:
                 window[0][1].set()
-            if record is not None:
-                self._write(writer, record, tally)
+            if written is not None:
+                self._write(writer, *written, tally)
             if time.monotonic() - last_line >= self.progress_interval:
                 last_line = time.monotonic()
                 self.log.info(
@@ -376,12 +503,20 @@ class TelnyxExportScheduledEventsOperator(BaseOperator):
                 )
 
         try:
-            async for item in source():
+            async for item in self._source(hook, ids, filters):
+                read = self._readable(item, tally) if not isinstance(item, str) else item
+                if read is None:
+                    continue
+                if ids is None and isinstance(read, _Read):
+                    due = first_due_at(read.event)
+                    if not filters["from_date"] <= due < filters["to_date"]:  # another range's (or the next's)
+                        tally.events_outside_range += 1
+                        continue
                 turn = asyncio.Event()
                 if not window:
                     turn.set()
-                read = self._one(hook, limiter, item, turn, exported_at, tally)
-                window.append((asyncio.create_task(read), turn))
+                one = self._one(hook, limiter, read, turn, exported_at, tally)
+                window.append((asyncio.create_task(one), turn))
                 if len(window) >= 2 * self.max_concurrency:
                     await write_next()
             while window:
@@ -394,16 +529,63 @@ class TelnyxExportScheduledEventsOperator(BaseOperator):
         self._log_left_out(tally)
         return {**asdict(tally), "requests": hook.rate_limit.responses}
 
+    def _readable(self, item: ScheduledEvent | UnreadableItem, tally: _Tally) -> _Read | None:
+        """A listed event to export: as read, or read without its odd fields (``None``: it does not read even so,
+        and is counted and named)."""
+        if isinstance(item, ScheduledEvent):
+            return _Read(item)
+        event = salvage(parse_scheduled_event, item.raw)
+        if event is None:
+            tally.unreadable(item.name())
+            self.log.warning(
+                "Listed event %s does not match the documented schema even without its odd fields, and is left out: %s",
+                item.name(),
+                item.reason,
+            )
+            return None
+        self.log.warning(
+            "Event %s does not match the documented schema (%s): exported without those fields in the columns, "
+            "as sent in event",
+            item.name(),
+            item.reason,
+        )
+        return _Read(event, item.raw, ("odd_fields",))
+
+    async def _fetch(self, hook: TelnyxHook, event_id: str, tally: _Tally) -> _Read | None:
+        """A named event (``None``: it no longer exists, or does not read even without its odd fields)."""
+        request = event_request(self.assistant_id, event_id)
+        try:
+            payload = await hook.acall(request)
+        except TelnyxNotFoundError:
+            tally.missing(event_id)
+            return None
+        try:
+            return _Read(read_event(request, payload, event_id))
+        except TelnyxInvalidResponseError as error:
+            event = salvage(parse_scheduled_event, payload)
+            if event is None:
+                tally.unreadable(event_id)
+                self.log.warning("Event %s is left out: %s", event_id, error)
+                return None
+            if event.scheduled_event_id not in (None, "", event_id):
+                raise  # another event than the one asked for: the API misbehaves, no record can say so
+            event.scheduled_event_id = event_id
+            self.log.warning(
+                "Event %s exported without the fields that do not read (as sent in event): %s", event_id, error
+            )
+            return _Read(event, payload, ("odd_fields",))
+
     async def _one(
         self,
         hook: TelnyxHook,
         limiter: AdaptiveRateLimiter,
-        item: ScheduledEvent | str,
+        item: _Read | str,
         turn: asyncio.Event,
         exported_at: datetime,
         tally: _Tally,
-    ) -> ExportRecord | None:
-        """One event's record (``None`` for a named event that no longer exists), holding a place in flight."""
+    ) -> tuple[ExportRecord, list[str]] | None:
+        """One event's record and what reading it repaired (``None`` for a named event that no longer exists or
+        does not read), holding a place in flight."""
 
         async def wait_turn() -> None:
             if not turn.is_set():  # give the place back while waiting: the event written next may need it
@@ -413,19 +595,15 @@ class TelnyxExportScheduledEventsOperator(BaseOperator):
 
         await limiter.enter()
         try:
-            if isinstance(item, str):
-                event_id = item
-                try:
-                    item = await hook.aget_scheduled_event(self.assistant_id, event_id)
-                except TelnyxNotFoundError:
-                    tally.missing(event_id)
-                    return None
-            return await self._record(hook, item, exported_at, wait_turn)
+            read = await self._fetch(hook, item, tally) if isinstance(item, str) else item
+            if read is None:
+                return None
+            return await self._record(hook, read, exported_at, wait_turn)
         finally:
             limiter.leave()
 
-    def _write(self, writer: RecordWriter, record: ExportRecord, tally: _Tally) -> None:
-        repairs = writer.write(record)
+    def _write(self, writer: RecordWriter, record: ExportRecord, read_repairs: list[str], tally: _Tally) -> None:
+        repairs = sorted({*read_repairs, *writer.write(record)})
         tally.written(record, repairs)
         if repairs:  # the event id and what was changed; never the values (personal data)
             self.log.warning(
@@ -437,16 +615,24 @@ class TelnyxExportScheduledEventsOperator(BaseOperator):
             self.log.warning(
                 "%d event ids no longer exist (first: %s)", tally.missing_events, ", ".join(tally.missing_event_ids)
             )
+        if tally.unreadable_events:
+            self.log.warning(
+                "%d events could not be read and were left out (first: %s)",
+                tally.unreadable_events,
+                ", ".join(tally.unreadable_event_ids),
+            )
         if tally.events_outside_range:
             self.log.info(
-                "%d listed events are scheduled outside [from_date, to_date) and were left out (one exactly at "
-                "to_date is the next range's)",
+                "%d listed events are not first due in [from_date, to_date) and were left out (one due exactly at "
+                "to_date is the next range's; a retried call's is the range of its first attempt)",
                 tally.events_outside_range,
             )
 
     async def _record(
-        self, hook: TelnyxHook, event: ScheduledEvent, exported_at: datetime, wait_turn: Callable[[], Awaitable[None]]
-    ) -> ExportRecord:
+        self, hook: TelnyxHook, read: _Read, exported_at: datetime, wait_turn: Callable[[], Awaitable[None]]
+    ) -> tuple[ExportRecord, list[str]]:
+        event = read.event
+        repairs = set(read.repairs)
         messages: list[ExportMessage] | None = None
         insights: list[ConversationInsight] | None = None
         truncated = False
@@ -458,28 +644,44 @@ class TelnyxExportScheduledEventsOperator(BaseOperator):
         else:
             try:
                 if self.include_transcript:
-                    messages, truncated = await self._transcript(hook, event.conversation_id, wait_turn)
+                    messages, truncated = await self._transcript(hook, event.conversation_id, wait_turn, repairs)
                 if self.include_insights:
-                    insights = await hook.aget_conversation_insights(event.conversation_id)
+                    insights = await self._insights(hook, event.conversation_id, repairs)
             except TelnyxNotFoundError:  # dispatched, but the API has no conversation for it yet
                 messages, insights, truncated, status = None, None, False, "no_conversation"
-        return ExportRecord.of(
+        record = ExportRecord.of(
             event,
             messages=messages,
             insights=insights,
             transcript_status=status,
             transcript_truncated=truncated,
             exported_at=exported_at,
+            document=read.document,
         )
+        return record, sorted(repairs)
+
+    async def _insights(self, hook: TelnyxHook, conversation_id: str, repairs: set[str]) -> list[ConversationInsight]:
+        """A conversation's insight runs; one that does not read is read without its odd fields, or left out."""
+        request = insights_request(conversation_id)
+        page = insights_page(request, await hook.acall(request))
+        runs: list[ConversationInsight] = []
+        for item in in_page_order(page.data, page.unreadable):
+            run = salvage(ConversationInsight.model_validate, item.raw) if isinstance(item, UnreadableItem) else item
+            if run is not item:
+                repairs.add("unreadable" if run is None else "odd_fields")
+            if run is not None:
+                runs.append(run)
+        return runs
 
     async def _transcript(
-        self, hook: TelnyxHook, conversation_id: str, wait_turn: Callable[[], Awaitable[None]]
+        self, hook: TelnyxHook, conversation_id: str, wait_turn: Callable[[], Awaitable[None]], repairs: set[str]
     ) -> tuple[list[ExportMessage], bool]:
-        """A conversation's messages, page by page, up to the caps.
+        """A conversation's messages, page by page, up to the caps; a message that does not read is read without
+        its odd fields, or left out (``repairs`` says which).
 
         :return: the messages kept, and whether the conversation had more (no page past the cap is asked for).
         """
-        pager = messages_pager(conversation_id, self.message_page_size)
+        pager = messages_pager(conversation_id, self.message_page_size, keep_unreadable=True)
         kept: list[ExportMessage] = []
         size = 0
         while True:
@@ -488,7 +690,14 @@ class TelnyxExportScheduledEventsOperator(BaseOperator):
             request = pager.request()
             items, done = pager.read(request, await hook.acall(request))
             for item in items:
-                message = ExportMessage.of(item)
+                read = (
+                    salvage(ConversationMessage.model_validate, item.raw) if isinstance(item, UnreadableItem) else item
+                )
+                if read is not item:
+                    repairs.add("unreadable" if read is None else "odd_fields")
+                if read is None:
+                    continue
+                message = ExportMessage.of(read)
                 weight = message.approx_bytes()
                 if len(kept) >= MAX_TRANSCRIPT_MESSAGES or size + weight > MAX_TRANSCRIPT_BYTES:
                     return kept, True

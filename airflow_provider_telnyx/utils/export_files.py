@@ -2,13 +2,20 @@
 optional ``pyarrow``, imported only when a Parquet file is written), and the bytes counted on the way out.
 
 Each writer encodes a record whole before writing any of it; a record it refuses (a lone surrogate, nesting too
-deep, a non-finite number, anything ``pyarrow`` will not take) is written as :meth:`ExportRecord.made_safe`, and
-``write`` returns what was repaired: one odd record never fails a file.
+deep, a non-finite number, an integer beyond 64 bits, anything ``pyarrow`` will not take) is written as
+:meth:`ExportRecord.made_safe`, and ``write`` returns what was repaired: one odd record never fails a file.
+
+Where the file goes is prepared here too (:func:`prepare_folder`): a local folder is created, a bucket never is; the
+temporary sibling's name (:func:`temporary_path`) is this module's, and so is the removal of those a killed try left
+(:func:`stale_temporaries`).
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
+import re
 from typing import IO, TYPE_CHECKING, Any, Literal, Protocol
 from urllib.parse import unquote, urlsplit
 
@@ -33,6 +40,9 @@ __all__ = [
     "file_format_for",
     "json_line",
     "parquet_schema",
+    "prepare_folder",
+    "stale_temporaries",
+    "temporary_path",
     "writer_for",
 ]
 
@@ -85,11 +95,14 @@ class CountingFile:
 
 
 class RecordWriter(Protocol):
-    """Writes records one by one; :meth:`close` finishes the file (the underlying file object stays open)."""
+    """Writes records one by one; :meth:`close` finishes the file, :meth:`abort` lets go of it after a failure
+    (the underlying file object stays open either way: its owner closes it)."""
 
     def write(self, record: ExportRecord) -> list[str]: ...  # pragma: no cover - protocol
 
     def close(self) -> None: ...  # pragma: no cover - protocol
+
+    def abort(self) -> None: ...  # pragma: no cover - protocol
 
 
 def _dumps(value: Any) -> bytes:
@@ -138,7 +151,7 @@ class JsonLinesWriter:
         repairs: list[str] = []
         try:
             pieces = json_line(record)
-        except (ValueError, RecursionError):
+        except Exception:  # whatever the encoder refuses is this record's to repair, never the file's
             record, repairs = record.made_safe()
             pieces = json_line(record)
         for piece in pieces:
@@ -147,6 +160,9 @@ class JsonLinesWriter:
 
     def close(self) -> None:
         self._out.flush()
+
+    def abort(self) -> None:
+        """Nothing to let go of: every line is written whole."""
 
 
 def _pyarrow() -> Any:
@@ -256,6 +272,7 @@ class ParquetWriter:
         self._pa = _pyarrow()
         self._schema = parquet_schema()
         self._writer = self._pa.parquet.ParquetWriter(out, self._schema, compression="zstd")
+        self._open = True
         self._batches: list[Any] = []
         self._bytes = 0
         self._size = row_group_size
@@ -272,7 +289,7 @@ class ParquetWriter:
         repairs: list[str] = []
         try:
             batch = self._batch(record)
-        except (ValueError, TypeError, RecursionError, self._pa.ArrowException):
+        except Exception:  # ArrowInvalid, TypeError, OverflowError (an integer past int64)...: this record's only
             record, repairs = record.made_safe()
             batch = self._batch(record)
         self._batches.append(batch)
@@ -288,8 +305,20 @@ class ParquetWriter:
             self._batches, self._bytes = [], 0
 
     def close(self) -> None:
-        self._flush()
-        self._writer.close()
+        """Write the last row group and the footer."""
+        try:
+            self._flush()
+        finally:
+            self._open = False
+            self._writer.close()
+
+    def abort(self) -> None:
+        """After a failure: close ``pyarrow``'s writer while its file is still open (an abandoned one would write
+        its footer into a closed file when collected); never raises, the failure is the one to report."""
+        if self._open:
+            self._open = False
+            with contextlib.suppress(Exception):  # the file is being discarded
+                self._writer.close()
 
 
 def file_format_for(path: str, explicit: str | None) -> FileFormat:
@@ -315,6 +344,47 @@ def writer_for(file_format: FileFormat, out: CountingFile) -> RecordWriter:
 
 def _refused(reason: str) -> TelnyxInvalidInputError:
     return TelnyxInvalidInputError([("destination", reason)], subject="export")
+
+
+def prepare_folder(destination: ObjectStoragePath) -> None:
+    """Make ready where the file goes, before any request to Telnyx: a local folder is created (with its parents);
+    in object storage, where a folder is only a key prefix, the bucket (the path's root) must exist, and is never
+    created: a mistyped bucket is refused rather than made.
+
+    :param destination: the checked destination (:func:`destination_path`).
+    :raises TelnyxInvalidInputError: naming ``destination``, when the bucket does not exist (or the credentials
+        cannot see it).
+    """
+    if destination.protocol in LOCAL_SCHEMES:
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        return
+    root = list(destination.parents)[-1]
+    if not root.exists():
+        raise _refused(
+            f"{destination}: the bucket {root} does not exist (or this connection cannot see it); the export "
+            "never creates a bucket: create it, or correct the name"
+        )
+
+
+def temporary_path(destination: ObjectStoragePath, run: str) -> ObjectStoragePath:
+    """The hidden sibling a try writes before it replaces ``destination``: ``.<name>.<12 hex digits>.tmp``, the
+    digits those of the task instance (``run``), so that a retry reuses the name.
+
+    :param destination: the file to write.
+    :param run: what names the task instance (DAG, run, task, map index).
+    """
+    return destination.parent / f".{destination.name}.{hashlib.sha256(run.encode()).hexdigest()[:12]}.tmp"
+
+
+def stale_temporaries(destination: ObjectStoragePath) -> list[ObjectStoragePath]:
+    """The temporary siblings of ``destination`` (named as :func:`temporary_path` names them) that tries left
+    behind: a try removes its own however it fails, but a ``SIGKILL`` leaves no time to. One listing of the names
+    that start ``.<name>.``.
+
+    :param destination: the file to write (its folder exists).
+    """
+    pattern = re.compile(rf"\.{re.escape(destination.name)}\.[0-9a-f]{{12}}\.tmp")
+    return [path for path in destination.parent.glob(f".{destination.name}.*.tmp") if pattern.fullmatch(path.name)]
 
 
 def destination_path(value: Any) -> ObjectStoragePath:

@@ -108,6 +108,8 @@ def test_the_data_interval_is_exported_with_transcripts_in_listed_order(sim: Sim
         "events_outside_range": 0,
         "repaired_records": 0,
         "repaired_event_ids": [],
+        "unreadable_events": 0,
+        "unreadable_event_ids": [],
         "transcripts_truncated": 0,
         "requests": 1 + 3,  # one listing page, one page of messages per event
         "seconds": summary["seconds"],

@@ -6,8 +6,15 @@ are folders, relative or climb with ``..``, and a try ended by any exception (it
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
@@ -15,6 +22,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from unittest import mock
+from urllib.parse import parse_qs, urlsplit
 
 import jsonschema
 import pytest
@@ -241,6 +249,221 @@ def test_an_event_with_what_json_allows_and_utf8_does_not_is_repaired(
         ]  # fmt: skip
 
 
+def listing(*events: str, number: int = 1, total: int = 1) -> bytes:
+    return f'{{"data":[{",".join(events)}],"meta":{{"total_pages":{total},"page_number":{number}}}}}'.encode()
+
+
+LISTING = f"/v2/ai/assistants/{ASSISTANT}/scheduled_events"
+MESSAGES_META = '"meta":{"total_pages":1,"page_number":1}'
+PLAIN_MESSAGES = (
+    '{"data":[{"role":"user","text":"hi","sent_at":"2031-05-01T01:00:05Z"}],' + MESSAGES_META + "}"
+).encode()
+
+
+@pytest.fixture
+def raw_connection(monkeypatch: pytest.MonkeyPatch) -> Callable[[str], None]:
+    """``raw_connection(url)`` defines the connection ``telnyx_raw`` to a hand-written server."""
+
+    def define(url: str) -> None:
+        monkeypatch.setenv(
+            "AIRFLOW_CONN_TELNYX_RAW", json.dumps({"conn_type": "telnyx", "password": "KEYraw", "host": url})
+        )
+
+    return define
+
+
+@pytest.mark.parametrize("file_format", ["jsonl", "parquet"])
+def test_an_integer_beyond_int64_is_null_in_a_parquet_column_and_exact_elsewhere(
+    tmp_path: Path, raw_connection: Callable[[str], None], file_format: str
+) -> None:
+    """Valid JSON, a Python int, and pyarrow's ``OverflowError`` for an ``int64`` column: that record is repaired
+    (the column null, ``event`` exact), the other two intact. JSON Lines holds any integer: nothing to repair."""
+    big = 99999999999999999999
+    odd = raw_event(2, call_duration=str(big))
+    destination = tmp_path / f"events.{file_format}"
+    with RawApi({LISTING: listing(raw_event(1), odd, raw_event(3))}) as api:
+        raw_connection(api.url)
+        summary = export(f"file://{destination}", telnyx_conn_id="telnyx_raw", include_transcript=False)
+    if file_format == "parquet":
+        rows = pytest.importorskip("pyarrow.parquet").read_table(destination).to_pylist()
+        assert (summary["repaired_records"], summary["repaired_event_ids"]) == (1, ["event-2"])
+        assert rows[1]["call_duration"] is None
+        assert json.loads(rows[1]["event"])["call_duration"] == big
+    else:
+        rows = lines(destination)
+        assert summary["repaired_records"] == 0
+        assert (rows[1]["call_duration"], rows[1]["event"]["call_duration"]) == (big, big)
+    assert [r["scheduled_event_id"] for r in rows] == ["event-1", "event-2", "event-3"]
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_a_failed_parquet_export_lets_go_of_its_writer(sim: Simulator, tmp_path: Path) -> None:
+    """A Parquet export that fails after its first record closes pyarrow's writer while the file is open: an
+    abandoned one writes its footer into the closed temporary file when collected (an unraisable exception)."""
+    pytest.importorskip("pyarrow")
+    seed_calls(sim, 60, 120, 180)
+    unraisable: list[Any] = []
+    with mock.patch.object(sys, "unraisablehook", unraisable.append):
+        with raising_at_progress(lambda: RuntimeError("a bug")), pytest.raises(RuntimeError, match="a bug"):
+            export(f"file://{tmp_path / 'events.parquet'}", progress_interval=0.000001)
+        gc.collect()
+    assert unraisable == []
+    assert list(tmp_path.iterdir()) == []
+
+
+# -- odd shapes are read item by item ---------------------------------------------------------------------------
+
+
+def test_one_transcript_with_an_unexpected_message_shape_leaves_the_other_two_intact(
+    tmp_path: Path, raw_connection: Callable[[str], None]
+) -> None:
+    """conversation-2's messages are in shapes the spec does not write: a tool call whose ``arguments`` is a JSON
+    object (as OpenAI-style tool calls often are; kept, as its JSON text), a message whose ``text`` is a number
+    (read without it) and one that is not an object (left out). The export succeeds with the other two intact, and
+    the odd record is counted."""
+    odd = (
+        '{"data":[{"role":"assistant","text":null,"tool_calls":[{"id":"t1","type":"function",'
+        '"function":{"name":"lookup","arguments":{"order":"B-3001"}}}]},'
+        '{"role":"user","text":42,"sent_at":"2031-05-01T02:00:09Z"},"a string, not a message"],' + MESSAGES_META + "}"
+    ).encode()
+    answers = {LISTING: listing(raw_event(1), raw_event(2), raw_event(3))}
+    for number in (1, 2, 3):
+        answers[f"/v2/ai/conversations/conversation-{number}/messages"] = odd if number == 2 else PLAIN_MESSAGES
+    with RawApi(answers) as api:
+        raw_connection(api.url)
+        summary = export(f"file://{tmp_path / 'events.jsonl'}", telnyx_conn_id="telnyx_raw")
+    rows = lines(tmp_path / "events.jsonl")
+    assert [r["scheduled_event_id"] for r in rows] == ["event-1", "event-2", "event-3"]
+    assert rows[0]["messages"][0]["text"] == rows[2]["messages"][0]["text"] == "hi"
+    number, tool = rows[1]["messages"]  # sorted by time: the tool call has none
+    assert tool["tool_calls"] == [{"id": "t1", "type": "function", "name": "lookup", "arguments": '{"order":"B-3001"}'}]
+    assert (number["role"], number["text"], number["sent_at"]) == ("user", None, "2031-05-01T02:00:09Z")
+    assert (summary["rows"], summary["repaired_records"], summary["repaired_event_ids"]) == (3, 1, ["event-2"])
+
+
+def test_one_event_with_odd_metadata_in_a_listing_page_does_not_sink_the_export(
+    tmp_path: Path, raw_connection: Callable[[str], None], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """One listed event has ``conversation_metadata`` as text, another lacks a required field, a third is not an
+    object: the page's other events are exported; the first is written from what reads (its ``event`` exactly as
+    sent) and counted as repaired; the two that do not read even so are left out, counted and named."""
+    odd = raw_event(2, conversation_metadata='"campaign=spring"')
+    fields = raw_event(4)
+    no_agent = fields.replace(',"telnyx_agent_target":"+13125550199"', "")
+    assert no_agent != fields
+    answers = {LISTING: listing(raw_event(1), odd, no_agent, '"event-5"', raw_event(3))}
+    with RawApi(answers) as api:
+        raw_connection(api.url)
+        summary = export(f"file://{tmp_path / 'events.jsonl'}", telnyx_conn_id="telnyx_raw", include_transcript=False)
+    rows = lines(tmp_path / "events.jsonl")
+    assert [r["scheduled_event_id"] for r in rows] == ["event-1", "event-2", "event-3"]
+    assert (rows[1]["conversation_metadata"], rows[1]["event"]["conversation_metadata"]) == (None, "campaign=spring")
+    assert rows[1]["event"] == json.loads(odd)
+    assert (summary["repaired_records"], summary["repaired_event_ids"]) == (1, ["event-2"])
+    assert (summary["unreadable_events"], summary["unreadable_event_ids"]) == (2, ["event-4", "item 3"])
+    logged = capsys.readouterr().out
+    assert "Listed event event-4 does not match the documented schema" in logged
+    assert "telnyx_agent_target: Field required" in logged
+    assert "campaign=spring" not in logged  # field names, never values
+
+
+def test_a_named_event_with_odd_fields_is_exported_and_one_that_does_not_read_is_counted(
+    tmp_path: Path, raw_connection: Callable[[str], None]
+) -> None:
+    """The same rules for ``event_ids`` (one GET each): the whole export never fails on one odd answer."""
+    events = f"/v2/ai/assistants/{ASSISTANT}/scheduled_events"
+    answers = {
+        f"{events}/event-1": raw_event(1).encode(),
+        f"{events}/event-2": raw_event(2, retry_count='"twice"').encode(),
+        f"{events}/event-3": b'["not", "an", "event"]',
+    }
+    with RawApi(answers) as api:
+        raw_connection(api.url)
+        summary = export(
+            f"file://{tmp_path / 'events.jsonl'}",
+            telnyx_conn_id="telnyx_raw",
+            include_transcript=False,
+            event_ids=["event-1", "event-2", "event-3"],
+        )
+    rows = lines(tmp_path / "events.jsonl")
+    assert [r["scheduled_event_id"] for r in rows] == ["event-1", "event-2"]
+    assert (rows[1]["retry_count"], rows[1]["event"]["retry_count"]) == (None, "twice")
+    assert (summary["repaired_event_ids"], summary["unreadable_event_ids"]) == (["event-2"], ["event-3"])
+
+
+def test_an_odd_insights_run_is_read_without_its_odd_fields(
+    tmp_path: Path, raw_connection: Callable[[str], None]
+) -> None:
+    insights = (
+        '{"data":[{"id":"i1","status":"completed","conversation_insights":[{"insight_id":"s","result":"ok"}]},'
+        '{"id":"i2","status":7},"not a run"],' + MESSAGES_META + "}"
+    ).encode()
+    answers = {
+        LISTING: listing(raw_event(1)),
+        "/v2/ai/conversations/conversation-1/conversations-insights": insights,
+    }
+    with RawApi(answers) as api:
+        raw_connection(api.url)
+        summary = export(
+            f"file://{tmp_path / 'events.jsonl'}",
+            telnyx_conn_id="telnyx_raw",
+            include_transcript=False,
+            include_insights=True,
+        )
+    (row,) = lines(tmp_path / "events.jsonl")
+    assert [(run["id"], run["status"]) for run in row["insights"]] == [("i1", "completed"), ("i2", None)]
+    assert summary["repaired_event_ids"] == ["event-1"]
+
+
+@pytest.fixture
+def paged_server() -> Iterator[Callable[[dict[str, bytes]], str]]:
+    """``paged_server(pages)``: a listing whose page N is ``pages[N]`` (what offset paging gives when an event is
+    created while the listing runs: the last event of page 1 is also the first of page 2)."""
+    servers: list[ThreadingHTTPServer] = []
+
+    def serve(pages: dict[str, bytes]) -> str:
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                number = parse_qs(urlsplit(self.path).query).get("page[number]", ["1"])[0]
+                body = pages[number]
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return f"http://127.0.0.1:{server.server_address[1]}/v2"
+
+    yield serve
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+def test_an_event_listed_on_two_pages_is_written_once(
+    tmp_path: Path, raw_connection: Callable[[str], None], paged_server: Callable[[dict[str, bytes]], str]
+) -> None:
+    """event-2 is on page 1 and again on page 2 (offset paging while events are created): written once."""
+    raw_connection(
+        paged_server(
+            {
+                "1": listing(raw_event(1), raw_event(2), number=1, total=2),
+                "2": listing(raw_event(2), raw_event(3), number=2, total=2),
+            }
+        )
+    )
+    summary = export(f"file://{tmp_path / 'events.jsonl'}", telnyx_conn_id="telnyx_raw", include_transcript=False)
+    written = [r["scheduled_event_id"] for r in lines(tmp_path / "events.jsonl")]
+    assert written == ["event-1", "event-2", "event-3"]
+    assert summary["rows"] == 3
+
+
 # -- long transcripts ------------------------------------------------------------------------------------------
 
 
@@ -411,6 +634,61 @@ def test_explicit_dates_are_half_open_too_and_an_empty_range_is_refused(sim: Sim
     assert sim.journal == []
 
 
+def retried_call(sim: Simulator, due: datetime) -> str:
+    """A call that never answers, retried once 600 s after its first attempt ends (the simulator rings 30 s)."""
+    body = {
+        **CALL,
+        "telnyx_end_user_target": "+13125550102",
+        "max_retries_client_errors": 1,
+        "retry_interval_secs": 600,
+        "scheduled_at_fixed_datetime": due.isoformat(),
+    }
+    return sim.seed_event(ASSISTANT, body)
+
+
+def daily_files(sim: Simulator, tmp_path: Path, event_id: str, run_at: timedelta) -> list[str]:
+    """Day 1's and day 2's exports, each run ``run_at`` after its interval's end (the operator's wall clock is the
+    simulator's); the days whose file holds ``event_id``."""
+    files = []
+    for day in (DAY, DAY + timedelta(days=1)):
+        sim.clock = ManualClock(day + timedelta(days=1) + run_at)
+        operator = TelnyxExportScheduledEventsOperator(
+            task_id="export",
+            assistant_id=ASSISTANT,
+            destination=f"file://{tmp_path / f'{day:%d}.jsonl'}",
+            include_transcript=False,
+        )
+        operator.clock = sim.clock
+        operator.execute(context(day))  # type: ignore[arg-type]
+        if any(r["scheduled_event_id"] == event_id for r in lines(tmp_path / f"{day:%d}.jsonl")):
+            files.append(f"{day:%d}")
+    return files
+
+
+def test_a_call_retried_across_midnight_is_in_one_daily_file_only(
+    telnyx_simulator: Simulator, simulator_connection: Any, tmp_path: Path
+) -> None:
+    """The API moves ``scheduled_at_fixed_datetime`` to the retry's time (API reference: "becomes now +
+    retry_interval_secs"). A call at 23:59:45 still ringing when the daily export runs at midnight is day 1's; it
+    is retried at 00:10:15, and day 2's run, which the API lists it to, leaves it out: it was first due on day 1."""
+    telnyx_simulator.time_scale = 1.0
+    simulator_connection()
+    event_id = retried_call(telnyx_simulator, DAY + timedelta(days=1, seconds=-15))
+    assert daily_files(telnyx_simulator, tmp_path, event_id, run_at=timedelta(0)) == ["01"]
+
+
+def test_a_call_retried_past_midnight_before_its_days_run_is_still_that_days(
+    telnyx_simulator: Simulator, simulator_connection: Any, tmp_path: Path
+) -> None:
+    """First due at 23:55, its first attempt ends at 23:55:30 and its retry is due at 00:05:30: when day 1's export
+    runs at 00:01, the API's time for it is already day 2's, so a listing of day 1 alone would not show it and no
+    file would hold it. The listing looks past ``to_date`` (at most a day and 4 hours past now) and finds it."""
+    telnyx_simulator.time_scale = 1.0
+    simulator_connection()
+    event_id = retried_call(telnyx_simulator, DAY + timedelta(hours=23, minutes=55))
+    assert daily_files(telnyx_simulator, tmp_path, event_id, run_at=timedelta(minutes=1)) == ["01"]
+
+
 # -- where the file goes ---------------------------------------------------------------------------------------
 
 
@@ -471,21 +749,33 @@ def test_an_existing_folder_as_destination_fails_before_any_request_and_hides_no
 
 
 @contextmanager
-def raising_at_progress(error: Callable[[], BaseException]) -> Iterator[None]:
-    """Within it, an export's first progress line raises ``error()`` from inside the export, as a kill, a timeout
-    or a bug would (the task's log is structlog's)."""
+def at_progress(action: Callable[[], object]) -> Iterator[None]:
+    """Within it, an export's progress lines call ``action()`` from inside the export (the task's log is
+    structlog's)."""
     processors = structlog.get_config()["processors"]
 
-    def raise_at_progress(logger: Any, method: str, event: dict[str, Any]) -> dict[str, Any]:
+    def act_at_progress(logger: Any, method: str, event: dict[str, Any]) -> dict[str, Any]:
         if str(event.get("event", "")).startswith("Export progress"):
-            raise error()
+            action()
         return event
 
-    structlog.configure(processors=[raise_at_progress, *processors])
+    structlog.configure(processors=[act_at_progress, *processors])
     try:
         yield
     finally:
         structlog.configure(processors=processors)
+
+
+@contextmanager
+def raising_at_progress(error: Callable[[], BaseException]) -> Iterator[None]:
+    """Within it, an export's first progress line raises ``error()`` from inside the export, as a kill, a timeout
+    or a bug would."""
+
+    def raise_error() -> None:
+        raise error()
+
+    with at_progress(raise_error):
+        yield
 
 
 @pytest.mark.parametrize(
@@ -504,3 +794,124 @@ def test_a_try_ended_by_any_exception_removes_its_temporary_file_and_keeps_the_l
         export(f"file://{destination}", progress_interval=0.000001)
     assert destination.read_bytes() == complete
     assert sorted(p.name for p in tmp_path.iterdir()) == ["events.jsonl"]
+
+
+def test_on_kill_mid_export_stops_it_and_keeps_the_last_file(sim: Simulator, tmp_path: Path) -> None:
+    """What Airflow 3 does on ``SIGTERM`` (``on_kill()``, no exception): the export's requests are cancelled, the
+    try fails, the last complete file stays and no temporary file does."""
+    seed_calls(sim, 60, 120, 180)
+    destination = tmp_path / "events.jsonl"
+    export(f"file://{destination}")
+    complete = destination.read_bytes()
+    operator = TelnyxExportScheduledEventsOperator(
+        task_id="export", assistant_id=ASSISTANT, destination=f"file://{destination}", progress_interval=0.000001
+    )
+    with at_progress(operator.on_kill), pytest.raises(asyncio.CancelledError):
+        operator.execute(context())  # type: ignore[arg-type]
+    assert destination.read_bytes() == complete
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["events.jsonl"]
+
+
+def test_a_try_removes_the_temporary_files_killed_tries_left_and_nothing_else(sim: Simulator, tmp_path: Path) -> None:
+    """A ``SIGKILL`` leaves a try no time: the next try of any run removes what such tries left beside the
+    destination, named as the operator names its temporary files, and nothing else."""
+    seed_calls(sim, 60)
+    stale = [".events.jsonl.0123456789ab.tmp", ".events.jsonl.fedcba987654.tmp"]
+    others = [
+        ".events.jsonl.mine.tmp",
+        ".other.jsonl.0123456789ab.tmp",
+        "events.jsonl.0123456789ab.tmp",
+        ".events.jsonl",
+    ]
+    for name in stale + others:
+        (tmp_path / name).write_text("x")
+    export(f"file://{tmp_path / 'events.jsonl'}")
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["events.jsonl", *others])
+
+
+_KILLED_EXPORT = textwrap.dedent(
+    """
+    import json, os, signal, sys, threading, time
+    from datetime import datetime, timedelta, timezone
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from types import SimpleNamespace
+
+    destination, marker = sys.argv[1], sys.argv[2]
+    sys.path.insert(0, os.getcwd())
+    from tests.integration.test_export_records import raw_event
+
+    listing = ('{"data":[' + ",".join(raw_event(n) for n in (1, 2, 3)) +
+               '],"meta":{"total_pages":1,"page_number":1}}').encode()
+    messages = b'{"data":[{"role":"user","text":"hi"}],"meta":{"total_pages":1,"page_number":1}}'
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):
+            if "conversation-2" in self.path:  # a slow conversation: the export is mid-way
+                open(marker, "w").close()
+                time.sleep(120)
+            body = listing if self.path.split("?")[0].endswith("scheduled_events") else messages
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    os.environ["AIRFLOW_CONN_TELNYX_RAW"] = json.dumps(
+        {"conn_type": "telnyx", "password": "KEYraw", "host": f"http://127.0.0.1:{server.server_address[1]}/v2"}
+    )
+    from airflow_provider_telnyx.operators.export import TelnyxExportScheduledEventsOperator
+
+    op = TelnyxExportScheduledEventsOperator(
+        task_id="export", assistant_id="assistant-1", destination="file://" + destination, telnyx_conn_id="telnyx_raw"
+    )
+    # What Airflow 3's task runner installs (airflow/sdk/execution_time/task_runner.py, _on_term): SIGTERM calls
+    # the task's on_kill() and nothing else; the supervisor sends SIGKILL when the process has not exited in time.
+    signal.signal(signal.SIGTERM, lambda signum, frame: op.on_kill())
+    day = datetime(2031, 5, 1, tzinfo=timezone.utc)
+    ti = SimpleNamespace(dag_id="dag", run_id="run-1", task_id="export", map_index=-1)
+    op.execute({"ti": ti, "data_interval_start": day, "data_interval_end": day + timedelta(days=1)})
+    """
+)
+
+
+@pytest.mark.integration  # a task process of its own, and a hand-written server on loopback
+def test_a_kill_as_airflow_3_delivers_it_leaves_no_temporary_file(tmp_path: Path) -> None:
+    """Airflow 3's task runner raises nothing on ``SIGTERM``: it calls ``on_kill()``, then the supervisor escalates
+    to ``SIGKILL``. A task process mid-export (a conversation that takes two minutes to answer) gets ``SIGTERM``:
+    within the supervisor's grace, its temporary file is gone."""
+    destination = tmp_path / "events.jsonl"
+    marker = tmp_path / "mid-way"
+    script = tmp_path / "killed_export.py"
+    script.write_text(_KILLED_EXPORT)
+    root = Path(__file__).resolve().parents[2]
+    child = subprocess.Popen(
+        [sys.executable, str(script), str(destination), str(marker)],
+        cwd=root,
+        env={**os.environ, "PYTHONPATH": str(root)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not marker.exists():  # the child's own pace: polled, bounded
+            assert child.poll() is None, "the export ended before it was mid-way"
+            assert time.monotonic() < deadline, "the export never reached the slow conversation"
+            time.sleep(0.1)
+        assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] != []  # it was being written
+        child.send_signal(signal.SIGTERM)
+        try:
+            child.wait(timeout=5)  # the supervisor's escalation delay
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")) == []
+    assert not destination.exists()

@@ -197,3 +197,35 @@ def test_a_failed_export_to_s3_leaves_no_temporary_object_and_the_last_object_wh
         export(url(key), progress_interval=0.000001)
     assert body(client, key) == complete
     assert keys(client, prefix) == [key]
+
+
+def test_a_destination_in_a_missing_bucket_is_refused_before_any_request(sim: Simulator, s3_endpoint: str) -> None:
+    """A mistyped bucket (``telnyx-exprots``) is refused, naming ``destination``; object storage would create it
+    through the parent folder's ``mkdir`` and the file would land there."""
+    seed_calls(sim, 1)
+    s3 = client(s3_endpoint)
+    typo = "telnyx-exprots"
+    sim.clear_journal()
+    try:
+        with pytest.raises(
+            TelnyxInvalidInputError, match=rf"destination: .*the bucket s3://{CONN_ID}@{typo}/ does not"
+        ):
+            export(f"s3://{CONN_ID}@{typo}/calls/2031-05-01/events.jsonl")
+        assert sim.journal == []
+        assert typo not in {bucket["Name"] for bucket in s3.list_buckets()["Buckets"]}
+    finally:
+        if typo in {bucket["Name"] for bucket in s3.list_buckets()["Buckets"]}:
+            for item in s3.list_objects_v2(Bucket=typo).get("Contents", []):
+                s3.delete_object(Bucket=typo, Key=item["Key"])
+            s3.delete_bucket(Bucket=typo)
+
+
+def test_a_try_removes_the_temporary_object_a_killed_try_left(sim: Simulator, s3: tuple[Any, str]) -> None:
+    client, prefix = s3
+    seed_calls(sim, 1)
+    key = f"{prefix}/calls.jsonl"
+    stale, other = f"{prefix}/.calls.jsonl.0123456789ab.tmp", f"{prefix}/.calls.jsonl.notours.tmp"
+    for name in (stale, other):
+        client.put_object(Bucket=BUCKET, Key=name, Body=b"half a file")
+    export(url(key))
+    assert keys(client, prefix) == sorted([key, other])

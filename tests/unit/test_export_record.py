@@ -1,21 +1,32 @@
 """The export record and its writers without a server: what :meth:`ExportRecord.made_safe` changes (and only
 that), the JSON line written in pieces equal to the one-shot encoding, message order, the size a message counts
-for, Parquet row groups bounded in bytes, and the destination checks."""
+for, Parquet row groups bounded in bytes, the destination checks, what is read of an odd event or message
+(:func:`salvage`), a tool call's arguments sent as an object, and the time that places an event in a range."""
 
 from __future__ import annotations
 
+import gc
 import io
 import json
 import math
+import sys
 from datetime import datetime, timedelta, timezone
 from typing import Any
+from unittest import mock
 
 import pytest
 
 from airflow_provider_telnyx.exceptions import TelnyxInvalidInputError
 from airflow_provider_telnyx.models.conversations import ConversationMessage
 from airflow_provider_telnyx.models.events import parse_scheduled_event
-from airflow_provider_telnyx.models.export import MAX_NESTING, ExportMessage, ExportRecord, sort_by_time
+from airflow_provider_telnyx.models.export import (
+    MAX_NESTING,
+    ExportMessage,
+    ExportRecord,
+    first_due_at,
+    salvage,
+    sort_by_time,
+)
 from airflow_provider_telnyx.utils.export_files import (
     WHOLE_LINE_MESSAGES,
     CountingFile,
@@ -172,6 +183,79 @@ def test_the_json_lines_writer_reports_what_it_repaired() -> None:
     assert writer.write(record([msg("odd \ud83d")], dynamic_variables={"x": math.nan})) == ["non_finite", "surrogates"]
     writer.close()
     assert [json.loads(line)["messages"][0]["text"] for line in raw.getvalue().splitlines()] == ["fine", "odd \ufffd"]
+
+
+def test_integers_beyond_int64_are_null_in_the_integer_columns_only() -> None:
+    big = 2**64
+    item = record(call_duration=big, retry_count=-(2**63) - 1, dynamic_variables={"n": big})
+    attempt = {"attempt_number": big, "attempted_at": "2031-05-01T09:00:01Z", "call_status": "busy"}
+    item = item.model_copy(update={"attempts": [*record(call_attempts=[attempt]).attempts]})
+    assert json.loads(b"".join(json_line(item)))["call_duration"] == big  # JSON holds any integer: no repair
+    safe, repairs = item.made_safe()
+    assert repairs == ["integer_range"]
+    assert (safe.call_duration, safe.retry_count, safe.attempts[0].attempt_number) == (None, None, None)
+    assert safe.dynamic_variables == {"n": big}  # free-form: JSON text in Parquet, exact
+    assert safe.event["call_duration"] == big
+
+
+def test_a_parquet_writer_repairs_an_integer_it_cannot_hold_and_lets_go_after_a_failure() -> None:
+    pq = pytest.importorskip("pyarrow.parquet")
+    from airflow_provider_telnyx.utils.export_files import ParquetWriter
+
+    raw = io.BytesIO()
+    writer = ParquetWriter(CountingFile(raw))
+    assert writer.write(record(call_duration=10**20)) == ["integer_range"]  # OverflowError inside pyarrow
+    writer.close()
+    writer.abort()  # after close: nothing left to let go of
+    (row,) = pq.read_table(io.BytesIO(raw.getvalue())).to_pylist()
+    assert row["call_duration"] is None
+    assert json.loads(row["event"])["call_duration"] == 10**20
+
+    # The export failed: pyarrow's writer is let go while its file is open. Abandoned instead, it would write its
+    # footer into the closed file when collected ("I/O operation on closed file", an unraisable exception).
+    aborted = io.BytesIO()
+    failed = ParquetWriter(CountingFile(aborted))
+    failed.write(record())
+    failed.abort()
+    failed.abort()  # never raises, whatever state it is in
+    aborted.close()
+    unraisable: list[Any] = []
+    with mock.patch.object(sys, "unraisablehook", unraisable.append):
+        del failed
+        gc.collect()
+    assert unraisable == []
+
+
+def test_an_event_with_odd_fields_is_read_without_them_and_one_without_a_required_field_is_not() -> None:
+    raw = event().model_dump(mode="json", exclude_unset=True)
+    odd = {**raw, "conversation_metadata": "campaign=spring", "retry_count": "twice", "new_field": [1]}
+    read = salvage(parse_scheduled_event, odd)
+    assert read is not None
+    assert (read.event_id, read.conversation_metadata, read.retry_count) == ("event-1", None, None)
+    assert read.model_extra == {"new_field": [1]}
+    missing = {name: value for name, value in odd.items() if name != "telnyx_agent_target"}
+    assert salvage(parse_scheduled_event, missing) is None
+    assert salvage(parse_scheduled_event, "not an event") is None
+    assert salvage(ConversationMessage.model_validate, {"text": 5, "role": "user"}) == ConversationMessage(role="user")
+
+
+def test_a_tool_calls_arguments_sent_as_an_object_are_written_as_json_text() -> None:
+    call = {"id": "t1", "type": "function", "function": {"name": "lookup", "arguments": {"order": "B-3001", "n": 2}}}
+    text = {"id": "t2", "function": {"name": "lookup", "arguments": '{"order": "B-3002"}'}}
+    (as_object, as_text) = msg(tool_calls=[call, text]).tool_calls
+    assert as_object.arguments == '{"order":"B-3001","n":2}'
+    assert as_text.arguments == '{"order": "B-3002"}'  # text as sent
+
+
+def test_an_event_is_placed_by_when_it_was_first_due_which_retries_do_not_move() -> None:
+    pending = event(call_attempts=None, scheduled_at_fixed_datetime="2031-05-01T23:59:45Z")
+    assert first_due_at(pending) == datetime(2031, 5, 1, 23, 59, 45, tzinfo=timezone.utc)
+    attempts = [
+        {"attempt_number": 2, "attempted_at": "2031-05-02T00:10:15Z", "call_status": "no-answer"},
+        {"attempt_number": 1, "attempted_at": "2031-05-01T23:59:45Z", "call_status": "no-answer"},
+    ]
+    retried = event(call_attempts=attempts, scheduled_at_fixed_datetime="2031-05-02T00:10:15Z")
+    assert first_due_at(retried) == first_due_at(pending)
 
 
 def test_messages_sort_by_sent_at_else_created_at_stably_with_unknown_times_last() -> None:

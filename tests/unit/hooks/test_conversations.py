@@ -3,6 +3,7 @@ same result on the sync and async sides."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import httpx
@@ -151,6 +152,22 @@ def test_insights_keep_unknown_statuses_and_results(mode: str) -> None:
     assert done.is_final
     assert done.conversation_insights[0].result == "ok"
     assert (queued.status, queued.is_final, queued.status_text) == ("queued", False, "queued")
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_an_insights_run_that_does_not_read_is_skipped_with_a_warning_naming_it(
+    mode: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    api = MockApi().script(
+        page([{"id": "i1", "status": "completed"}, {"id": "i2", "conversation_insights": "ok"}, {"id": "i3"}], 1, 1)
+    )
+    with caplog.at_level(logging.WARNING, logger="airflow_provider_telnyx.hooks.endpoints"):
+        runs = run(api.hook(), mode, "get_conversation_insights", "conv-1")
+    assert [insight.id for insight in runs] == ["i1", "i3"]
+    assert [record.getMessage() for record in caplog.records] == [
+        "Telnyx API GET /ai/conversations/conv-1/conversations-insights: insights run i2 does not match the "
+        "documented schema and is skipped: conversation_insights: Input should be a valid list"
+    ]
 
 
 @pytest.mark.parametrize("mode", MODES)

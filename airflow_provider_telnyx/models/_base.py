@@ -61,7 +61,7 @@ class UnreadableItem:
     :param index: its position in the page's ``data``.
     :param item_id: its id, when it carries one as text (the page's :attr:`ListPage.id_field`), else ``None``.
     :param reason: what does not match, field by field, values left out (they may be personal data); at most
-        :data:`MAX_REASON_LENGTH` characters.
+        ``MAX_REASON_LENGTH`` characters.
     :param raw: the item's JSON, as decoded.
     """
 
@@ -81,7 +81,7 @@ def in_page_order(items: list[_Item], unreadable: list[UnreadableItem]) -> list[
     """A page's items as the page listed them: those that read, with the unreadable ones back in their places.
 
     :param items: the items that read, in order.
-    :param unreadable: the others (each knows its :attr:`~UnreadableItem.index`).
+    :param unreadable: the others (each knows its ``index``).
     """
     odd = {item.index: item for item in unreadable}
     readable = iter(items)

@@ -304,7 +304,7 @@ class ExportRecord(_Written):
     def made_safe(self) -> tuple[ExportRecord, list[str]]:
         """This record with every value no encoder refuses: lone surrogates replaced by U+FFFD, containers nested
         deeper than :data:`MAX_NESTING` levels as their JSON text, non-finite numbers as ``null``, values of no
-        JSON type as text, an integer column's value beyond :data:`INT64_RANGE` as ``null`` (the free-form maps,
+        JSON type as text, an integer column's value beyond int64 as ``null`` (the free-form maps,
         written as JSON text, keep any integer). Never raises for what the API can send.
 
         :return: the safe record, and which :data:`REPAIRS` were made (sorted keys; empty when none was needed).

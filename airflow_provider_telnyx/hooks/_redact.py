@@ -11,7 +11,8 @@ at a text the way a reader could decode it:
   still gives most of the key away);
 * for the base64 of the key, at any alignment.
 
-The view that shows the most of a secret is masked with ``***`` (an escaped echo comes out decoded, the key masked).
+What a view shows is masked with ``***``, view after view, until no view shows a secret (an escaped echo comes out
+decoded, the key masked).
 Texts without a secret come back unchanged. The common case costs a case-folding copy and a few substring searches;
 the unescaped views are built only for texts that hold an escape character.
 
@@ -142,14 +143,23 @@ class Redactor:
     def text(self, text: str) -> str:
         """The text with every secret masked, in whichever view shows it.
 
+        A view is masked, then the masked text is looked at again: an echo may hold the key twice, once raw and
+        once escaped. A text that still shows a secret after that many rounds is replaced whole.
+
         :param text: any text that came from the server (or was built from it).
         """
         if not self._secrets or not text:
             return text
-        views = [view for view in (text, *self._views(text)) if self._holds(view)]
-        if views:
-            # The view that shows the most of a secret is the one masked (an escaped tail is masked with the rest).
-            return self._mask(max(views, key=self._shown))
+        for _ in range(_ROUNDS + 1):
+            if self._holds(text):
+                text = self._mask(text)
+            revealing = [view for view in self._views(text) if self._holds(view)]
+            if not revealing:
+                break
+            # The view that shows the most of a secret is the one masked next (an escaped tail goes with the rest).
+            text = max(revealing, key=self._shown)
+        else:
+            return f"{MASK} (a text that kept showing the API key in another encoding)"
         for core in self._base64:
             if core in text:
                 text = text.replace(core, MASK)

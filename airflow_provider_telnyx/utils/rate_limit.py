@@ -11,10 +11,11 @@ there is no bucket to misconfigure and nothing that can raise. The rate follows 
 * ``x-ratelimit-remaining`` R with a reset of S >= 2 s: R requests may still go before a reset that comes no
   sooner than ``S - 1`` seconds (resets are whole seconds, however the server rounds them), so the rate is at most
   95% of ``R / (S - 1)`` (a key shared with other clients, a window learned too short, a draining bucket).
-* A 429 pauses every sender until its reset or ``Retry-After``, whichever is later (at most :data:`MAX_PAUSE`);
-  a hint of 0 (a fixed window's edge, rounded down) pauses :data:`ZERO_HINT_PAUSE`, as it means "under a second",
-  not "now". The last request a window admits (remaining 0) pauses until the earliest the reset can come. A slot
-  taken before a pause and falling inside it is void: :meth:`~AdaptiveRateLimiter.pace` takes another.
+* A 429 pauses every sender until ``Retry-After`` or the earliest the reset can come (``S - 1``), whichever is
+  later, for at least :data:`ZERO_HINT_PAUSE` and at most :data:`MAX_PAUSE`: a hint of 0 (a fixed window's edge,
+  rounded down) means "under a second", not "now". The last request a window admits (remaining 0) pauses until
+  the earliest the reset can come. A slot taken before a pause and falling inside it is void:
+  :meth:`~AdaptiveRateLimiter.pace` takes another.
 * A limit with no reset: the window is unknown, and taking it for one second would overrun a 10 s window tenfold.
   So the limit only caps the rate (at 95% of it per second: no window is shorter than a second), and the rate is
   found as if nothing were announced until a reset arrives.
@@ -27,9 +28,11 @@ there is no bucket to misconfigure and nothing that can raise. The rate follows 
   slot): a client slower than its rate does not inflate it.
 
 Resets longer than :data:`MAX_WINDOW` are a quota, not a pacing window: they only pause. Concurrency follows the
-rate: at most ``ceil(rate x latency x 1.5) + 2`` requests are sent or waiting for their slot, from the base latency
-the answers show (their slowly forgotten minimum, so a queue our own requests cause does not feed back); items
-waiting out a retry's backoff hold no such place.
+rate: at most ``ceil(rate x latency x 1.5) + 2`` requests are sent or waiting for their slot, from the typical
+latency the answers show but at most twice their base latency (a slowly forgotten minimum), so a busy network is
+followed and a queue our own requests cause does not feed back. While the window is unknown, the rate it is sized
+for is at most four times what the server is seen to admit (a client slower than its rate does not pile up
+requests). Items waiting out a retry's backoff hold no such place.
 
 Everything is a pure function of the clock it is given (sans-IO): :meth:`AdaptiveRateLimiter.reserve` returns how
 long to wait, :meth:`AdaptiveRateLimiter.observe` takes an answer. The asyncio side: :meth:`~AdaptiveRateLimiter.enter`
@@ -81,6 +84,9 @@ ZERO_HINT_PAUSE = 0.5
 #: How fast the base latency forgets its minimum, per answer (a network that got slower is adopted within about
 #: a thousand answers; a queue we caused ourselves is not).
 _BASE_DRIFT = 1.001
+#: Concurrency is sized from the typical latency (a moving average), at most this many times the base latency:
+#: a busy network or CPU is followed, a queue of our own requests only this far.
+_LATENCY_SPREAD = 2.0
 #: 429s within this many seconds of a backoff belong to the same burst.
 _BURST = 0.5
 #: How far back admitted answers are counted to measure the server's limit.
@@ -137,6 +143,7 @@ class AdaptiveRateLimiter:
         self._lockout = ZERO_HINT_PAUSE
         self._admitted: deque[float] = deque()
         self._latency: float | None = None
+        self._typical = 0.0
         self.in_flight = 0
         self._on_wire = 0
         self._fresh = 0
@@ -147,9 +154,14 @@ class AdaptiveRateLimiter:
     @property
     def concurrency(self) -> int:
         """Requests allowed in flight now: enough to keep the pipe full at the current rate and latency."""
+        rate = self.rate
+        if self.window is None:  # probing: sized for at most four times what the server is seen to admit
+            shown = len(self._admitted) / min(_MEASURE, max(self._clock() - self._first_admitted, 0.1))
+            rate = min(rate, max(4.0 * shown, INITIAL_RATE))
         if self._latency is None:
-            return min(self.max_in_flight, max(2, math.ceil(self.rate * 0.2)))
-        return min(self.max_in_flight, math.ceil(self.rate * self._latency * 1.5) + 2)
+            return min(self.max_in_flight, max(2, math.ceil(rate * 0.2)))
+        latency = min(max(self._typical, self._latency), _LATENCY_SPREAD * self._latency)
+        return min(self.max_in_flight, math.ceil(rate * latency * 1.5) + 2)
 
     @property
     def has_place(self) -> bool:
@@ -223,11 +235,14 @@ class AdaptiveRateLimiter:
         """Take what one answer said (any answer: the hook's retries included)."""
         now = self._clock()
         self._on_wire = max(self._on_wire - 1, 0)
+        if self._released is not None:  # a place on the wire is free again
+            self._released.set()
         latency = _number(answer.latency)
         if latency is not None:
             # The base latency (a slowly forgotten minimum), not the average: queueing that too many requests in
             # flight cause must not size the concurrency up (Little's law on a self-inflicted queue feeds back).
             self._latency = latency if self._latency is None else min(latency, self._latency * _BASE_DRIFT)
+            self._typical += (latency - self._typical) * (0.1 if self._typical else 1.0)
         if self.fixed:
             return
         throttled = answer.status == 429
@@ -254,9 +269,10 @@ class AdaptiveRateLimiter:
         if reset is not None and 0 < reset <= MAX_WINDOW:
             self.window = max(self.window or 1.0, reset)
         known = self.limit is not None and self.window is not None
-        hints = [h for h in (_number(answer.retry_after), reset) if h is not None]
-        if answer.status == 429 and (hints or known):  # refused: nothing left until the reset or Retry-After
-            self._pause_until(now + (min(max(hints, default=0.0), MAX_PAUSE) or ZERO_HINT_PAUSE))
+        # Refused: nothing left until Retry-After, or until the earliest the reset can come (whole seconds).
+        hints = [h for h in (_number(answer.retry_after), None if reset is None else reset - 1) if h is not None]
+        if answer.status == 429 and (hints or known):
+            self._pause_until(now + min(max([*hints, ZERO_HINT_PAUSE]), MAX_PAUSE))
         elif remaining == 0 and reset is not None:  # admitted, the last one: none more before the reset can come
             self._pause_until(now + min(max(reset - 1, 0.0), MAX_PAUSE))
         if self.limit is not None and self.window is not None and (limit is not None or reset is not None):

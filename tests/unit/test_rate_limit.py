@@ -127,11 +127,18 @@ def test_a_reset_of_0_pauses_half_a_second_not_at_all() -> None:
     assert limiter.window is None  # a reset of 0 says nothing about the window's length
 
 
-def test_a_429_waits_for_the_later_of_reset_and_retry_after_within_bounds() -> None:
+def test_a_429_waits_for_retry_after_or_the_earliest_reset_within_bounds() -> None:
+    """Resets are whole seconds however rounded: a reset of 7 comes 6 s from now at the earliest."""
     clock = Clock()
     limiter = AdaptiveRateLimiter(clock=clock)
     limiter.observe(Answer(429, 100, 0, 7.0, retry_after=3.0))
-    assert limiter.reserve() == pytest.approx(7.0)
+    assert limiter.reserve() == pytest.approx(6.0)
+    told = AdaptiveRateLimiter(clock=clock)
+    told.observe(Answer(429, 100, 0, 1.0, retry_after=3.0))
+    assert told.reserve() == pytest.approx(3.0)
+    edge = AdaptiveRateLimiter(clock=clock)
+    edge.observe(Answer(429, 100, 0, 1.0))
+    assert edge.reserve() == pytest.approx(ZERO_HINT_PAUSE)
     huge = AdaptiveRateLimiter(clock=clock)
     huge.observe(Answer(429, 100, 0, 86_400.0))  # a daily quota: a pause, not a window
     assert huge.reserve() == pytest.approx(MAX_PAUSE)
@@ -200,6 +207,47 @@ def test_the_rate_does_not_grow_while_the_client_cannot_use_it() -> None:
         limiter.observe(Answer(200, latency=0.05))
     assert limiter.rate == INITIAL_RATE
     assert limiter.concurrency == math.ceil(INITIAL_RATE * 0.05 * 1.5) + 2
+
+
+def test_requests_in_flight_follow_what_the_server_is_seen_to_admit_and_a_slower_network() -> None:
+    clock = Clock()
+    probing = AdaptiveRateLimiter(initial_rate=5000, clock=clock, max_in_flight=256)
+    for _ in range(10):  # five answers a second over two seconds, whatever the rate says
+        clock.now += 0.2
+        probing.observe(Answer(200, latency=0.05))
+    assert probing.concurrency == math.ceil(INITIAL_RATE * 0.05 * 1.5) + 2  # sized for max(4 x 5/s, 20/s)
+    known = AdaptiveRateLimiter(clock=clock, max_in_flight=256)
+    known.observe(Answer(200, 100, 99, 1.0, latency=0.05))
+    for _ in range(100):  # the network got slower: 0.08 s typical, but never sized past twice the base
+        known.observe(Answer(200, 100, 99, 1.0, latency=0.08))
+    assert known.concurrency == math.ceil(95 * 0.08 * 1.5) + 2
+    for _ in range(20):
+        known.observe(Answer(200, 100, 99, 1.0, latency=5.0))
+    base = 0.05 * 1.001**121  # the base latency forgets its minimum slowly
+    assert known.concurrency == math.ceil(95 * 2 * base * 1.5) + 2
+
+
+def test_a_pause_that_begins_while_waiting_voids_the_slot(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A request waiting for its slot when another one's 429 says "wait 2 s" waits for the pause, not its slot."""
+    import asyncio
+
+    from airflow_provider_telnyx.utils import rate_limit
+
+    clock = Clock()
+    limiter = AdaptiveRateLimiter(initial_rate=10, clock=clock)
+    limiter.reserve()  # the next free slot is 0.1 s away
+    slept: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        if len(slept) == 1:
+            limiter.observe(Answer(429, retry_after=2.0))  # meanwhile, another request is refused
+        clock.now += seconds
+
+    monkeypatch.setattr(rate_limit.asyncio, "sleep", sleep)
+    asyncio.run(limiter.pace())
+    assert slept == pytest.approx([0.1, 1.9])
+    assert clock.now == pytest.approx(limiter.paused_until)
 
 
 def test_a_fixed_rate_is_kept_whatever_the_answers_say() -> None:

@@ -78,9 +78,9 @@ MIN_PROBE = 0.004
 MAX_WINDOW = 3600.0
 #: The longest pause any answer imposes (seconds).
 MAX_PAUSE = 60.0
-#: The pause when a 429 or an exhausted window says to wait 0 seconds: a whole-second hint of 0 means "under a
-#: second", and half of one is its middle.
-ZERO_HINT_PAUSE = 0.5
+#: The shortest pause after a 429 (seconds): a whole-second hint of 0 means "under a second" (under half a second
+#: when rounded to the nearest), not "now"; longer pauses would waste more of a one-second window than they save.
+ZERO_HINT_PAUSE = 0.25
 #: How fast the base latency forgets its minimum, per answer (a network that got slower is adopted within about
 #: a thousand answers; a queue we caused ourselves is not).
 _BASE_DRIFT = 1.001
@@ -89,6 +89,8 @@ _BASE_DRIFT = 1.001
 _LATENCY_SPREAD = 2.0
 #: 429s within this many seconds of a backoff belong to the same burst.
 _BURST = 0.5
+#: The first pause when nothing at all is admitted (doubled each time until something is).
+_FIRST_LOCKOUT = 0.5
 #: How far back admitted answers are counted to measure the server's limit.
 _MEASURE = 2.0
 
@@ -140,7 +142,7 @@ class AdaptiveRateLimiter:
         self._probe = PROBE
         self._measured: float | None = None
         self._first_admitted = math.inf
-        self._lockout = ZERO_HINT_PAUSE
+        self._lockout = _FIRST_LOCKOUT
         self._admitted: deque[float] = deque()
         self._latency: float | None = None
         self._typical = 0.0
@@ -252,7 +254,7 @@ class AdaptiveRateLimiter:
             self._back_off(now)
         else:
             self._first_admitted = min(self._first_admitted, now)
-            self._lockout = ZERO_HINT_PAUSE
+            self._lockout = _FIRST_LOCKOUT
             self._admitted.append(now)
             self._forget(now)
             if not self._throttled and self._waited:  # slow start: doubles every round trip

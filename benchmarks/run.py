@@ -74,7 +74,7 @@ MODELS = [
     ("fixed", "always", 10, 2000),
     ("token_bucket", "on_429", 1, 600),
 ]
-PEER = "peer: SDK + Semaphore + aiolimiter at 95% of the known limit"
+PEER = "peer: SDK + Semaphore, aiolimiter at 95% of the known limit"
 
 
 def model_label(window: str, headers: str, seconds: int, items: int) -> str:
@@ -628,7 +628,7 @@ def plot_b1(rows: dict[str, Any], plt: Any) -> None:
             row = rows.get(f"{model}: {client}", {})
             values.append(row.get("steady_share_of_limit") or row.get("share_of_limit") or 0)
         positions = [index + (offset - (len(clients) - 1) / 2) * height for index in range(len(models))]
-        ax.barh(positions, values, height=height * 0.95, color=colour, label=client)
+        ax.barh(positions, values, height=height * 0.95, color=colour, label=client.replace(", a", ",\na"))
         for position, value in zip(positions, values, strict=True):
             ax.text(value + 0.01, position, f"{value:.3f}", va="center", fontsize=7)
     names = [model + ("\n(whole run: too short for a steady state)" if "items" in model else "") for model in models]

@@ -268,8 +268,8 @@ class AdaptiveRateLimiter:
         limit, remaining, reset = _number(answer.limit, low=1), _number(answer.remaining), _number(answer.reset)
         if limit is not None:
             self.limit = limit
-        if reset is not None and 0 < reset <= MAX_WINDOW:
-            self.window = max(self.window or 1.0, reset)
+        if reset is not None and (0 < reset <= MAX_WINDOW or (reset == 0 and answer.status == 429)):
+            self.window = max(self.window or 1.0, reset)  # refused at a window's edge: it is a second at least
         known = self.limit is not None and self.window is not None
         # Refused: nothing left until Retry-After, or until the earliest the reset can come (whole seconds).
         hints = [h for h in (_number(answer.retry_after), None if reset is None else reset - 1) if h is not None]

@@ -116,15 +116,19 @@ def test_the_window_is_learned_from_the_resets(seconds: int, rounding: str) -> N
     assert all(answers)  # never refused: not in the first window, not after
 
 
-def test_a_reset_of_0_pauses_half_a_second_not_at_all() -> None:
+def test_a_hint_of_0_pauses_instead_of_sending_now() -> None:
     clock = Clock()
     limiter = AdaptiveRateLimiter(clock=clock)
     limiter.observe(Answer(429, 100, 0, 0.0))
     assert limiter.reserve() == pytest.approx(ZERO_HINT_PAUSE)
     retry_after_zero = AdaptiveRateLimiter(clock=clock)
     retry_after_zero.observe(Answer(429, retry_after=0.0))
-    assert retry_after_zero.reserve() == pytest.approx(ZERO_HINT_PAUSE)
-    assert limiter.window is None  # a reset of 0 says nothing about the window's length
+    assert retry_after_zero.reserve() >= ZERO_HINT_PAUSE  # and longer: nothing was ever admitted
+    assert limiter.window == 1  # refused at a window's edge: a second at least, until a longer reset shows
+    limiter.observe(Answer(200, 100, 99, 0.0))
+    assert limiter.window == 1  # an admitted answer's 0 says nothing more
+    limiter.observe(Answer(429, 100, 0, 8.0))
+    assert limiter.window == 8
 
 
 def test_a_429_waits_for_retry_after_or_the_earliest_reset_within_bounds() -> None:
@@ -331,3 +335,30 @@ def test_a_short_batch_on_a_bucket_that_speaks_only_in_429s() -> None:
     ramp dominated); slow start per round trip brings the whole run over 90%."""
     outcome = simulate(Server(100, "token_bucket", "on_429"), items=600, latency=0.05)
     assert 600 / outcome.seconds >= 0.9 * 100
+
+
+def test_the_hook_passes_every_answer_whole_to_the_limiter() -> None:
+    """``RateLimitObservation`` reads the headers tolerantly (an epoch reset made relative, nonsense dropped) and
+    hands each listener one :class:`Answer`."""
+    import time
+
+    import httpx
+
+    from airflow_provider_telnyx.hooks._retry import RateLimitObservation
+
+    heard: list[Answer] = []
+    observation = RateLimitObservation(listeners=[heard.append])
+    observation.observe(
+        429,
+        httpx.Headers({"x-ratelimit-limit": "100", "x-ratelimit-remaining": "0", "x-ratelimit-reset": "7"}),
+        latency=0.05,
+    )
+    epoch = str(int(time.time()) + 30)
+    observation.observe(200, httpx.Headers({"x-ratelimit-reset": epoch, "x-ratelimit-remaining": "-3"}), 0.04)
+    observation.observe(200, httpx.Headers({"x-ratelimit-limit": "nan", "x-ratelimit-reset": "-1"}))
+    assert heard[0] == Answer(429, 100, 0, 7.0, None, 0.05)
+    assert heard[1].reset is not None
+    assert 28 <= heard[1].reset <= 30
+    assert (heard[1].limit, heard[1].remaining) == (None, None)
+    assert heard[2] == Answer(200)
+    assert (observation.limit, observation.throttled, observation.responses) == (100, 1, 3)

@@ -29,7 +29,7 @@ there is no bucket to misconfigure and nothing that can raise. The rate follows 
 
 Resets longer than :data:`MAX_WINDOW` are a quota, not a pacing window: they only pause. Concurrency follows the
 rate: at most ``ceil(rate x latency x 1.5) + 2`` requests are sent or waiting for their slot, from the typical
-latency the answers show but at most twice their base latency (a slowly forgotten minimum), so a busy network is
+latency the answers show but at most three times their base latency (a slowly forgotten minimum), so a busy network is
 followed and a queue our own requests cause does not feed back. While the window is unknown, the rate it is sized
 for is at most four times what the server is seen to admit (a client slower than its rate does not pile up
 requests). Items waiting out a retry's backoff hold no such place.
@@ -86,7 +86,7 @@ ZERO_HINT_PAUSE = 0.25
 _BASE_DRIFT = 1.001
 #: Concurrency is sized from the typical latency (a moving average), at most this many times the base latency:
 #: a busy network or CPU is followed, a queue of our own requests only this far.
-_LATENCY_SPREAD = 2.0
+_LATENCY_SPREAD = 3.0
 #: 429s within this many seconds of a backoff belong to the same burst.
 _BURST = 0.5
 #: The first pause when nothing at all is admitted (doubled each time until something is).

@@ -29,10 +29,10 @@ there is no bucket to misconfigure and nothing that can raise. The rate follows 
 
 Resets longer than :data:`MAX_WINDOW` are a quota, not a pacing window: they only pause. Concurrency follows the
 rate: at most ``ceil(rate x latency x 1.5) + 2`` requests are sent or waiting for their slot, from the typical
-latency the answers show but at most three times their base latency (a slowly forgotten minimum), so a busy network is
-followed and a queue our own requests cause does not feed back. While the window is unknown, the rate it is sized
-for is at most four times what the server is seen to admit (a client slower than its rate does not pile up
-requests). Items waiting out a retry's backoff hold no such place.
+latency the answers show but at most three times their base latency (a slowly forgotten minimum): a busy network
+is followed, a queue our own requests cause does not feed back. While the window is unknown, the rate it is sized
+for is at most twice what the server is seen to admit, so a client slower than its rate does not pile up requests.
+Items waiting out a retry's backoff hold no such place.
 
 Everything is a pure function of the clock it is given (sans-IO): :meth:`AdaptiveRateLimiter.reserve` returns how
 long to wait, :meth:`AdaptiveRateLimiter.observe` takes an answer. The asyncio side: :meth:`~AdaptiveRateLimiter.enter`
@@ -157,9 +157,9 @@ class AdaptiveRateLimiter:
     def concurrency(self) -> int:
         """Requests allowed in flight now: enough to keep the pipe full at the current rate and latency."""
         rate = self.rate
-        if self.window is None:  # probing: sized for at most four times what the server is seen to admit
+        if self.window is None:  # probing: sized for at most twice what the server is seen to admit
             shown = len(self._admitted) / min(_MEASURE, max(self._clock() - self._first_admitted, 0.1))
-            rate = min(rate, max(4.0 * shown, INITIAL_RATE))
+            rate = min(rate, max(2.0 * shown, INITIAL_RATE))
         if self._latency is None:
             return min(self.max_in_flight, max(2, math.ceil(rate * 0.2)))
         latency = min(max(self._typical, self._latency), _LATENCY_SPREAD * self._latency)

@@ -219,7 +219,7 @@ def test_requests_in_flight_follow_what_the_server_is_seen_to_admit_and_a_slower
     for _ in range(10):  # five answers a second over two seconds, whatever the rate says
         clock.now += 0.2
         probing.observe(Answer(200, latency=0.05))
-    assert probing.concurrency == math.ceil(INITIAL_RATE * 0.05 * 1.5) + 2  # sized for max(4 x 5/s, 20/s)
+    assert probing.concurrency == math.ceil(INITIAL_RATE * 0.05 * 1.5) + 2  # sized for max(2 x 5/s, 20/s)
     known = AdaptiveRateLimiter(clock=clock, max_in_flight=256)
     known.observe(Answer(200, 100, 99, 1.0, latency=0.05))
     for _ in range(100):  # the network got slower: 0.08 s typical, but never sized past three times the base

@@ -111,7 +111,7 @@ def _number(value: float | None, *, low: float = 0.0) -> float | None:
 class AdaptiveRateLimiter:
     """Paces requests just under the API's rate limit (see the module's description).
 
-    :param requests_per_second: a fixed rate; ``None`` adapts.
+    :param requests_per_second: a fixed rate (a 429 still pauses it); ``None`` adapts.
     :param initial_rate: the adaptive rate before anything is known.
     :param max_in_flight: the most requests in flight at once (the caller's own cap).
     :param clock: a monotonic clock (seconds).
@@ -245,10 +245,8 @@ class AdaptiveRateLimiter:
             # flight cause must not size the concurrency up (Little's law on a self-inflicted queue feeds back).
             self._latency = latency if self._latency is None else min(latency, self._latency * _BASE_DRIFT)
             self._typical += (latency - self._typical) * (0.1 if self._typical else 1.0)
-        if self.fixed:
-            return
         throttled = answer.status == 429
-        if self._heed(answer, now):  # the server's word: paced by it
+        if self._heed(answer, now) or self.fixed:  # the server's word, or the caller's rate (pauses still hold)
             self._throttled |= throttled
         elif throttled:
             self._back_off(now)
@@ -310,6 +308,8 @@ class AdaptiveRateLimiter:
         self._set(self.rate * (1.0 + self._probe * elapsed) if self._waited else self.rate, now)
 
     def _set(self, rate: float, now: float) -> None:
+        if self.fixed:
+            return
         ceiling = MAX_RATE if self.limit is None else HEADROOM * self.limit / (self.window or 1.0)
         self.rate = max(min(rate, ceiling, MAX_RATE), MIN_RATE)
         self._last_change = now

@@ -254,14 +254,17 @@ def test_a_pause_that_begins_while_waiting_voids_the_slot(monkeypatch: pytest.Mo
     assert clock.now == pytest.approx(limiter.paused_until)
 
 
-def test_a_fixed_rate_is_kept_whatever_the_answers_say() -> None:
+def test_a_fixed_rate_is_kept_whatever_the_answers_say_and_a_429_still_pauses() -> None:
     clock = Clock()
     limiter = AdaptiveRateLimiter(7.6, clock=clock)
-    for status in (429, 200, 429, 200):
+    for status in (200, 200, 200):
         limiter.observe(Answer(status, 1000, 5, 3.0))
     assert limiter.rate == 7.6
     waits = [limiter.reserve() for _ in range(8)]
     assert waits[-1] == pytest.approx(7 / 7.6)
+    limiter.observe(Answer(429, 1000, 0, 30.0))  # the server's word on pausing holds at any rate
+    assert limiter.rate == 7.6
+    assert clock.now + limiter.reserve() == pytest.approx(29.0)
 
 
 @pytest.mark.parametrize("rate", [1.27, 1.29, 2, 4, 8, 11, 16, 49.0, 1.9, 3.7, 6.3, 7.6])

@@ -14,8 +14,9 @@ there is no bucket to misconfigure and nothing that can raise. The rate follows 
 * A 429 pauses every sender until ``Retry-After`` or the earliest the reset can come (``S - 1``), whichever is
   later, for at least :data:`ZERO_HINT_PAUSE` and at most :data:`MAX_PAUSE`: a hint of 0 (a fixed window's edge,
   rounded down) means "under a second", not "now". The last request a window admits (remaining 0) pauses until
-  the earliest the reset can come. A slot taken before a pause and falling inside it is void:
-  :meth:`~AdaptiveRateLimiter.pace` takes another.
+  the earliest the reset can come. A slot taken before a pause and falling inside it is void, and so is (once) a
+  slot a busy event loop overslept, whose late senders would crowd one window: :meth:`~AdaptiveRateLimiter.pace`
+  takes another.
 * A limit with no reset: the window is unknown, and taking it for one second would overrun a 10 s window tenfold.
   So the limit only caps the rate (at 95% of it per second: no window is shorter than a second), and the rate is
   found as if nothing were announced until a reset arrives.
@@ -89,6 +90,8 @@ _BASE_DRIFT = 1.001
 _LATENCY_SPREAD = 3.0
 #: 429s within this many seconds of a backoff belong to the same burst.
 _BURST = 0.5
+#: A wait that overran its slot by more than this (and two slots) takes a new slot, once.
+_LATE = 0.02
 #: The first pause when nothing at all is admitted (doubled each time until something is).
 _FIRST_LOCKOUT = 0.5
 #: How far back admitted answers are counted to measure the server's limit.
@@ -219,17 +222,21 @@ class AdaptiveRateLimiter:
 
     async def pace(self) -> None:
         """Wait for the next send slot: call it before every request, retries included (the hook's ``pace``).
-        A pause that began while waiting (a 429 to another request) and still runs voids the slot: a new one is
-        taken."""
-        again = False
+        The slot is void, and a new one taken, when a pause began while waiting (a 429 to another request) and
+        still runs, or once when the wait overran the slot (a busy event loop wakes every late sleeper at once:
+        sent together, they would crowd a fixed window the slots were spread over)."""
+        again = late = False
         while True:
             wait = self.reserve(again=again)
             if wait <= 0:
                 return
+            slot = self._clock() + wait
             await asyncio.sleep(wait)
-            if self._clock() >= self.paused_until:
+            now = self._clock()
+            overran = not late and now - slot > max(2.0 / self.rate, _LATE)
+            if now >= self.paused_until and not overran:
                 return
-            again = True
+            again, late = True, late or overran
 
     # -- adapting --------------------------------------------------------------------------------------------
 

@@ -23,16 +23,17 @@ there is no bucket to misconfigure and nothing that can raise. The rate follows 
 * Nothing announced: start at :data:`INITIAL_RATE` and double every round trip until the first 429 (TCP's slow
   start: each admitted answer adds ``1 / round trip`` to the rate); then set the rate to 95% of what the server
   admitted over the last two seconds (the limit, measured) and probe upward by :data:`PROBE` per second (additive
-  increase, gentler each time a 429 confirms the same limit). A burst of 429s counts once. If nothing at all was
-  admitted (a window longer than two seconds, used up), every sender pauses 0.5 s, then twice as long each time,
-  until one is admitted. The rate grows only while it is what holds requests back (the last one waited for its
-  slot): a client slower than its rate does not inflate it.
+  increase, gentler each time a 429 confirms the same limit). 429s within three round trips (half a second at
+  most) of that count once: they answer requests sent before it. If nothing at all was admitted (a window longer
+  than two seconds, used up), every sender pauses 0.5 s, then twice as long each time, until one is admitted. The
+  rate grows only while it is what holds requests back (the last one waited for its slot): a client slower than
+  its rate does not inflate it.
 
 Resets longer than :data:`MAX_WINDOW` are a quota, not a pacing window: they only pause. Concurrency follows the
-rate: at most ``ceil(rate x latency x 1.5) + 2`` requests are sent or waiting for their slot, from the typical
+rate: at most ``ceil(rate x latency x 2) + 2`` requests are sent or waiting for their slot, from the typical
 latency the answers show but at most three times their base latency (a slowly forgotten minimum): a busy network
 is followed, a queue our own requests cause does not feed back. While the window is unknown, the rate it is sized
-for is at most twice what the server is seen to admit, so a client slower than its rate does not pile up requests.
+for is at most 1.5 times what the server is seen to admit, so a client slower than its rate does not pile up requests.
 Items waiting out a retry's backoff hold no such place.
 
 Everything is a pure function of the clock it is given (sans-IO): :meth:`AdaptiveRateLimiter.reserve` returns how
@@ -88,7 +89,7 @@ _BASE_DRIFT = 1.001
 #: Concurrency is sized from the typical latency (a moving average), at most this many times the base latency:
 #: a busy network or CPU is followed, a queue of our own requests only this far.
 _LATENCY_SPREAD = 3.0
-#: 429s within this many seconds of a backoff belong to the same burst.
+#: 429s within this many seconds (or three round trips, if fewer) of a backoff belong to the same burst.
 _BURST = 0.5
 #: A wait that overran its slot by more than this (and two slots) takes a new slot, once.
 _LATE = 0.02
@@ -160,13 +161,13 @@ class AdaptiveRateLimiter:
     def concurrency(self) -> int:
         """Requests allowed in flight now: enough to keep the pipe full at the current rate and latency."""
         rate = self.rate
-        if self.window is None:  # probing: sized for at most twice what the server is seen to admit
+        if self.window is None:  # probing: sized for at most 1.5 times what the server admits
             shown = len(self._admitted) / min(_MEASURE, max(self._clock() - self._first_admitted, 0.1))
-            rate = min(rate, max(2.0 * shown, INITIAL_RATE))
+            rate = min(rate, max(1.5 * shown, INITIAL_RATE))
         if self._latency is None:
             return min(self.max_in_flight, max(2, math.ceil(rate * 0.2)))
         latency = min(max(self._typical, self._latency), _LATENCY_SPREAD * self._latency)
-        return min(self.max_in_flight, math.ceil(rate * latency * 1.5) + 2)
+        return min(self.max_in_flight, math.ceil(rate * latency * 2) + 2)
 
     @property
     def has_place(self) -> bool:
@@ -292,7 +293,7 @@ class AdaptiveRateLimiter:
     def _back_off(self, now: float) -> None:
         """A 429 with no window known: measure what the server admits, once per burst of 429s."""
         self._throttled = True
-        if now - self._last_backoff < _BURST:
+        if now - self._last_backoff < min(_BURST, 3 * (self._latency or _BURST)):
             return
         self._last_backoff = now
         self._forget(now)

@@ -210,7 +210,7 @@ def test_the_rate_does_not_grow_while_the_client_cannot_use_it() -> None:
         limiter.reserve()
         limiter.observe(Answer(200, latency=0.05))
     assert limiter.rate == INITIAL_RATE
-    assert limiter.concurrency == math.ceil(INITIAL_RATE * 0.05 * 1.5) + 2
+    assert limiter.concurrency == math.ceil(INITIAL_RATE * 0.05 * 2) + 2
 
 
 def test_requests_in_flight_follow_what_the_server_is_seen_to_admit_and_a_slower_network() -> None:
@@ -219,16 +219,16 @@ def test_requests_in_flight_follow_what_the_server_is_seen_to_admit_and_a_slower
     for _ in range(10):  # five answers a second over two seconds, whatever the rate says
         clock.now += 0.2
         probing.observe(Answer(200, latency=0.05))
-    assert probing.concurrency == math.ceil(INITIAL_RATE * 0.05 * 1.5) + 2  # sized for max(2 x 5/s, 20/s)
+    assert probing.concurrency == math.ceil(INITIAL_RATE * 0.05 * 2) + 2  # sized for max(1.5 x 5/s, 20/s)
     known = AdaptiveRateLimiter(clock=clock, max_in_flight=256)
     known.observe(Answer(200, 100, 99, 1.0, latency=0.05))
     for _ in range(100):  # the network got slower: 0.08 s typical, but never sized past three times the base
         known.observe(Answer(200, 100, 99, 1.0, latency=0.08))
-    assert known.concurrency == math.ceil(95 * 0.08 * 1.5) + 2
+    assert known.concurrency == math.ceil(95 * 0.08 * 2) + 2
     for _ in range(20):
         known.observe(Answer(200, 100, 99, 1.0, latency=5.0))
     base = 0.05 * 1.001**121  # the base latency forgets its minimum slowly
-    assert known.concurrency == math.ceil(95 * 3 * base * 1.5) + 2
+    assert known.concurrency == math.ceil(95 * 3 * base * 2) + 2
 
 
 def test_a_pause_that_begins_while_waiting_voids_the_slot(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -310,10 +310,10 @@ def test_concurrency_follows_rate_and_latency_and_ignores_items_in_backoff() -> 
     clock = Clock()
     limiter = AdaptiveRateLimiter(clock=clock, max_in_flight=500)
     limiter.observe(Answer(200, 1000, 999, 1.0, latency=0.2))
-    assert limiter.concurrency == math.ceil(950 * 0.2 * 1.5) + 2
+    assert limiter.concurrency == math.ceil(950 * 0.2 * 2) + 2
     small = AdaptiveRateLimiter(clock=clock, max_in_flight=500)
     small.observe(Answer(200, 10, 9, 1.0, latency=0.02))
-    assert small.concurrency == math.ceil(9.5 * 0.02 * 1.5) + 2 == 3
+    assert small.concurrency == math.ceil(9.5 * 0.02 * 2) + 2 == 3
     capped = AdaptiveRateLimiter(clock=clock, max_in_flight=16)
     capped.observe(Answer(200, 1000, 999, 1.0, latency=0.2))
     assert capped.concurrency == 16

@@ -66,20 +66,31 @@ def body(i: int, at: datetime) -> dict[str, Any]:
 # -- B1 batch create -------------------------------------------------------------------------------------------
 
 
-MODELS = [(window, headers) for window in ("fixed", "token_bucket") for headers in ("always", "on_429", "never")]
+#: The server models B1 runs on: (window, headers, window seconds, items). Six one-second models, a ten-second
+#: fixed window (the API does not publish its window's length), and a short batch on the bucket that announces its
+#: limit only in 429s (where the ramp to the limit weighs most).
+MODELS = [
+    *((window, headers, 1, 2000) for window in ("fixed", "token_bucket") for headers in ("always", "on_429", "never")),
+    ("fixed", "always", 10, 2000),
+    ("token_bucket", "on_429", 1, 600),
+]
+PEER = "peer: SDK + Semaphore, aiolimiter at 95% of the known limit"
 
 
-def b1_batch_create(n: int = 2000, limit: int = 100, latency: float = 0.05) -> dict[str, Any]:
+def model_label(window: str, headers: str, seconds: int, items: int) -> str:
+    return f"{window} {seconds} s, headers {headers}" + (f", {items} items" if items != 2000 else "")
+
+
+def b1_batch_create(limit: int = 100, latency: float = 0.05, with_peer: bool = True) -> dict[str, Any]:
+    """Our batch operator (and, with ``with_peer``, the hand-written peer) on every server model of :data:`MODELS`."""
     import telnyx
-    from aiolimiter import AsyncLimiter
 
     from airflow_provider_telnyx.operators.batch import TelnyxCreateScheduledEventsOperator
 
     rows: dict[str, Any] = {}
     at = datetime.now(timezone.utc) + timedelta(days=1)
-    targets = [f"+1312{5560000 + i:07d}" for i in range(n)]
 
-    def measure(name: str, simulator: Simulator, run: Callable[[], int]) -> dict[str, Any]:
+    def measure(name: str, simulator: Simulator, n: int, run: Callable[[], int]) -> dict[str, Any]:
         started = time.monotonic()
         failed = run()
         elapsed = time.monotonic() - started
@@ -93,6 +104,7 @@ def b1_batch_create(n: int = 2000, limit: int = 100, latency: float = 0.05) -> d
             per_item[event["telnyx_end_user_target"]] = per_item.get(event["telnyx_end_user_target"], 0) + 1
         throttled = sum(e.status == 429 for e in creates)
         row = {
+            "events": n,
             "seconds": round(elapsed, 1),
             "share_of_limit": round(n / elapsed / limit, 3),
             "steady_share_of_limit": round(sum(s == 201 for _, s in steady) / span / limit, 3) if span else None,
@@ -104,22 +116,24 @@ def b1_batch_create(n: int = 2000, limit: int = 100, latency: float = 0.05) -> d
         log(f"B1 {name}: {row}")
         return row
 
-    def ours(simulator: Simulator) -> int:
+    def ours(simulator: Simulator, n: int) -> int:
         op = TelnyxCreateScheduledEventsOperator(
             task_id="b1",
             assistant_id=ASSISTANT,
             agent_target="+13125550199",
             scheduled_at=at,
-            events=[{"end_user_target": target} for target in targets],
+            events=[{"end_user_target": f"+1312{5560000 + i:07d}"} for i in range(n)],
             fail_on_item_error=False,
             tag_metadata=False,
             progress_interval=10,
         )
         return int(op.execute({"ti": StubTI(), "task_state_store": None})["failed"])  # type: ignore[arg-type]
 
-    def peer(simulator: Simulator) -> int:
+    def peer(simulator: Simulator, n: int) -> int:
         # What a competent engineer writes by hand: the official async client, a semaphore, aiolimiter at 95% of
         # the limit they were told.
+        from aiolimiter import AsyncLimiter
+
         async def go() -> int:
             client = telnyx.AsyncTelnyx(api_key=simulator.api_key, base_url=simulator.base_url)
             limiter = AsyncLimiter(0.95 * limit, 1)
@@ -139,38 +153,52 @@ def b1_batch_create(n: int = 2000, limit: int = 100, latency: float = 0.05) -> d
 
         return asyncio.run(go())
 
-    for window, headers in MODELS:
-        for client, run in (("ours", ours), ("peer: SDK + Semaphore + aiolimiter at 95% of the known limit", peer)):
+    for window, headers, seconds, n in MODELS:
+        for client, run in (("ours", ours), (PEER, peer))[: 2 if with_peer else 1]:
             simulator = Simulator(seed=1, assistants=(ASSISTANT,))
             simulator.set_faults(
-                latency=latency, rate_limit=limit, rate_limit_window=window, rate_limit_headers=headers
+                latency=latency,
+                rate_limit=limit * seconds,
+                rate_limit_window=window,
+                rate_limit_window_seconds=seconds,
+                rate_limit_headers=headers,
             )
+            label = model_label(window, headers, seconds, n)
             with simulator.serve_in_thread():
                 connect(simulator)
-                rows[f"{window}, headers {headers}: {client}"] = measure(
-                    f"{window}/{headers}/{client}", simulator, lambda run=run, simulator=simulator: run(simulator)
+                rows[f"{label}: {client}"] = measure(
+                    f"{label}: {client}", simulator, n, lambda run=run, simulator=simulator, n=n: run(simulator, n)
                 )
     ours_rows = {label: row for label, row in rows.items() if label.endswith(": ours")}
-    peer_rows = {label: row for label, row in rows.items() if not label.endswith(": ours")}
+    full = {label: row for label, row in ours_rows.items() if row["events"] == 2000}
+    short = ours_rows[f"{model_label('token_bucket', 'on_429', 1, 600)}: ours"]
     return {
-        "events": n,
         "limit_per_second": limit,
         "latency_ms": latency * 1000,
         "rows": rows,
         "targets": {
             "ours at least 90% of the limit in steady state on every model": all(
-                (row["steady_share_of_limit"] or 0) >= 0.9 for row in ours_rows.values()
+                (row["steady_share_of_limit"] or 0) >= 0.9 for row in full.values()
             ),
             "ours under 2% of requests answered 429 in steady state on every model": all(
-                row["steady_share_429"] < 0.02 for row in ours_rows.values()
+                row["steady_share_429"] < 0.02 for row in full.values()
             ),
             "ours 0 failed and 0 duplicates on every model": all(
                 row["failed"] == 0 and row["duplicates"] == 0 for row in ours_rows.values()
             ),
-            "ours not slower than the peer where the API announces the limit (headers always)": all(
-                ours_row["seconds"] <= peer_row["seconds"] * 1.02
-                for (label, ours_row), peer_row in zip(ours_rows.items(), peer_rows.values(), strict=True)
-                if "headers always" in label
+            "ours at least 90% of the limit over the whole 600-item batch on the bucket announcing only in 429s": (
+                short["share_of_limit"] >= 0.9
+            ),
+            **(
+                {
+                    "ours not slower than the peer where the API announces the limit (headers always)": all(
+                        row["seconds"] <= rows[label.replace(": ours", f": {PEER}")]["seconds"] * 1.02
+                        for label, row in ours_rows.items()
+                        if "headers always" in label
+                    )
+                }
+                if with_peer
+                else {}
             ),
         },
     }
@@ -606,8 +634,7 @@ def plot(results: dict[str, Any]) -> None:
         plt.close(fig)
 
     if "B1" in results:
-        b1 = {label: {"steady": row["steady_share_of_limit"] or 0} for label, row in results["B1"]["rows"].items()}
-        bars("bench_b1", "B1: steady-state rate as a share of the limit, per server model", b1, "steady", "share")
+        plot_b1(results["B1"]["rows"], plt)
     if "B2" in results:
         bars(
             "bench_b2",
@@ -650,6 +677,34 @@ def plot(results: dict[str, Any]) -> None:
         )
 
 
+def plot_b1(rows: dict[str, Any], plt: Any) -> None:
+    """Ours and the peer side by side per server model: the steady-state share of the limit (the whole run's for a
+    batch too short to have a steady state). Every label has its own line; the legend sits outside the bars."""
+    models = list(dict.fromkeys(label.split(": ", 1)[0] for label in rows))
+    fig, ax = plt.subplots(figsize=(9, 0.6 * len(models) + 1.4))
+    clients = [(c, colour) for c, colour in (("ours", "#00a37a"), (PEER, "#9aa5b1")) if f"{models[0]}: {c}" in rows]
+    height = 0.8 / len(clients)
+    for offset, (client, colour) in enumerate(clients):
+        values = []
+        for model in models:
+            row = rows.get(f"{model}: {client}", {})
+            values.append(row.get("steady_share_of_limit") or row.get("share_of_limit") or 0)
+        positions = [index + (offset - (len(clients) - 1) / 2) * height for index in range(len(models))]
+        ax.barh(positions, values, height=height * 0.95, color=colour, label=client.replace(", a", ",\na"))
+        for position, value in zip(positions, values, strict=True):
+            ax.text(value + 0.01, position, f"{value:.3f}", va="center", fontsize=7)
+    names = [model + ("\n(whole run: too short for a steady state)" if "items" in model else "") for model in models]
+    ax.set_yticks(range(len(models)), names, fontsize=8)
+    ax.invert_yaxis()
+    ax.axvline(0.9, color="#c0392b", linestyle="--", linewidth=0.8, label="target: 90% of the limit")
+    ax.set_xlim(0, 1.2)
+    ax.set_xlabel("requests admitted per second, as a share of the limit")
+    ax.set_title("B1: batch create, share of the rate limit used, per server model", fontsize=10)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
+    fig.savefig(STATIC / "bench_b1.png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+
+
 #: What a missed target means, when we know (shown under it on the page).
 WHY_MISSED = {
     "ours not slower than the peer where the API announces the limit (headers always)": "the peer's `aiolimiter` "
@@ -673,10 +728,12 @@ def page(results: dict[str, Any]) -> str:
     ]
     descriptions = {
         "B1": "Batch create: 2,000 phone-call events per run; simulator latency 50 ms per request, rate limit "
-        "100 requests/s, on six server models (a fixed one-second window or a token bucket; `x-ratelimit-*` headers "
-        "on every answer, only on 429s, or never). Ours learns the limit from what the API says (or from 429s "
-        "alone); the peer is told the limit in advance. Steady state: from 10 s after the first request to 1 s "
-        "before the last.",
+        "100 requests/s, on eight server models: a fixed one-second window or a token bucket, with `x-ratelimit-*` "
+        "headers on every answer, only on 429s, or never; a fixed ten-second window of 1,000 requests (the API does "
+        "not publish its window's length); and a 600-event batch on the bucket that announces its limit only in "
+        "429s, where the ramp to the limit weighs most. Ours learns the limit and the window from what the API says "
+        "(or from 429s alone); the peer is told the limit per second in advance. Steady state: from 10 s after the "
+        "first request to 1 s before the last.",
         "B2": "Waiting at scale: 1,000 pending events finishing over about a minute of simulated time, polled every "
         "second; each waiter runs in its own process so its memory can be measured.",
         "B3": "DAG-parse cost: time added by importing the operator and sensor modules once `airflow.sdk`, `DAG`, "

@@ -1,51 +1,65 @@
 """A discrete-event simulation of a batch of creates against a rate-limited server, on a simulated clock.
 
-The server models are the ones a client meets in the wild (and the simulator offers): a fixed one-second window
-or a token bucket refilled continuously; ``x-ratelimit-*`` headers on every answer, only on 429s, or never.
+The server models are the ones a client meets in the wild, written here independently of the simulator's: a fixed
+window or a token bucket of ``limit`` requests per ``seconds`` (refilled continuously); ``x-ratelimit-*`` headers on
+every answer, only on 429s, or never; resets rounded up, to the nearest second (0 at a fixed window's edge) or down.
 The client is the real :class:`~airflow_provider_telnyx.utils.rate_limit.AdaptiveRateLimiter`, driven the way the
 batch operator drives it: a sender holds an in-flight place from ``acquire`` until its item is done, and the hook
-retries a 429 on its own (waiting ``x-ratelimit-reset`` when sent, else a backoff) while the place is held.
-Nothing sleeps: minutes of traffic take milliseconds.
+retries a 429 on its own (waiting ``x-ratelimit-reset`` when sent and positive, else a backoff) while the place is
+held. Nothing sleeps: minutes of traffic take milliseconds.
 """
 
 from __future__ import annotations
 
 import heapq
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from airflow_provider_telnyx.utils.rate_limit import AdaptiveRateLimiter, Answer
 
+ROUNDING: dict[str, Callable[[float], int]] = {
+    "up": math.ceil,
+    "nearest": lambda seconds: math.floor(seconds + 0.5),
+    "down": math.floor,
+}
+
 
 @dataclass
 class Server:
-    """A rate-limited server: ``window`` is ``fixed`` or ``token_bucket``; ``headers`` ``always``, ``on_429``,
-    ``never``."""
+    """A rate-limited server: ``window`` is ``fixed`` or ``token_bucket`` (``limit`` requests per ``seconds``);
+    ``headers`` ``always``, ``on_429``, ``never``; ``rounding`` of the reset ``up``, ``nearest`` or ``down``."""
 
     limit: float
     window: str = "fixed"
     headers: str = "always"
-    _window_start: int = -1
+    seconds: float = 1.0
+    rounding: str = "nearest"
+    _window_index: int = -1
     _used: int = 0
     _tokens: float = field(default=-1.0)
     _last: float = 0.0
 
-    def admit(self, now: float) -> tuple[bool, float]:
-        """Whether a request arriving now is admitted, and the ``x-ratelimit-reset`` it would carry."""
+    def admit(self, now: float) -> tuple[bool, int, int]:
+        """Whether a request arriving now is admitted, and the ``x-ratelimit-remaining`` and ``-reset`` it would
+        carry."""
+        rounded = ROUNDING[self.rounding]
         if self.window == "fixed":
-            second = math.floor(now)
-            if second != self._window_start:
-                self._window_start, self._used = second, 0
+            index = math.floor(now / self.seconds)
+            if index != self._window_index:
+                self._window_index, self._used = index, 0
             self._used += 1
-            return self._used <= self.limit, max(math.ceil(second + 1 - now), 1)
+            left = (index + 1) * self.seconds - now
+            return self._used <= self.limit, max(int(self.limit) - self._used, 0), rounded(left)
+        refill = self.limit / self.seconds
         if self._tokens < 0:
             self._tokens, self._last = self.limit, now
-        self._tokens = min(self.limit, self._tokens + (now - self._last) * self.limit)
+        self._tokens = min(self.limit, self._tokens + (now - self._last) * refill)
         self._last = now
         allowed = self._tokens >= 1
         if allowed:
             self._tokens -= 1
-        return allowed, max(math.ceil((self.limit - self._tokens) / self.limit), 1)
+        return allowed, int(self._tokens), rounded((self.limit - self._tokens) / refill)
 
 
 @dataclass
@@ -89,17 +103,7 @@ def simulate(
     started = 0
     done = 0
     tries: dict[int, int] = {}
-    waiting_for_place = False
     outcome = Outcome(0.0, [], [], [])
-
-    def pace_at(moment: float) -> float:
-        """The slot a request made at ``moment`` (after now) is given: reserved as if the clock were there."""
-        real = now[0]
-        now[0] = moment
-        try:
-            return limiter.reserve()
-        finally:
-            now[0] = real
 
     def push(at: float, kind: str, item: int) -> None:
         nonlocal sequence
@@ -107,31 +111,36 @@ def simulate(
         heapq.heappush(events, (at, sequence, kind, item))
 
     while done < items and now[0] < max_seconds:
-        while started < items and limiter.in_flight < limiter.concurrency:
-            limiter.in_flight += 1  # enter(): a place among those in flight
-            push(now[0] + limiter.reserve() + latency / 2, "arrive", started)  # pace()
+        while started < items and limiter.take_place():  # enter()
+            push(now[0], "pace", started)
             started += 1
-        waiting_for_place = started < items
         if not events:
             break
         now[0], _, kind, item = heapq.heappop(events)
+        if kind == "slot" and now[0] >= limiter.paused_until:
+            push(now[0] + latency / 2, "arrive", item)  # the slot came, and no pause voided it
+            continue
+        if kind in ("pace", "slot"):  # pace(): before every request, retries included; again if a pause voided it
+            push(now[0] + limiter.reserve(again=kind == "slot"), "slot", item)
+            continue
         if kind == "arrive":
-            allowed, reset = server.admit(now[0])
+            allowed, remaining, reset = server.admit(now[0])
             outcome.sends.append(now[0])
             (outcome.admitted if allowed else outcome.throttled).append(now[0])
-            push(now[0] + latency / 2, "ok" if allowed else f"429:{reset}", item)
+            push(now[0] + latency / 2, f"{200 if allowed else 429}:{remaining}:{reset}", item)
             continue
-        status = 200 if kind == "ok" else 429
+        status, remaining, reset = (int(part) for part in kind.split(":"))
         show = server.headers == "always" or (server.headers == "on_429" and status == 429)
-        limiter.observe(Answer(status, limit=int(server.limit) if show else None, latency=latency))
+        if show:
+            limiter.observe(Answer(status, int(server.limit), remaining, float(reset), latency=latency))
+        else:
+            limiter.observe(Answer(status, latency=latency))
         if status == 429:
             tries[item] = tries.get(item, 0) + 1
-            hint = float(kind.split(":")[1]) if show else 0.25 * 2 ** min(tries[item], 5)
-            retry_at = now[0] + hint  # the hook waits, then paces its retry like any request; the place is held
-            push(retry_at + pace_at(retry_at) + latency / 2, "arrive", item)
+            hint = reset if show and reset > 0 else 0.25 * 2 ** min(tries[item], 5)
+            push(now[0] + hint, "pace", item)  # the hook waits, then paces its retry; the place is held
             continue
         limiter.leave()
         done += 1
-    del waiting_for_place
     outcome.seconds = now[0]
     return outcome

@@ -56,18 +56,38 @@ BACKOFF_BASE = 0.5
 BACKOFF_MAX = 30.0
 
 
+@dataclass(frozen=True)
+class RateLimitAnswer:
+    """What one answer said about the rate limit (each field ``None`` when not said, or said unreadably).
+
+    :param status: its HTTP status.
+    :param limit: ``x-ratelimit-limit``: requests per window (a positive whole number).
+    :param remaining: ``x-ratelimit-remaining``: requests left in the window.
+    :param reset: ``x-ratelimit-reset``: seconds until the window resets (an epoch timestamp is made relative).
+    :param retry_after: the wait a 429 asked for (``Retry-After-Ms``/``Retry-After``).
+    :param latency: seconds from sending to the whole answer.
+    """
+
+    status: int
+    limit: int | None = None
+    remaining: int | None = None
+    reset: float | None = None
+    retry_after: float | None = None
+    latency: float | None = None
+
+
 @dataclass
 class RateLimitObservation:
     """What the API's ``x-ratelimit-*`` headers and 429 answers said so far.
 
     :param limit: ``x-ratelimit-limit`` of the latest answer that carried it.
-    :param remaining: ``x-ratelimit-remaining`` of that answer.
-    :param reset: ``x-ratelimit-reset`` (seconds) of that answer.
+    :param remaining: ``x-ratelimit-remaining`` of the latest answer that carried it.
+    :param reset: ``x-ratelimit-reset`` (seconds) of the latest answer that carried it.
     :param throttled: how many 429 answers were received.
     :param responses: how many answers were received.
     :param retry_after: the latest 429's ``Retry-After`` (seconds), if it gave one.
-    :param listeners: called with every answer's ``(status, limit, retry_after, latency)``; the batch operator's
-        rate limiter listens here, so it hears the hook's own retries too.
+    :param listeners: called with every answer's :class:`RateLimitAnswer`; the batch operator's rate limiter
+        listens here, so it hears the hook's own retries too.
     """
 
     limit: int | None = None
@@ -76,33 +96,40 @@ class RateLimitObservation:
     throttled: int = 0
     responses: int = 0
     retry_after: float | None = None
-    listeners: list[Callable[[int, int | None, float | None, float | None], None]] = field(default_factory=list)
+    listeners: list[Callable[[RateLimitAnswer], None]] = field(default_factory=list)
 
     def observe(self, status_code: int, headers: httpx.Headers, latency: float | None = None) -> None:
-        """Record one answer (malformed or non-finite header values are ignored).
+        """Record one answer (malformed, negative or non-finite header values are ignored).
 
         :param status_code: its status.
         :param headers: its headers.
         :param latency: seconds from sending to the whole answer.
         """
         self.responses += 1
-        limit: int | None = None
-        for attribute, header in (("limit", "x-ratelimit-limit"), ("remaining", "x-ratelimit-remaining")):
-            number = _finite(headers.get(header))
+        counts: dict[str, int] = {}
+        for name in ("limit", "remaining"):
+            number = _finite(headers.get(f"x-ratelimit-{name}"))
             if number is not None and number >= 0 and number == int(number):
-                setattr(self, attribute, int(number))
-                if attribute == "limit" and number > 0:
-                    limit = int(number)
+                counts[name] = int(min(number, 2**53))
+        limit = counts.get("limit") or None  # a limit of 0 says nothing usable
+        remaining = counts.get("remaining")
         reset = _finite(headers.get("x-ratelimit-reset"))
-        if reset is not None and reset >= 0:
-            self.reset = reset
+        if reset is not None and reset > 1e9:  # an epoch timestamp rather than a number of seconds
+            reset = max(reset - time.time(), 0.0)
+        reset = reset if reset is not None and reset >= 0 else None
+        self.limit = limit if limit is not None else self.limit
+        self.remaining = remaining if remaining is not None else self.remaining
+        self.reset = reset if reset is not None else self.reset
         retry_after = None
         if status_code == 429:
             self.throttled += 1
             retry_after = retry_after_header(headers, time.time())
             self.retry_after = retry_after
+        answer = RateLimitAnswer(
+            status_code, limit=limit, remaining=remaining, reset=reset, retry_after=retry_after, latency=latency
+        )
         for listener in self.listeners:
-            listener(status_code, limit, retry_after, latency)
+            listener(answer)
 
 
 def _finite(raw: str | None) -> float | None:

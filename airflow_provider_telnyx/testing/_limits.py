@@ -1,8 +1,10 @@
 """The simulator's faults and its rate limiter, with the server models a client meets in the wild.
 
-Rate limiting has two window semantics (a fixed one-second window, or a token bucket refilled continuously) and
-three ways of saying so (``x-ratelimit-*`` headers on every answer, as the real API sends them; only on the 429
-itself; never). Every combination is selectable, so a client can be tested against models it was not tuned to.
+Rate limiting has two window semantics (a fixed window, or a token bucket refilled continuously), any window
+length (the API does not publish its own), and three ways of saying so (``x-ratelimit-*`` headers on every answer,
+as the real API sends them; only on the 429 itself; never). Every combination is selectable, so a client can be
+tested against models it was not tuned to. ``x-ratelimit-reset`` is the seconds until the window resets (a fixed
+window) or until the bucket is full again, rounded to the nearest second: 0 at a fixed window's edge.
 """
 
 from __future__ import annotations
@@ -32,9 +34,10 @@ class Faults:
     """Faults the simulator injects. Every share is a probability in [0, 1], drawn from a seeded RNG.
 
     :param latency: seconds added before every API request is answered.
-    :param rate_limit: requests per second allowed per API key; ``None``: ``DEFAULT_RATE_LIMIT``.
-    :param rate_limit_window: ``"fixed"`` (one-second windows) or ``"token_bucket"`` (a bucket of ``rate_limit``
-        requests refilled continuously).
+    :param rate_limit: requests per window allowed per API key; ``None``: ``DEFAULT_RATE_LIMIT``.
+    :param rate_limit_window: ``"fixed"`` (windows of ``rate_limit_window_seconds``) or ``"token_bucket"`` (a
+        bucket of ``rate_limit`` requests refilled continuously, fully in ``rate_limit_window_seconds``).
+    :param rate_limit_window_seconds: the window's length (default one second).
     :param rate_limit_headers: when ``x-ratelimit-limit``/``-remaining``/``-reset`` are sent: ``"always"`` (every
         answer, like the real API), ``"on_429"`` or ``"never"``.
     :param error_rate: share of API requests answered with one of ``error_statuses`` before they are processed.
@@ -56,6 +59,7 @@ class Faults:
     latency: float = 0.0
     rate_limit: float | None = None
     rate_limit_window: WindowModel = "fixed"
+    rate_limit_window_seconds: float = 1.0
     rate_limit_headers: HeaderPresence = "always"
     error_rate: float = 0.0
     error_statuses: tuple[int, ...] = (500, 502, 503)
@@ -78,7 +82,7 @@ class RateLimiter:
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
         self._lock = threading.Lock()
-        self._windows: dict[str, tuple[int, int]] = {}
+        self._windows: dict[str, tuple[float, int]] = {}
         self._buckets: dict[str, tuple[float, float]] = {}
 
     def reset(self) -> None:
@@ -96,10 +100,11 @@ class RateLimiter:
         :raises Problem: a 429, when the key is over its limit.
         """
         limit = faults.rate_limit if faults.rate_limit is not None else DEFAULT_RATE_LIMIT
+        seconds = faults.rate_limit_window_seconds if faults.rate_limit_window_seconds > 0 else 1.0
         if faults.rate_limit_window == "token_bucket":
-            allowed, remaining, reset = self._bucket(api_key, limit)
+            allowed, remaining, reset = self._bucket(api_key, limit, seconds)
         else:
-            allowed, remaining, reset = self._window(api_key, limit)
+            allowed, remaining, reset = self._window(api_key, limit, seconds)
         headers = {
             "x-ratelimit-limit": str(max(int(limit), 1)),
             "x-ratelimit-remaining": str(max(remaining, 0)),
@@ -118,9 +123,9 @@ class RateLimiter:
             )
         return headers if faults.rate_limit_headers == "always" else {}
 
-    def _window(self, api_key: str, limit: float) -> tuple[bool, int, int]:
+    def _window(self, api_key: str, limit: float, seconds: float) -> tuple[bool, int, int]:
         now = self._clock()
-        window = int(now)
+        window = math.floor(now / seconds) * seconds
         per_window = max(int(limit), 1)
         with self._lock:
             start, used = self._windows.get(api_key, (window, 0))
@@ -128,19 +133,25 @@ class RateLimiter:
                 start, used = window, 0
             used += 1
             self._windows[api_key] = (start, used)
-        return used <= per_window, per_window - used, max(math.ceil(start + 1 - now), 1)
+        return used <= per_window, per_window - used, _whole_seconds(start + seconds - now)
 
-    def _bucket(self, api_key: str, limit: float) -> tuple[bool, int, int]:
+    def _bucket(self, api_key: str, limit: float, seconds: float) -> tuple[bool, int, int]:
         now = self._clock()
         capacity = max(limit, 1.0)
+        refill = capacity / seconds
         with self._lock:
             tokens, last = self._buckets.get(api_key, (capacity, now))
-            tokens = min(capacity, tokens + (now - last) * limit)
+            tokens = min(capacity, tokens + (now - last) * refill)
             allowed = tokens >= 1.0
             if allowed:
                 tokens -= 1.0
             self._buckets[api_key] = (tokens, now)
-        return allowed, int(tokens), max(math.ceil((capacity - tokens) / limit), 1)
+        return allowed, int(tokens), _whole_seconds((capacity - tokens) / refill)
+
+
+def _whole_seconds(seconds: float) -> int:
+    """Seconds rounded to the nearest whole one, as servers send them (0 when under half a second is left)."""
+    return max(math.floor(seconds + 0.5), 0)
 
 
 def fault_response(fault: str) -> Response:
@@ -151,8 +162,8 @@ def fault_response(fault: str) -> Response:
     if fault == "timeout":
         return Response("upstream request timeout", status_code=504, media_type="text/plain")
     status = int(fault.removeprefix("http_"))
-    if status == 429:
-        headers = {"retry-after": "1", "x-ratelimit-limit": "100", "x-ratelimit-remaining": "0"}
+    if status == 429:  # the x-ratelimit-* headers are the rate limiter's, added when its model sends them
+        headers = {"retry-after": "1"}
         detail = "You have exceeded the maximum number of allowed requests."
         return telnyx_error(429, "10011", "Too many requests", detail, headers=headers)
     if status == 502:

@@ -262,6 +262,7 @@ class Simulator(ScheduledEventRoutes, ConversationRoutes):
     async def _answer(self, request: Request, route: str, handler: Callable[[Request, str], Any]) -> Response:
         self._loop = asyncio.get_running_loop()
         fault: str | None = None
+        limit_headers: dict[str, str] = {}
         try:
             if self.faults.latency:
                 await asyncio.sleep(self.faults.latency)
@@ -282,6 +283,7 @@ class Simulator(ScheduledEventRoutes, ConversationRoutes):
             response.headers.update(limit_headers)
         except Problem as problem:
             response = problem.response
+            response.headers.update(limit_headers)  # every answer counted against the limit says so
             if response.status_code == 429:
                 fault = "rate_limit"
         status = 0 if isinstance(response, DroppedConnection) else response.status_code

@@ -23,21 +23,20 @@ def paced_hook(
     telnyx_conn_id: str, *, requests_per_second: float | None, max_in_flight: int, known_limit: int | None = None
 ) -> tuple[TelnyxHook, AdaptiveRateLimiter]:
     """An async-side hook whose every request (retries included) waits for the rate limiter, and the limiter,
-    fed with every answer the hook sees (announced limits, 429s, ``Retry-After``, latency).
+    fed with every answer the hook sees (``x-ratelimit-*`` headers, 429s, ``Retry-After``, latency).
 
     :param telnyx_conn_id: the connection.
     :param requests_per_second: a fixed rate; ``None`` adapts to the API's answers.
     :param max_in_flight: the most requests in flight at once.
-    :param known_limit: a limit the API already announced (to an earlier hook of the same task).
+    :param known_limit: a limit the API already announced (to an earlier hook of the same task); without its window
+        it only caps the rate until the answers show the window.
     :return: the hook (close it with ``aclose``) and its limiter.
     """
     limiter = AdaptiveRateLimiter(requests_per_second, max_in_flight=max_in_flight)
     hook = TelnyxHook(telnyx_conn_id=telnyx_conn_id, pace=limiter.pace)
     if known_limit:
         limiter.observe(Answer(200, limit=known_limit))
-    hook.rate_limit.listeners.append(
-        lambda status, limit, retry_after, latency: limiter.observe(Answer(status, limit, retry_after, latency))
-    )
+    hook.rate_limit.listeners.append(limiter.observe)
     return hook, limiter
 
 

@@ -146,7 +146,9 @@ def test_300_creates_at_100_per_second_on_every_server_model(
     creates = [e for e in telnyx_simulator.journal if e.route == "create"]
     throttled = sum(e.status == 429 for e in creates)
     assert summary["rate_limited"] == throttled
-    assert throttled < 0.1 * len(creates)  # the start (learning the limit) included; steady state: tests/unit
+    # The start included: where nothing is announced before the first 429, slow start (doubling every round trip)
+    # overshoots by up to a round trip at twice the limit, about two windows' budget. Steady state: tests/unit.
+    assert throttled < (0.1 * len(creates) if headers == "always" else 2 * 100)
 
 
 #: A day's contacts as a user's CSV has them: numbers written by hand, four of them unusable.

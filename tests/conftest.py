@@ -1,47 +1,18 @@
-"""Test-wide set-up: a throwaway AIRFLOW_HOME and a `telnyx_default` connection defined by environment."""
+"""Test-wide fixtures and hooks (the environment itself, a throwaway AIRFLOW_HOME, is set by tests/environment.py)."""
 
 from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Iterator
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any
 
-# Airflow reads its home and config at import time, so this runs before any test module imports it.
-_HOME = Path(tempfile.mkdtemp(prefix="telnyx-airflow-home-"))
-os.environ["AIRFLOW_HOME"] = str(_HOME)
-os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
-_ROOT = Path(__file__).parent.parent
-os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(_ROOT / "example_dags")
-# Two bundles: the shipped examples and the DAGs only the tests use (dag.test() needs a DAG to live in one).
-os.environ["AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST"] = json.dumps(
-    [
-        {
-            "name": name,
-            "classpath": "airflow.dag_processing.bundles.local.LocalDagBundle",
-            "kwargs": {"path": str(path), "refresh_interval": 0},
-        }
-        for name, path in (("examples", _ROOT / "example_dags"), ("test_dags", _ROOT / "tests" / "dags"))
-    ]
-)
-os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_HOME / 'airflow.db'}"
-os.environ.pop("TELNYX_API_KEY", None)
-# One export root for the whole session: the example DAGs' Asset URI is built from it, and Airflow keeps an asset
-# inactive when another URI already holds its name (a per-test root would register a second one).
-os.environ["TELNYX_EXPORT_ROOT"] = f"file://{_HOME / 'exports'}"
+import pytest
+from hypothesis import settings
 
-API_KEY = "KEYtest_4f7c1d2e9a8b_SECRET"
-BASE_URL = "https://telnyx.test/v2"
-os.environ["AIRFLOW_CONN_TELNYX_DEFAULT"] = (
-    '{"conn_type": "telnyx", "password": "%s", "host": "%s"}' % (API_KEY, BASE_URL)  # noqa: UP031
-)
-
-
-import pytest  # noqa: E402
-from hypothesis import settings  # noqa: E402
+# Airflow reads its home and config at import time: the environment is set before anything imports it.
+from tests.environment import API_KEY, BASE_URL  # noqa: F401 (imported from here by test modules)
 
 # Hypothesis profiles for the tests that leave the number of examples to the profile (tests/reliability/
 # test_generative.py; the others set theirs explicitly). `make test` passes --hypothesis-profile=ci: at least 500
@@ -96,16 +67,6 @@ def telnyx_simulator(telnyx_simulator: Simulator) -> Iterator[Simulator]:
     yield telnyx_simulator
     problems = violations(telnyx_simulator.exchanges)
     assert not problems, "simulator answers that break the spec:\n" + "\n".join(problems[:10])
-
-
-@pytest.fixture(scope="session")
-def airflow_db() -> None:
-    """Run ``airflow db migrate`` once for the session's throwaway AIRFLOW_HOME (needed by ``dag.test()``)."""
-    import subprocess
-    import sys
-
-    airflow = Path(sys.executable).with_name("airflow")
-    subprocess.run([str(airflow), "db", "migrate"], check=True, capture_output=True, env=os.environ.copy(), timeout=300)
 
 
 @pytest.fixture

@@ -15,7 +15,8 @@ Options come from the ``telnyx_simulator`` marker, e.g.
 Like the API, the simulator answers 404 for an assistant it does not know: register the ids your DAGs use
 (``assistants=...`` or ``telnyx_simulator.add_assistants(...)``); ``assistant-demo`` is always there.
 By default the event clock runs 60 times faster after dispatch (``time_scale=60``), so a call finishes within
-about a second of its scheduled time.
+about a second of its scheduled time. ``dag.test()`` also needs a migrated metadata database and the DAG's file in
+the DAGs folder: the simulator page of the documentation (``docs/simulator.md``) shows a ``conftest.py`` for both.
 """
 
 from __future__ import annotations

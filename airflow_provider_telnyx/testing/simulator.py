@@ -2,12 +2,13 @@
 
 Serves, under ``/v2``, the four scheduled-events operations, ``GET /ai/assistants``,
 ``GET /ai/assistants/{assistant_id}`` and the conversations of dispatched events (the conversation, its messages,
-its insights: :mod:`._conversations`), following ``shared/telnyx-api``: bare-object create/retrieve answers, the
-``{data, meta}`` list envelope, FastAPI-style 422s for schema violations, Telnyx-style ``{"errors": [...]}`` bodies
-for 400/401/404/409/429, bearer auth, and ``Idempotency-Key`` records scoped as the guide says (organization,
-method and path, 24 hours). API keys belong to organizations (by default all to one); assistants must be
-registered (an unknown id answers 404, as the API does). Events follow the lifecycle engine in :mod:`.lifecycle`;
-the rules live in :mod:`._rules`, faults and rate-limit models in :mod:`._limits`.
+its insights: :mod:`._conversations`), following Telnyx's official OpenAPI text (``team-telnyx/openapi``; the test
+suite checks every answer against its copies in the repository's ``tests/contract/``): bare-object create/retrieve
+answers, the ``{data, meta}`` list envelope, FastAPI-style 422s for schema violations, Telnyx-style
+``{"errors": [...]}`` bodies for 400/401/404/409/429, bearer auth, and ``Idempotency-Key`` records scoped as the
+guide says (organization, method and path, 24 hours). API keys belong to organizations (by default all to one);
+assistants must be registered (an unknown id answers 404, as the API does). Events follow the lifecycle engine in
+:mod:`.lifecycle`; the rules live in :mod:`._rules`, faults and rate-limit models in :mod:`._limits`.
 
 Fault injection, a request journal and counters are available in-process (:class:`Simulator`) and over HTTP under
 ``/_sim`` for out-of-process use.

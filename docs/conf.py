@@ -50,6 +50,6 @@ nitpick_ignore_regex = [
     (r"py:.*", _AUTODOC_BARE),
     (r"py:class", r"(strict|required|metadata|annotation|func|default|default_factory|union_mode|ge|le|gt|lt)=.*"),
     # Type aliases and generic bases autodoc renders unqualified or parameterised.
-    (r"py:class", r"(Steps|Page|.*ListPage\[.*)"),
+    (r"py:class", r"(Steps|Page|Lineage|.*ListPage\[.*)"),
     (r"py:.*", r"(.+\.)?_[A-Za-z]\w*(\..+)?"),  # private names
 ]

@@ -74,6 +74,8 @@ _NOTIFY = "tests/integration/test_notifier.py"
 _DELETE = "tests/integration/test_delete_many.py"
 _EVT = "tests/unit/triggers/test_finished_events.py"
 _EVT_DAG = "tests/integration/test_example_on_call_finished.py"
+_OL = "tests/unit/operators/test_lineage.py"
+_OL_RUN = "tests/integration/test_lineage.py"
 FEATURES = (
     Feature(
         "Exactly once",
@@ -203,6 +205,20 @@ FEATURES = (
                 "no task state store: on a task retry an event an earlier try cancelled is reported `not_found` "
                 "(it is still cancelled once)",
             ),
+        ),
+    ),
+    Feature(
+        "OpenLineage",
+        "with the `openlineage` extra, the export reports the assistant's events as its input and its destination "
+        "(named as the OpenLineage spec names files, S3, GCS and ADLS objects) with the record's columns as its "
+        "output, the create operators the same events as their output; importing the operators imports no "
+        "OpenLineage.",
+        (
+            f"{_OL}::test_the_export_names_its_destination_as_the_naming_spec_does",
+            f"{_OL}::test_the_create_operators_write_the_events_the_export_reads",
+            f"{_OL}::test_importing_the_operators_imports_no_openlineage",
+            f"{_OL_RUN}::test_an_s3_export_names_the_object_it_wrote_with_the_parquet_columns",
+            f"{_OL_RUN}::test_the_openlineage_listener_emits_the_linked_datasets_under_dag_test",
         ),
     ),
     Feature(

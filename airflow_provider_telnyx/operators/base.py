@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from functools import cached_property
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.sdk import BaseOperator
 
@@ -16,11 +16,15 @@ from airflow_provider_telnyx.hooks.telnyx import TelnyxHook
 from airflow_provider_telnyx.models import ConversationChannel, ScheduledEvent, ScheduledEventRequest, check_duration
 from airflow_provider_telnyx.operators._arguments import TaskIdentity, is_template
 from airflow_provider_telnyx.operators._late import DEFAULT_MAX_LATENESS, LatePolicy, LateSendRule
+from airflow_provider_telnyx.operators._lineage import create_lineage
 from airflow_provider_telnyx.triggers.scheduled_event import (
     TelnyxScheduledEventsTrigger,
     TelnyxScheduledEventTrigger,
 )
 from airflow_provider_telnyx.utils.waiting import wait_blocking
+
+if TYPE_CHECKING:
+    from airflow_provider_telnyx.operators._lineage import Lineage
 
 __all__ = ["REATTACH_SECONDS", "BaseTelnyxCreateOperator"]
 
@@ -185,6 +189,15 @@ class BaseTelnyxCreateOperator(BaseOperator):
             max_seconds=REATTACH_SECONDS,
         )
         return (event for event in listing if identity.owns(event.conversation_metadata))
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Lineage:
+        """What Airflow's OpenLineage provider reports for this task (the ``openlineage`` extra): the assistant's
+        scheduled events on the Telnyx API written, the dataset an export of them reads
+        (``docs/howto/lineage.md``).
+
+        :param task_instance: the finished task instance; unused, the rendered arguments say it all.
+        """
+        return create_lineage(self.hook, self.assistant_id)
 
     def _preflight(self, *, phone_calls: bool) -> None:
         """Check the assistant before anything is created, when ``check_assistant`` is set."""

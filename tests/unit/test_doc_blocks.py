@@ -120,7 +120,7 @@ def evaluate_all(document: Document) -> None:
 def test_an_operator_outside_a_dag_fails(tmp_path: Path) -> None:
     document = page(
         tmp_path,
-        "```python\nfrom airflow_provider_telnyx.operators.scheduled_event import TelnyxDeleteScheduledEventOperator\n"
+        "```python\nfrom airflow_provider_telnyx.operators.delete import TelnyxDeleteScheduledEventOperator\n"
         "cancel = TelnyxDeleteScheduledEventOperator(task_id='c', assistant_id='a', scheduled_event_id='e')\n```\n",
     )
     with pytest.raises(AssertionError, match="cancel built outside a DAG"):

@@ -46,7 +46,7 @@ from airflow_provider_telnyx.operators._late import LateSendRule
 from airflow_provider_telnyx.operators.base import BaseTelnyxCreateOperator
 from airflow_provider_telnyx.triggers.scheduled_event import TelnyxScheduledEventsTrigger
 from airflow_provider_telnyx.utils.event_ids import earliest_scheduled_at, rows_from_summary
-from airflow_provider_telnyx.utils.pool import Progress, paced_hook, run_pool
+from airflow_provider_telnyx.utils.pool import Progress, Turn, paced_hook, reporting, run_bounded
 from airflow_provider_telnyx.utils.rate_limit import INITIAL_RATE
 from airflow_provider_telnyx.utils.waiting_many import resolve_many
 
@@ -401,29 +401,20 @@ class TelnyxCreateScheduledEventsOperator(BaseTelnyxCreateOperator):
         progress.reused = progress.done = total - len(to_send)
         results: list[ItemResult] = []
 
-        async def send(item: BatchItem) -> None:
-            await limiter.enter()
+        async def send(item: BatchItem, _: Turn) -> ItemResult:
             try:
-                result = await self._send_one(hook, item, rule)
+                return await self._send_one(hook, item, rule)
             except Exception as error:  # any failure of one item is that item's failure; the others go on
-                result = ItemResult.failure(item.index, error)
-            finally:
-                limiter.leave()
-                progress.done += 1
-            progress.created += result.outcome == "created"
-            progress.errors += result.outcome == "failed"
-            results.append(result)
+                return ItemResult.failure(item.index, error)
 
         self.log.info("Creating %d scheduled events (%d already handled)", len(to_send), total - len(to_send))
         try:
-            await run_pool(
-                to_send,
-                send,
-                concurrency=self.max_concurrency,
-                progress=progress,
-                log=self.log,  # type: ignore[arg-type]
-                progress_interval=self.progress_interval,
-            )
+            async with reporting(progress, self.log, self.progress_interval):
+                async for result in run_bounded(to_send, send, window=self.max_concurrency, limiter=limiter):
+                    progress.done += 1
+                    progress.created += result.outcome == "created"
+                    progress.errors += result.outcome == "failed"
+                    results.append(result)
         finally:
             await hook.aclose()
         return results, hook.rate_limit.responses, hook.rate_limit.throttled

@@ -24,7 +24,7 @@ from airflow_provider_telnyx.hooks.telnyx import TelnyxHook
 from airflow_provider_telnyx.models import EventStatus, check_aware_datetime, check_event_id, check_rate
 from airflow_provider_telnyx.operators._batch_results import ItemResult
 from airflow_provider_telnyx.utils.event_ids import event_ids_from
-from airflow_provider_telnyx.utils.pool import paced_hook, run_pool
+from airflow_provider_telnyx.utils.pool import Turn, paced_hook, run_bounded
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -314,15 +314,17 @@ class TelnyxDeleteScheduledEventsOperator(BaseOperator):
         )
         results: list[_Cancelled] = []
 
-        async def cancel(job: tuple[int, str]) -> None:
+        async def cancel(job: tuple[int, str], _: Turn) -> _Cancelled:
             index, event_id = job
             try:
-                results.append(await self._cancel_one(hook, index, event_id, event_id in earlier))
+                return await self._cancel_one(hook, index, event_id, event_id in earlier)
             except Exception as error:  # any failure of one event is that event's outcome; the others go on
-                results.append(_failure(index, event_id, error))
+                return _failure(index, event_id, error)
 
         try:
-            await run_pool(enumerate(event_ids), cancel, concurrency=self.max_concurrency, limiter=limiter)
+            jobs = enumerate(event_ids)
+            async for result in run_bounded(jobs, cancel, window=self.max_concurrency, limiter=limiter):
+                results.append(result)
         finally:
             await hook.aclose()
         return results, hook.rate_limit.responses

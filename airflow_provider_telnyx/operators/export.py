@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
@@ -66,14 +65,13 @@ from airflow_provider_telnyx.utils.export_files import (
     temporary_path,
     writer_for,
 )
-from airflow_provider_telnyx.utils.pool import paced_hook
+from airflow_provider_telnyx.utils.pool import Turn, paced_hook, run_bounded
 
 if TYPE_CHECKING:
     from airflow.sdk import Context, ObjectStoragePath
 
     from airflow_provider_telnyx.operators._lineage import Lineage
     from airflow_provider_telnyx.utils.export_files import RecordWriter
-    from airflow_provider_telnyx.utils.rate_limit import AdaptiveRateLimiter
 
 __all__ = [
     "CALL_ALLOWANCE",
@@ -490,30 +488,9 @@ class TelnyxExportScheduledEventsOperator(BaseOperator):
         )
         exported_at = self.clock()
         tally = _Tally()
-        # Records are written in order: the window's first task is written next, and its turn is set (a long
-        # transcript reads past PARALLEL_TRANSCRIPT_* only then).
-        window: deque[tuple[asyncio.Task[tuple[ExportRecord, list[str]] | None], asyncio.Event]] = deque()
         last_line = time.monotonic()
 
-        async def write_next() -> None:
-            nonlocal last_line
-            task, _ = window[0]
-            written = await task
-            window.popleft()
-            if window:
-                window[0][1].set()
-            if written is not None:
-                self._write(writer, *written, tally)
-            if time.monotonic() - last_line >= self.progress_interval:
-                last_line = time.monotonic()
-                self.log.info(
-                    "Export progress: %d rows, %d requests, %d events without a conversation yet",
-                    tally.rows,
-                    hook.rate_limit.responses,
-                    tally.events_without_conversation,
-                )
-
-        try:
+        async def selected() -> AsyncIterator[_Read | str]:
             async for item in self._source(hook, ids, filters):
                 read = self._readable(item, tally) if not isinstance(item, str) else item
                 if read is None:
@@ -523,19 +500,28 @@ class TelnyxExportScheduledEventsOperator(BaseOperator):
                     if not filters["from_date"] <= due < filters["to_date"]:  # another range's (or the next's)
                         tally.events_outside_range += 1
                         continue
-                turn = asyncio.Event()
-                if not window:
-                    turn.set()
-                one = self._one(hook, limiter, read, turn, exported_at, tally)
-                window.append((asyncio.create_task(one), turn))
-                if len(window) >= 2 * self.max_concurrency:
-                    await write_next()
-            while window:
-                await write_next()
+                yield read
+
+        async def one(item: _Read | str, turn: Turn) -> tuple[ExportRecord, list[str]] | None:
+            read = await self._fetch(hook, item, tally) if isinstance(item, str) else item
+            return None if read is None else await self._record(hook, read, exported_at, turn.wait)
+
+        # Records are written in order; an event whose turn has not come reads a long transcript on only once it
+        # has (Turn.wait gives its place among the requests in flight back meanwhile).
+        try:
+            records = run_bounded(selected(), one, window=2 * self.max_concurrency, ordered=True, limiter=limiter)
+            async for written in records:
+                if written is not None:
+                    self._write(writer, *written, tally)
+                if time.monotonic() - last_line >= self.progress_interval:
+                    last_line = time.monotonic()
+                    self.log.info(
+                        "Export progress: %d rows, %d requests, %d events without a conversation yet",
+                        tally.rows,
+                        hook.rate_limit.responses,
+                        tally.events_without_conversation,
+                    )
         finally:
-            for task, _ in window:
-                task.cancel()
-            await asyncio.gather(*(task for task, _ in window), return_exceptions=True)
             await hook.aclose()
         self._log_left_out(tally)
         return {**asdict(tally), "requests": hook.rate_limit.responses}
@@ -585,33 +571,6 @@ class TelnyxExportScheduledEventsOperator(BaseOperator):
                 "Event %s exported without the fields that do not read (as sent in event): %s", event_id, error
             )
             return _Read(event, payload, ("odd_fields",))
-
-    async def _one(
-        self,
-        hook: TelnyxHook,
-        limiter: AdaptiveRateLimiter,
-        item: _Read | str,
-        turn: asyncio.Event,
-        exported_at: datetime,
-        tally: _Tally,
-    ) -> tuple[ExportRecord, list[str]] | None:
-        """One event's record and what reading it repaired (``None`` for a named event that no longer exists or
-        does not read), holding a place in flight."""
-
-        async def wait_turn() -> None:
-            if not turn.is_set():  # give the place back while waiting: the event written next may need it
-                limiter.leave()
-                await turn.wait()
-                await limiter.enter()
-
-        await limiter.enter()
-        try:
-            read = await self._fetch(hook, item, tally) if isinstance(item, str) else item
-            if read is None:
-                return None
-            return await self._record(hook, read, exported_at, wait_turn)
-        finally:
-            limiter.leave()
 
     def _write(self, writer: RecordWriter, record: ExportRecord, read_repairs: list[str], tally: _Tally) -> None:
         repairs = sorted({*read_repairs, *writer.write(record)})

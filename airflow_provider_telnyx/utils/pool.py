@@ -1,22 +1,23 @@
-"""Running many jobs at once with flat memory, a hook paced by the adaptive rate limiter, and a progress line at a
-steady cadence."""
+"""Running many requests at once (:func:`run_bounded`: flat memory, results as they come or in order), a hook paced by
+the adaptive rate limiter, and a progress line at a steady cadence."""
 
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable
-from contextlib import suppress
+from collections import deque
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
+from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from airflow_provider_telnyx.hooks.telnyx import TelnyxHook
 from airflow_provider_telnyx.utils.rate_limit import AdaptiveRateLimiter, Answer
 
-__all__ = ["Progress", "paced_hook", "run_pool"]
+__all__ = ["Progress", "Turn", "paced_hook", "reporting", "run_bounded"]
 
 _T = TypeVar("_T")
+_R = TypeVar("_R")
 
 
 def paced_hook(
@@ -77,51 +78,128 @@ class Progress:
         )
 
 
-async def run_pool(
-    jobs: Iterable[_T],
-    work: Callable[[_T], Awaitable[None]],
-    *,
-    concurrency: int,
-    limiter: AdaptiveRateLimiter | None = None,
-    progress: Progress | None = None,
-    log: logging.Logger | None = None,
-    progress_interval: float = 10.0,
-) -> None:
-    """Run ``work`` over ``jobs`` with at most ``concurrency`` at a time, pulling jobs lazily (flat memory).
+class Turn:
+    """A job's turn in :func:`run_bounded`: whether its result is the next one handed on (ordered runs only; an
+    unordered job always has its turn).
 
-    :param jobs: the jobs; consumed as workers become free.
-    :param work: the coroutine for one job (it handles its own errors).
-    :param concurrency: workers.
-    :param limiter: each job also waits for a place among the limiter's requests in flight (its concurrency,
-        sized from the rate and latency it observes), held until the job ends.
-    :param progress: counters to log.
-    :param log: where progress lines go.
-    :param progress_interval: seconds between progress lines.
+    :param limiter: the limiter whose place the job holds (given back while it waits for its turn).
+    :param now: the turn is already this job's.
     """
-    iterator = iter(jobs)
 
-    async def worker() -> None:
-        for job in iterator:  # a shared iterator: each job is taken by exactly one worker
-            if limiter is None:
-                await work(job)
-                continue
-            await limiter.enter()
-            try:
-                await work(job)
-            finally:
-                limiter.leave()
+    def __init__(self, limiter: AdaptiveRateLimiter | None, *, now: bool) -> None:
+        self._limiter = limiter
+        self._event = asyncio.Event()
+        if now:
+            self._event.set()
 
-    reporter = asyncio.create_task(_report(progress, log, progress_interval)) if progress and log else None
+    def come(self) -> None:
+        """Make it this job's turn."""
+        self._event.set()
+
+    async def wait(self) -> None:
+        """Wait for this job's turn, giving back its place among the requests in flight meanwhile (the job whose
+        result is needed next may need it)."""
+        if self._event.is_set():
+            return
+        if self._limiter is not None:
+            self._limiter.leave()
+        try:
+            await self._event.wait()
+        finally:
+            if self._limiter is not None:
+                await self._limiter.enter()
+
+
+async def run_bounded(
+    jobs: Iterable[_T] | AsyncIterable[_T],
+    work: Callable[[_T, Turn], Awaitable[_R]],
+    *,
+    window: int,
+    ordered: bool = False,
+    limiter: AdaptiveRateLimiter | None = None,
+) -> AsyncIterator[_R]:
+    """Run ``work`` over ``jobs`` with at most ``window`` running at once, pulling jobs lazily (flat memory), and
+    yield each result: as it completes, or in the jobs' order when ``ordered`` (a slow job then holds the ones
+    behind it in the window). The one way this package runs many requests: the batch, the export, the deletes.
+
+    :param jobs: the jobs, a (sync or async) iterable consumed as places free up.
+    :param work: one job's coroutine, given its :class:`Turn`; it handles its own errors (an exception it raises
+        ends the run and is raised here, after the others are cancelled).
+    :param window: the most jobs running at once.
+    :param ordered: yield results in the jobs' order.
+    :param limiter: each job also holds a place among the limiter's requests in flight (its concurrency, sized from
+        the rate and latency it observes) while it runs.
+    """
+    source = _aiter(jobs)
+    running: deque[tuple[asyncio.Task[_R], Turn]] = deque()
+
+    async def one(job: _T, turn: Turn) -> _R:
+        if limiter is None:
+            return await work(job, turn)
+        await limiter.enter()
+        try:
+            return await work(job, turn)
+        finally:
+            limiter.leave()
+
+    exhausted = False
     try:
-        await asyncio.gather(*(worker() for _ in range(max(concurrency, 1))))
+        while True:
+            while not exhausted and len(running) < max(window, 1):
+                try:
+                    job = await anext(source)
+                except StopAsyncIteration:
+                    exhausted = True
+                    break
+                turn = Turn(limiter, now=not ordered or not running)
+                running.append((asyncio.create_task(one(job, turn)), turn))
+            if not running:
+                return
+            if ordered:
+                task, _ = running[0]
+                result = await task
+                running.popleft()
+                if running:
+                    running[0][1].come()
+                yield result
+                continue
+            done, _ = await asyncio.wait([task for task, _ in running], return_when=asyncio.FIRST_COMPLETED)
+            for finished in [entry for entry in running if entry[0] in done]:
+                running.remove(finished)
+                yield finished[0].result()
     finally:
-        if reporter is not None:
-            reporter.cancel()
-            with suppress(asyncio.CancelledError):
-                await reporter
+        for task, _ in running:
+            task.cancel()
+        await asyncio.gather(*(task for task, _ in running), return_exceptions=True)
 
 
-async def _report(progress: Progress, log: logging.Logger, interval: float) -> None:
+async def _aiter(jobs: Iterable[_T] | AsyncIterable[_T]) -> AsyncIterator[_T]:
+    if isinstance(jobs, AsyncIterable):
+        async for job in jobs:
+            yield job
+    else:
+        for job in jobs:
+            yield job
+
+
+@asynccontextmanager
+async def reporting(progress: Progress, log: Any, interval: float) -> AsyncIterator[None]:
+    """Log ``progress`` every ``interval`` seconds while the block runs.
+
+    :param progress: the counters.
+    :param log: where the lines go (a stdlib or structlog logger).
+    :param interval: seconds between lines.
+    """
+    reporter = asyncio.create_task(_report(progress, log, interval))
+    try:
+        yield
+    finally:
+        reporter.cancel()
+        with suppress(asyncio.CancelledError):
+            await reporter
+
+
+async def _report(progress: Progress, log: Any, interval: float) -> None:
     while True:
         await asyncio.sleep(interval)
         log.info("Batch progress: %s", progress.line())

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 import httpx
 from pydantic import ValidationError
 
+from airflow_provider_telnyx._checks import check_idempotency_key
 from airflow_provider_telnyx.exceptions import TelnyxInvalidInputError, TelnyxInvalidResponseError
 from airflow_provider_telnyx.hooks._http import ApiRequest
 from airflow_provider_telnyx.hooks._paging import LISTING_SECONDS, MAX_NAMED_UNREADABLE, MAX_PAGES, Page, Pager
@@ -31,7 +32,6 @@ from airflow_provider_telnyx.models import (
     ScheduledEvent,
     ScheduledEventPage,
     ScheduledEventRequest,
-    check_idempotency_key,
     field_errors,
     parse_scheduled_event,
     path_id,

@@ -40,7 +40,6 @@ from airflow_provider_telnyx.models.events import (
 )
 from airflow_provider_telnyx.models.inputs import (
     E164_PATTERN,
-    IDEMPOTENCY_KEY_PATTERN,
     MAX_ID_LENGTH,
     MAX_PAGE_SIZE,
     MAX_RETRIES_CLIENT_ERRORS,
@@ -49,12 +48,6 @@ from airflow_provider_telnyx.models.inputs import (
     SIP_URI_PATTERN,
     EventFilters,
     ListFilter,
-    check_aware_datetime,
-    check_duration,
-    check_event_id,
-    check_idempotency_key,
-    check_rate,
-    check_timestamp,
     field_errors,
     is_valid_target,
     path_id,
@@ -63,7 +56,6 @@ from airflow_provider_telnyx.models.phones import PHONE_SEPARATORS, normalize_ta
 
 __all__ = [
     "E164_PATTERN",
-    "IDEMPOTENCY_KEY_PATTERN",
     "MAX_ID_LENGTH",
     "MAX_PAGE_SIZE",
     "MAX_RETRIES_CLIENT_ERRORS",
@@ -102,12 +94,6 @@ __all__ = [
     "ToolCallFunction",
     "UnreadableItem",
     "UtcDatetime",
-    "check_aware_datetime",
-    "check_duration",
-    "check_event_id",
-    "check_idempotency_key",
-    "check_rate",
-    "check_timestamp",
     "field_errors",
     "in_page_order",
     "is_loopback",

@@ -15,13 +15,14 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.sdk import BaseNotifier
 
+from airflow_provider_telnyx._checks import is_template
 from airflow_provider_telnyx._common import DEFAULT_CONN_ID, utcnow
 from airflow_provider_telnyx._compat import AirflowException
 from airflow_provider_telnyx.exceptions import TelnyxApiError, TelnyxInvalidInputError
 from airflow_provider_telnyx.hooks.telnyx import TelnyxHook
 from airflow_provider_telnyx.models import ScheduledEvent, ScheduledEventRequest, path_id
 from airflow_provider_telnyx.notifications._context import CallbackFacts
-from airflow_provider_telnyx.operators._arguments import REQUEST_PARAMETERS, build_request, is_template
+from airflow_provider_telnyx.operators._arguments import REQUEST_PARAMETERS, build_request
 from airflow_provider_telnyx.operators._late import LATE_SEND_MARGIN, LatePolicy, LateSendRule
 
 if TYPE_CHECKING:

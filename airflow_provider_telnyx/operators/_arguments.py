@@ -32,7 +32,6 @@ __all__ = [
     "TaskIdentity",
     "build_request",
     "default_idempotency_key",
-    "is_template",
     "resolve_scheduled_at",
     "task_instance_tags",
 ]
@@ -261,8 +260,3 @@ def build_request(
 def _parameter_name(field: str) -> str:
     head, dot, rest = field.partition(".")
     return _PARAMETER_FOR_FIELD.get(head, head) + dot + rest
-
-
-def is_template(*values: Any) -> bool:
-    """Whether any value is a Jinja template not rendered yet (a constructor leaves it for ``execute``)."""
-    return any(isinstance(value, str) and "{{" in value for value in values)

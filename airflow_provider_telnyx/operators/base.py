@@ -11,10 +11,11 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.sdk import BaseOperator
 
+from airflow_provider_telnyx._checks import check_duration, is_template
 from airflow_provider_telnyx._common import DEFAULT_CONN_ID, TELNYX_UI_COLOR, default_deferrable, utcnow
 from airflow_provider_telnyx.hooks.telnyx import TelnyxHook
-from airflow_provider_telnyx.models import ConversationChannel, ScheduledEvent, ScheduledEventRequest, check_duration
-from airflow_provider_telnyx.operators._arguments import TaskIdentity, is_template
+from airflow_provider_telnyx.models import ConversationChannel, ScheduledEvent, ScheduledEventRequest
+from airflow_provider_telnyx.operators._arguments import TaskIdentity
 from airflow_provider_telnyx.operators._late import DEFAULT_MAX_LATENESS, LatePolicy, LateSendRule
 from airflow_provider_telnyx.operators._lineage import create_lineage
 from airflow_provider_telnyx.triggers.scheduled_event import (

@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from airflow_provider_telnyx._checks import check_duration, check_idempotency_key, check_rate, is_template
 from airflow_provider_telnyx.exceptions import (
     TelnyxApiError,
     TelnyxBatchError,
@@ -22,14 +23,8 @@ from airflow_provider_telnyx.exceptions import (
     TelnyxInvalidInputError,
 )
 from airflow_provider_telnyx.hooks.telnyx import TelnyxHook
-from airflow_provider_telnyx.models import (
-    ConversationChannel,
-    ScheduledEvent,
-    check_duration,
-    check_idempotency_key,
-    check_rate,
-)
-from airflow_provider_telnyx.operators._arguments import REQUEST_PARAMETERS, TaskIdentity, build_request, is_template
+from airflow_provider_telnyx.models import ConversationChannel, ScheduledEvent
+from airflow_provider_telnyx.operators._arguments import REQUEST_PARAMETERS, TaskIdentity, build_request
 from airflow_provider_telnyx.operators._batch_results import (
     BatchItem,
     InvalidItemPolicy,

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from airflow.sdk import BaseOperator
 
+from airflow_provider_telnyx._checks import check_aware_datetime, check_event_id, check_rate
 from airflow_provider_telnyx._common import DEFAULT_CONN_ID, TELNYX_UI_COLOR
 from airflow_provider_telnyx.exceptions import (
     TelnyxBatchError,
@@ -21,7 +22,7 @@ from airflow_provider_telnyx.exceptions import (
     TelnyxNotFoundError,
 )
 from airflow_provider_telnyx.hooks.telnyx import TelnyxHook
-from airflow_provider_telnyx.models import EventStatus, check_aware_datetime, check_event_id, check_rate
+from airflow_provider_telnyx.models import EventStatus
 from airflow_provider_telnyx.operators._batch_results import ItemResult
 from airflow_provider_telnyx.utils.event_ids import event_ids_from
 from airflow_provider_telnyx.utils.pool import Turn, paced_hook, run_bounded

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.sdk import BaseOperator
 
+from airflow_provider_telnyx._checks import check_duration, check_rate
 from airflow_provider_telnyx._common import DEFAULT_CONN_ID, TELNYX_UI_COLOR, parse_iso_datetime, utcnow
 from airflow_provider_telnyx._compat import AirflowException
 from airflow_provider_telnyx.exceptions import (
@@ -41,8 +42,6 @@ from airflow_provider_telnyx.models import (
     ConversationMessage,
     ScheduledEvent,
     UnreadableItem,
-    check_duration,
-    check_rate,
     in_page_order,
     parse_scheduled_event,
 )

@@ -21,19 +21,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_telnyx._checks import check_idempotency_key
 from airflow_provider_telnyx._compat import AirflowSkipException, ResumableJobMixin
 from airflow_provider_telnyx.exceptions import (
     TelnyxApiError,
     TelnyxNotFoundError,
     TelnyxScheduledEventWaitError,
 )
-from airflow_provider_telnyx.models import (
-    ConversationChannel,
-    EventStatus,
-    ScheduledEvent,
-    ScheduledEventRequest,
-    check_idempotency_key,
-)
+from airflow_provider_telnyx.models import ConversationChannel, EventStatus, ScheduledEvent, ScheduledEventRequest
 from airflow_provider_telnyx.operators._arguments import REQUEST_PARAMETERS, TaskIdentity, build_request
 from airflow_provider_telnyx.operators._late import LateSendRule
 from airflow_provider_telnyx.operators.base import BaseTelnyxCreateOperator

@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 from airflow.triggers.base import BaseTrigger
 
+from airflow_provider_telnyx._checks import check_duration, check_event_id
 from airflow_provider_telnyx._common import DEFAULT_CONN_ID, TELNYX_UI_COLOR, default_deferrable
 from airflow_provider_telnyx.exceptions import TelnyxInvalidInputError
 from airflow_provider_telnyx.hooks.telnyx import TelnyxHook
-from airflow_provider_telnyx.models import check_duration, check_event_id
 from airflow_provider_telnyx.triggers.scheduled_event import TelnyxScheduledEventsTrigger, TelnyxScheduledEventTrigger
 from airflow_provider_telnyx.utils.event_ids import Row, earliest_scheduled_at, event_rows
 from airflow_provider_telnyx.utils.waiting import DEFAULT_MAX_TRANSIENT_ERRORS, EventWaiter, resolve

@@ -18,10 +18,11 @@ from typing import Any
 # BaseEventTrigger (what an AssetWatcher accepts) lives here on every Airflow we support, 3.0.6 to 3.3 (and 3.4.0b2).
 from airflow.triggers.base import BaseEventTrigger, TriggerEvent
 
+from airflow_provider_telnyx._checks import check_duration
 from airflow_provider_telnyx.exceptions import TelnyxApiError, TelnyxInvalidInputError
 from airflow_provider_telnyx.hooks.endpoints import LISTING_SECONDS, MAX_PAGES
 from airflow_provider_telnyx.hooks.telnyx import TelnyxHook
-from airflow_provider_telnyx.models import ConversationChannel, ScheduledEvent, check_duration, path_id
+from airflow_provider_telnyx.models import ConversationChannel, ScheduledEvent, path_id
 
 __all__ = [
     "CLOCK_SLACK",

@@ -17,10 +17,10 @@ from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
+from airflow_provider_telnyx._checks import check_duration, check_timestamp
 from airflow_provider_telnyx._common import DEFAULT_CONN_ID, async_timeout, parse_iso_datetime
 from airflow_provider_telnyx.exceptions import TelnyxInvalidInputError
 from airflow_provider_telnyx.hooks.telnyx import TelnyxHook
-from airflow_provider_telnyx.models import check_duration, check_timestamp
 from airflow_provider_telnyx.utils.waiting import DEFAULT_MAX_TRANSIENT_ERRORS, EventWaiter, PollingWaiter
 from airflow_provider_telnyx.utils.waiting_many import ManyEventsWaiter
 

@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from airflow_provider_telnyx._checks import check_event_id
 from airflow_provider_telnyx._common import parse_iso_datetime
 from airflow_provider_telnyx.exceptions import TelnyxInvalidInputError
-from airflow_provider_telnyx.models import check_event_id
 
 __all__ = [
     "CARRIED_KEYS",

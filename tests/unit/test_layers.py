@@ -15,6 +15,7 @@ LAYERS: dict[str, int] = {
     "_common": 0,
     "_compat": 0,
     "_connection_form": 0,
+    "_checks": 0,
     "exceptions": 0,
     "models": 1,
     "hooks": 2,

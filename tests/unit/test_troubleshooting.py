@@ -10,17 +10,12 @@ from typing import Any
 
 import httpx
 
+from airflow_provider_telnyx._checks import check_event_id, check_idempotency_key
 from airflow_provider_telnyx._compat import AIRFLOW_V_3_3_PLUS
 from airflow_provider_telnyx.exceptions import TelnyxNotFoundError, TelnyxServerError
 from airflow_provider_telnyx.hooks.endpoints import events_pager
 from airflow_provider_telnyx.hooks.telnyx import TelnyxHook
-from airflow_provider_telnyx.models import (
-    TelnyxClientConfig,
-    check_event_id,
-    check_idempotency_key,
-    parse_scheduled_event,
-    path_id,
-)
+from airflow_provider_telnyx.models import TelnyxClientConfig, parse_scheduled_event, path_id
 from airflow_provider_telnyx.operators._arguments import TaskIdentity, build_request
 from airflow_provider_telnyx.operators._late import LatePolicy, LateSendRule
 from airflow_provider_telnyx.operators.batch import ItemResult, TelnyxCreateScheduledEventsOperator

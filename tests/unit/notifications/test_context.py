@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
+from airflow_provider_telnyx._checks import IDEMPOTENCY_KEY_PATTERN
 from airflow_provider_telnyx._compat import mask_secret
-from airflow_provider_telnyx.models import IDEMPOTENCY_KEY_PATTERN
 from airflow_provider_telnyx.notifications._context import MAX_REASON, CallbackFacts, CallbackKind, one_line_reason
 
 NOW = datetime(2031, 6, 1, 9, 0, tzinfo=timezone.utc)

@@ -30,7 +30,7 @@ import structlog
 
 from airflow_provider_telnyx.exceptions import TelnyxInvalidInputError
 from airflow_provider_telnyx.models.export import MAX_NESTING, export_json_schema
-from airflow_provider_telnyx.operators import export as export_module
+from airflow_provider_telnyx.operators import _export_run as export_module
 from airflow_provider_telnyx.operators.export import TelnyxExportScheduledEventsOperator
 from airflow_provider_telnyx.testing.clock import ManualClock
 from airflow_provider_telnyx.testing.simulator import Simulator

@@ -58,7 +58,7 @@ class TelnyxExportScheduledEventsOperator(BaseOperator):
     :func:`~airflow_provider_telnyx.models.export.first_due_at`, so consecutive runs never export an event twice).
     The file is JSON Lines, or Parquet (``pyarrow``, the ``parquet`` extra). Records are written as they come, in
     the order the events were listed or named, with at most ``2 x max_concurrency`` events in memory; a transcript
-    stops at :data:`MAX_TRANSCRIPT_MESSAGES` messages or :data:`MAX_TRANSCRIPT_BYTES` bytes
+    stops at 10,000 messages or 10 MB (``MAX_TRANSCRIPT_MESSAGES``, ``MAX_TRANSCRIPT_BYTES``)
     (``transcript_truncated``); every request goes through the same adaptive rate limiter as the batch create
     operator. A record that cannot be encoded as it is (a lone surrogate, nesting too deep, a non-finite number, an
     integer past 64 bits) is written repaired and counted (``repaired_records``), never failing the export; so is an
@@ -86,7 +86,7 @@ class TelnyxExportScheduledEventsOperator(BaseOperator):
         rather than read as "nothing to export"). (templated)
     :param to_date: end of the range, excluded as in Airflow's data intervals (default the data interval's end):
         an event due exactly at ``to_date`` belongs to the next range. The API is asked for more (its ``to_date``
-        is inclusive, and a retried call's time has moved on, up to :data:`RETRY_LOOKAHEAD`), and what is not in
+        is inclusive, and a retried call's time has moved on, up to ``RETRY_LOOKAHEAD``), and what is not in
         the range is left out here. (templated)
     :param conversation_channel: only ``phone_call`` or only ``sms_chat`` events (range selection). (templated)
     :param include_transcript: read every event's messages (one request per ``message_page_size`` messages).

@@ -53,7 +53,12 @@ __all__ = [
     "DEFAULT_BASE_URL",
     "DEFAULT_CONN_ID",
     "DEFAULT_MAX_RETRIES",
+    "DEFAULT_MAX_TRANSIENT_ERRORS",
     "DEFAULT_TIMEOUT",
+    "MAX_PAGE_SIZE",
+    "MAX_RETRIES_CLIENT_ERRORS",
+    "MAX_RETRY_INTERVAL_SECS",
+    "MIN_RETRY_INTERVAL_SECS",
     "TELNYX_UI_COLOR",
     "StrEnum",
     "async_timeout",
@@ -70,6 +75,14 @@ DEFAULT_BASE_URL = "https://api.telnyx.com/v2"
 DEFAULT_TIMEOUT = 60.0
 #: Retries of a retryable failure within one hook call; connection extra ``max_retries``.
 DEFAULT_MAX_RETRIES = 3
+#: The API's limits (its OpenAPI text): retries after busy or no-answer outcomes, seconds between attempts, and
+#: items per list page.
+MAX_RETRIES_CLIENT_ERRORS = 10
+MIN_RETRY_INTERVAL_SECS = 60
+MAX_RETRY_INTERVAL_SECS = 86_400
+MAX_PAGE_SIZE = 100
+#: Consecutive failed status checks a wait tolerates before it gives up (timeouts, 429, 5xx).
+DEFAULT_MAX_TRANSIENT_ERRORS = 5
 #: Colour of our tasks in the Airflow UI (Telnyx green).
 TELNYX_UI_COLOR = "#00E3AA"
 

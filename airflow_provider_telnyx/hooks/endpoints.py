@@ -16,12 +16,12 @@ import httpx
 from pydantic import ValidationError
 
 from airflow_provider_telnyx._checks import check_idempotency_key
+from airflow_provider_telnyx._common import MAX_PAGE_SIZE
 from airflow_provider_telnyx.exceptions import TelnyxInvalidInputError, TelnyxInvalidResponseError
 from airflow_provider_telnyx.hooks._http import ApiRequest
 from airflow_provider_telnyx.hooks._paging import LISTING_SECONDS, MAX_NAMED_UNREADABLE, MAX_PAGES, Page, Pager
 from airflow_provider_telnyx.hooks._steps import Steps
 from airflow_provider_telnyx.models import (
-    MAX_PAGE_SIZE,
     Assistant,
     Conversation,
     ConversationInsight,

@@ -21,7 +21,7 @@ from tenacity import AsyncRetrying, Retrying
 from typing_extensions import Unpack
 
 from airflow_provider_telnyx import __version__
-from airflow_provider_telnyx._common import DEFAULT_CONN_ID
+from airflow_provider_telnyx._common import DEFAULT_CONN_ID, MAX_PAGE_SIZE
 from airflow_provider_telnyx._compat import BaseHook, aextra_dejson, aget_connection, amask_secret, conf, mask_secret
 from airflow_provider_telnyx._connection_form import form_widgets, ui_field_behaviour
 from airflow_provider_telnyx.exceptions import (
@@ -51,7 +51,6 @@ from airflow_provider_telnyx.hooks.endpoints import (
     read_insights,
 )
 from airflow_provider_telnyx.models import (
-    MAX_PAGE_SIZE,
     Assistant,
     Conversation,
     ConversationInsight,

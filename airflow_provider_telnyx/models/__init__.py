@@ -41,10 +41,6 @@ from airflow_provider_telnyx.models.events import (
 from airflow_provider_telnyx.models.inputs import (
     E164_PATTERN,
     MAX_ID_LENGTH,
-    MAX_PAGE_SIZE,
-    MAX_RETRIES_CLIENT_ERRORS,
-    MAX_RETRY_INTERVAL_SECS,
-    MIN_RETRY_INTERVAL_SECS,
     SIP_URI_PATTERN,
     EventFilters,
     ListFilter,
@@ -57,10 +53,6 @@ from airflow_provider_telnyx.models.phones import PHONE_SEPARATORS, normalize_ta
 __all__ = [
     "E164_PATTERN",
     "MAX_ID_LENGTH",
-    "MAX_PAGE_SIZE",
-    "MAX_RETRIES_CLIENT_ERRORS",
-    "MAX_RETRY_INTERVAL_SECS",
-    "MIN_RETRY_INTERVAL_SECS",
     "PHONE_SEPARATORS",
     "SIP_URI_PATTERN",
     "AnyScheduledEvent",

@@ -20,13 +20,15 @@ from pydantic import (
     model_validator,
 )
 
-from airflow_provider_telnyx._common import StrEnum
-from airflow_provider_telnyx.models._base import ListPage, PageMeta, UtcDatetime, _Response
-from airflow_provider_telnyx.models.enums import ConversationChannel, EventStatus, SipRegion
-from airflow_provider_telnyx.models.inputs import (
+from airflow_provider_telnyx._common import (
     MAX_RETRIES_CLIENT_ERRORS,
     MAX_RETRY_INTERVAL_SECS,
     MIN_RETRY_INTERVAL_SECS,
+    StrEnum,
+)
+from airflow_provider_telnyx.models._base import ListPage, PageMeta, UtcDatetime, _Response
+from airflow_provider_telnyx.models.enums import ConversationChannel, EventStatus, SipRegion
+from airflow_provider_telnyx.models.inputs import (
     _check_target,
     _FieldError,
 )

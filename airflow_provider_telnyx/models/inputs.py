@@ -14,13 +14,13 @@ from urllib.parse import quote
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, ValidationError
 
+from airflow_provider_telnyx._common import MAX_PAGE_SIZE
 from airflow_provider_telnyx.exceptions import TelnyxInvalidInputError
 from airflow_provider_telnyx.models.enums import ConversationChannel
 
 __all__ = [
     "E164_PATTERN",
     "MAX_ID_LENGTH",
-    "MAX_PAGE_SIZE",
     "SIP_URI_PATTERN",
     "EventFilters",
     "ListFilter",
@@ -45,10 +45,6 @@ SIP_URI_PATTERN = re.compile(
     re.IGNORECASE,
 )
 
-MAX_RETRIES_CLIENT_ERRORS = 10
-MIN_RETRY_INTERVAL_SECS = 60
-MAX_RETRY_INTERVAL_SECS = 86_400
-MAX_PAGE_SIZE = 100
 
 #: Longest id (assistant, event, conversation) sent in a path.
 MAX_ID_LENGTH = 256

@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_telnyx._common import MAX_RETRIES_CLIENT_ERRORS, MAX_RETRY_INTERVAL_SECS
 from airflow_provider_telnyx.exceptions import (
     TelnyxInvalidResponseError,
     TelnyxNotFoundError,
@@ -27,8 +28,6 @@ from airflow_provider_telnyx.hooks.endpoints import (
 )
 from airflow_provider_telnyx.hooks.telnyx import TelnyxHook
 from airflow_provider_telnyx.models import (
-    MAX_RETRIES_CLIENT_ERRORS,
-    MAX_RETRY_INTERVAL_SECS,
     ConversationChannel,
     ConversationInsight,
     ConversationMessage,

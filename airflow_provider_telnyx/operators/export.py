@@ -16,16 +16,13 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from airflow.sdk import BaseOperator
 
 from airflow_provider_telnyx._checks import check_aware_datetime, check_duration, check_rate
-from airflow_provider_telnyx._common import DEFAULT_CONN_ID, TELNYX_UI_COLOR, utcnow
+from airflow_provider_telnyx._common import DEFAULT_CONN_ID, MAX_PAGE_SIZE, TELNYX_UI_COLOR, utcnow
 from airflow_provider_telnyx._compat import AirflowException
 from airflow_provider_telnyx.exceptions import (
     TelnyxInvalidInputError,
 )
 from airflow_provider_telnyx.hooks.telnyx import TelnyxHook
-from airflow_provider_telnyx.models import (
-    MAX_PAGE_SIZE,
-    ConversationChannel,
-)
+from airflow_provider_telnyx.models import ConversationChannel
 from airflow_provider_telnyx.operators._lineage import export_lineage
 from airflow_provider_telnyx.utils.event_ids import event_ids_from
 from airflow_provider_telnyx.utils.export_files import (

@@ -22,6 +22,7 @@ from typing import Any, Generic, Literal, TypedDict, TypeVar
 
 from pydantic import ValidationError
 
+from airflow_provider_telnyx._common import DEFAULT_MAX_TRANSIENT_ERRORS
 from airflow_provider_telnyx.exceptions import (
     TelnyxApiError,
     TelnyxScheduledEventFailedError,
@@ -46,9 +47,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-#: Consecutive failed polls (each after the hook's own retries) tolerated before the wait gives up.
-DEFAULT_MAX_TRANSIENT_ERRORS = 5
 
 
 class WaitPayload(TypedDict, total=False):

@@ -19,8 +19,6 @@ from airflow_provider_telnyx._checks import is_template
 from airflow_provider_telnyx._common import DEFAULT_CONN_ID, utcnow
 from airflow_provider_telnyx._compat import AirflowException
 from airflow_provider_telnyx.exceptions import TelnyxApiError, TelnyxInvalidInputError
-from airflow_provider_telnyx.hooks.telnyx import TelnyxHook
-from airflow_provider_telnyx.models import ScheduledEvent, ScheduledEventRequest, path_id
 from airflow_provider_telnyx.notifications._context import CallbackFacts
 from airflow_provider_telnyx.operators._arguments import REQUEST_PARAMETERS, build_request
 from airflow_provider_telnyx.operators._late import LATE_SEND_MARGIN, LatePolicy, LateSendRule
@@ -28,6 +26,9 @@ from airflow_provider_telnyx.operators._late import LATE_SEND_MARGIN, LatePolicy
 if TYPE_CHECKING:
     import jinja2
     from airflow.sdk import Context
+
+    from airflow_provider_telnyx.hooks.telnyx import TelnyxHook
+    from airflow_provider_telnyx.models import ScheduledEvent, ScheduledEventRequest
 
 __all__ = ["DEFAULT_LEAD", "TelnyxNotifier"]
 
@@ -143,6 +144,8 @@ class TelnyxNotifier(BaseNotifier):
     @cached_property
     def hook(self) -> TelnyxHook:
         """The hook for ``telnyx_conn_id`` (created on first use; building the notifier does no I/O)."""
+        from airflow_provider_telnyx.hooks.telnyx import TelnyxHook
+
         return TelnyxHook(telnyx_conn_id=self.telnyx_conn_id)
 
     def _fields(self) -> dict[str, Any]:
@@ -153,6 +156,8 @@ class TelnyxNotifier(BaseNotifier):
 
         :raises TelnyxInvalidInputError: naming every bad argument.
         """
+        from airflow_provider_telnyx.models import path_id
+
         problems: list[tuple[str, str]] = []
         if not _holds_template(self.assistant_id):
             try:

@@ -22,10 +22,11 @@ from pydantic import ValidationError
 
 from airflow_provider_telnyx._common import parse_iso_datetime
 from airflow_provider_telnyx.exceptions import TelnyxInvalidInputError
-from airflow_provider_telnyx.models import ScheduledEventRequest, field_errors, normalize_target
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
+
+    from airflow_provider_telnyx.models import ScheduledEventRequest
 
 __all__ = [
     "REQUEST_PARAMETERS",
@@ -207,6 +208,8 @@ def build_request(
     :return: the request, carrying the intended time.
     :raises TelnyxInvalidInputError: naming every bad field.
     """
+    from airflow_provider_telnyx.models import ScheduledEventRequest, field_errors, normalize_target
+
     problems: list[tuple[str, str]] = []
     targets: dict[str, Any] = {}
     for parameter in ("end_user_target", "agent_target"):

@@ -9,11 +9,12 @@ from typing import TYPE_CHECKING, Any, Literal
 from airflow_provider_telnyx._common import StrEnum
 from airflow_provider_telnyx._compat import AirflowFailException
 from airflow_provider_telnyx.exceptions import TelnyxInvalidInputError
-from airflow_provider_telnyx.models import ScheduledEventRequest
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
     from pydantic import JsonValue
+
+    from airflow_provider_telnyx.models import ScheduledEventRequest
 
 __all__ = [
     "MAX_ERROR_TEXT",

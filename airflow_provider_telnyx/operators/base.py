@@ -13,19 +13,18 @@ from airflow.sdk import BaseOperator
 
 from airflow_provider_telnyx._checks import check_duration, is_template
 from airflow_provider_telnyx._common import DEFAULT_CONN_ID, TELNYX_UI_COLOR, default_deferrable, utcnow
-from airflow_provider_telnyx.hooks.telnyx import TelnyxHook
-from airflow_provider_telnyx.models import ConversationChannel, ScheduledEvent, ScheduledEventRequest
-from airflow_provider_telnyx.operators._arguments import TaskIdentity
 from airflow_provider_telnyx.operators._late import DEFAULT_MAX_LATENESS, LatePolicy, LateSendRule
 from airflow_provider_telnyx.operators._lineage import create_lineage
-from airflow_provider_telnyx.triggers.scheduled_event import (
-    TelnyxScheduledEventsTrigger,
-    TelnyxScheduledEventTrigger,
-)
-from airflow_provider_telnyx.utils.waiting import wait_blocking
 
 if TYPE_CHECKING:
+    from airflow_provider_telnyx.hooks.telnyx import TelnyxHook
+    from airflow_provider_telnyx.models import ConversationChannel, ScheduledEvent, ScheduledEventRequest
+    from airflow_provider_telnyx.operators._arguments import TaskIdentity
     from airflow_provider_telnyx.operators._lineage import Lineage
+    from airflow_provider_telnyx.triggers.scheduled_event import (
+        TelnyxScheduledEventsTrigger,
+        TelnyxScheduledEventTrigger,
+    )
 
 __all__ = ["REATTACH_SECONDS", "BaseTelnyxCreateOperator"]
 
@@ -132,6 +131,8 @@ class BaseTelnyxCreateOperator(BaseOperator):
     @cached_property
     def hook(self) -> TelnyxHook:
         """The hook for ``telnyx_conn_id`` (created on first use; constructing the operator does no I/O)."""
+        from airflow_provider_telnyx.hooks.telnyx import TelnyxHook
+
         return TelnyxHook(telnyx_conn_id=self.telnyx_conn_id)
 
     def _namespace(self) -> str | None:
@@ -154,6 +155,8 @@ class BaseTelnyxCreateOperator(BaseOperator):
 
         :return: the payload of a blocking wait, for the waiter's resolve function.
         """
+        from airflow_provider_telnyx.utils.waiting import wait_blocking
+
         if self.deferrable:
             timeout = timedelta(seconds=self.wait_timeout) if self.wait_timeout is not None else None
             self.defer(trigger=trigger, method_name="execute_complete", timeout=timeout)

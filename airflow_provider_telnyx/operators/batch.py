@@ -22,8 +22,6 @@ from airflow_provider_telnyx.exceptions import (
     TelnyxBatchRejectedError,
     TelnyxInvalidInputError,
 )
-from airflow_provider_telnyx.hooks.telnyx import TelnyxHook
-from airflow_provider_telnyx.models import ConversationChannel, ScheduledEvent
 from airflow_provider_telnyx.operators._arguments import REQUEST_PARAMETERS, TaskIdentity, build_request
 from airflow_provider_telnyx.operators._batch_results import (
     BatchItem,
@@ -39,14 +37,13 @@ from airflow_provider_telnyx.operators._batch_results import (
 )
 from airflow_provider_telnyx.operators._late import LateSendRule
 from airflow_provider_telnyx.operators.base import BaseTelnyxCreateOperator
-from airflow_provider_telnyx.triggers.scheduled_event import TelnyxScheduledEventsTrigger
-from airflow_provider_telnyx.utils.event_ids import earliest_scheduled_at, rows_from_summary
-from airflow_provider_telnyx.utils.pool import Progress, Turn, paced_hook, reporting, run_bounded
-from airflow_provider_telnyx.utils.rate_limit import INITIAL_RATE
-from airflow_provider_telnyx.utils.waiting_many import resolve_many
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
+
+    from airflow_provider_telnyx.hooks.telnyx import TelnyxHook
+    from airflow_provider_telnyx.models import ScheduledEvent
+    from airflow_provider_telnyx.utils.pool import Turn
 
 __all__ = ["BatchItem", "ItemResult", "TelnyxCreateScheduledEventsOperator", "summary_line"]
 
@@ -290,6 +287,8 @@ class TelnyxCreateScheduledEventsOperator(BaseTelnyxCreateOperator):
         :param context: the task's context.
         :return: the batch summary (and the outcome, when it waited).
         """
+        from airflow_provider_telnyx.models import ConversationChannel
+
         rule = LateSendRule.of(self.late_policy, self.max_lateness)
         policy = check_on_invalid_item(self.on_invalid_item)
         identity = TaskIdentity.of(context, clock=self.clock, namespace=self._namespace)
@@ -361,6 +360,8 @@ class TelnyxCreateScheduledEventsOperator(BaseTelnyxCreateOperator):
         return summary
 
     def _warn_if_slow(self, to_send: list[BatchItem]) -> None:
+        from airflow_provider_telnyx.utils.rate_limit import INITIAL_RATE
+
         if not to_send:
             return
         if self.requests_per_second is not None:
@@ -386,6 +387,8 @@ class TelnyxCreateScheduledEventsOperator(BaseTelnyxCreateOperator):
     async def _send_all(
         self, to_send: list[BatchItem], rule: LateSendRule, total: int
     ) -> tuple[list[ItemResult], int, int]:
+        from airflow_provider_telnyx.utils.pool import Progress, paced_hook, reporting, run_bounded
+
         hook, limiter = paced_hook(
             self.telnyx_conn_id,
             requests_per_second=self.requests_per_second,
@@ -463,6 +466,10 @@ class TelnyxCreateScheduledEventsOperator(BaseTelnyxCreateOperator):
         raise (TelnyxBatchError if retryable else TelnyxBatchRejectedError)(message, summary=summary)
 
     def _wait(self, summary: dict[str, Any]) -> dict[str, Any]:
+        from airflow_provider_telnyx.triggers.scheduled_event import TelnyxScheduledEventsTrigger
+        from airflow_provider_telnyx.utils.event_ids import earliest_scheduled_at, rows_from_summary
+        from airflow_provider_telnyx.utils.waiting_many import resolve_many
+
         rows = rows_from_summary(summary)
         ids = [row.scheduled_event_id for row in rows if row.scheduled_event_id]
         start = earliest_scheduled_at(rows)  # the listing starts at the batch's events, not the assistant's oldest
@@ -482,6 +489,9 @@ class TelnyxCreateScheduledEventsOperator(BaseTelnyxCreateOperator):
         :param event: the trigger's payload.
         :return: the summary and ``outcome``.
         """
+        from airflow_provider_telnyx.utils.event_ids import rows_from_summary
+        from airflow_provider_telnyx.utils.waiting_many import resolve_many
+
         summary = context["ti"].xcom_pull(task_ids=self.task_id, key="batch_summary") or {}
         rows = rows_from_summary(summary) if summary else None
         return {**summary, "outcome": resolve_many(event, rows=rows, fail_on_failure=self.fail_on_failure)}

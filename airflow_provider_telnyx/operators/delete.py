@@ -21,15 +21,14 @@ from airflow_provider_telnyx.exceptions import (
     TelnyxInvalidInputError,
     TelnyxNotFoundError,
 )
-from airflow_provider_telnyx.hooks.telnyx import TelnyxHook
-from airflow_provider_telnyx.models import EventStatus
 from airflow_provider_telnyx.operators._batch_results import ItemResult
-from airflow_provider_telnyx.utils.event_ids import event_ids_from
-from airflow_provider_telnyx.utils.pool import Turn, paced_hook, run_bounded
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
     from pydantic import JsonValue
+
+    from airflow_provider_telnyx.hooks.telnyx import TelnyxHook
+    from airflow_provider_telnyx.utils.pool import Turn
 
 __all__ = ["TelnyxDeleteScheduledEventOperator", "TelnyxDeleteScheduledEventsOperator"]
 
@@ -80,6 +79,8 @@ class TelnyxDeleteScheduledEventOperator(BaseOperator):
     @cached_property
     def hook(self) -> TelnyxHook:
         """The hook for ``telnyx_conn_id``."""
+        from airflow_provider_telnyx.hooks.telnyx import TelnyxHook
+
         return TelnyxHook(telnyx_conn_id=self.telnyx_conn_id)
 
     def execute(self, context: Context) -> bool:
@@ -222,6 +223,8 @@ class TelnyxDeleteScheduledEventsOperator(BaseOperator):
     @cached_property
     def hook(self) -> TelnyxHook:
         """The hook for ``telnyx_conn_id`` (the selection's listing)."""
+        from airflow_provider_telnyx.hooks.telnyx import TelnyxHook
+
         return TelnyxHook(telnyx_conn_id=self.telnyx_conn_id)
 
     # -- which events ----------------------------------------------------------------------------------------
@@ -244,6 +247,9 @@ class TelnyxDeleteScheduledEventsOperator(BaseOperator):
         return dict(metadata), start, end
 
     def _event_ids(self) -> list[str]:
+        from airflow_provider_telnyx.models import EventStatus
+        from airflow_provider_telnyx.utils.event_ids import event_ids_from
+
         if self.scheduled_event_ids is not None:
             return event_ids_from(self.scheduled_event_ids, field_name="scheduled_event_ids")
         metadata, start, end = self._selection()
@@ -310,6 +316,8 @@ class TelnyxDeleteScheduledEventsOperator(BaseOperator):
         return summary
 
     async def _cancel_all(self, event_ids: list[str], earlier: set[str]) -> tuple[list[_Cancelled], int]:
+        from airflow_provider_telnyx.utils.pool import paced_hook, run_bounded
+
         hook, limiter = paced_hook(
             self.telnyx_conn_id, requests_per_second=self.requests_per_second, max_in_flight=self.max_concurrency
         )
@@ -331,6 +339,8 @@ class TelnyxDeleteScheduledEventsOperator(BaseOperator):
         return results, hook.rate_limit.responses
 
     async def _cancel_one(self, hook: TelnyxHook, index: int, event_id: str, cancelled_before: bool) -> _Cancelled:
+        from airflow_provider_telnyx.models import EventStatus
+
         gone = _Cancelled(index, event_id, "cancelled" if cancelled_before else "not_found")
         try:
             if self.only_if_pending:

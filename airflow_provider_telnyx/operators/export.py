@@ -21,23 +21,12 @@ from airflow_provider_telnyx._compat import AirflowException
 from airflow_provider_telnyx.exceptions import (
     TelnyxInvalidInputError,
 )
-from airflow_provider_telnyx.hooks.telnyx import TelnyxHook
-from airflow_provider_telnyx.models import ConversationChannel
 from airflow_provider_telnyx.operators._lineage import export_lineage
-from airflow_provider_telnyx.utils.event_ids import event_ids_from
-from airflow_provider_telnyx.utils.export_files import (
-    CountingFile,
-    destination_path,
-    file_format_for,
-    prepare_folder,
-    stale_temporaries,
-    temporary_path,
-    writer_for,
-)
 
 if TYPE_CHECKING:
     from airflow.sdk import Context, ObjectStoragePath
 
+    from airflow_provider_telnyx.hooks.telnyx import TelnyxHook
     from airflow_provider_telnyx.operators._lineage import Lineage
 
 __all__ = ["TelnyxExportScheduledEventsOperator"]
@@ -173,6 +162,8 @@ class TelnyxExportScheduledEventsOperator(BaseOperator):
     @cached_property
     def hook(self) -> TelnyxHook:
         """The hook for ``telnyx_conn_id`` (created on first use; constructing the operator does no I/O)."""
+        from airflow_provider_telnyx.hooks.telnyx import TelnyxHook
+
         return TelnyxHook(telnyx_conn_id=self.telnyx_conn_id)
 
     # -- what to export ------------------------------------------------------------------------------------
@@ -180,6 +171,9 @@ class TelnyxExportScheduledEventsOperator(BaseOperator):
     def _selection(self, context: Context) -> tuple[list[str] | None, dict[str, Any]]:
         """The ids to export, or the listing filters of the date range (``from_date``, ``to_date`` as the API
         reads them: both included; the operator leaves out what is at ``to_date``); checked before any request."""
+        from airflow_provider_telnyx.models import ConversationChannel
+        from airflow_provider_telnyx.utils.event_ids import event_ids_from
+
         if self.event_ids is not None:
             return event_ids_from(self.event_ids, field_name="event_ids", subject="export"), {}
         start = self.from_date if self.from_date is not None else context.get("data_interval_start")
@@ -219,6 +213,8 @@ class TelnyxExportScheduledEventsOperator(BaseOperator):
         return None, filters
 
     def _path(self) -> ObjectStoragePath:
+        from airflow_provider_telnyx.utils.export_files import destination_path
+
         destination = destination_path(self.destination)
         if destination.is_dir():  # a rename would move the file into it, and the task would report success
             raise TelnyxInvalidInputError(
@@ -241,6 +237,15 @@ class TelnyxExportScheduledEventsOperator(BaseOperator):
             fields, left out; the first few ids, or positions, in ``unreadable_event_ids``),
             ``transcripts_truncated``, ``requests``, ``seconds``.
         """
+        from airflow_provider_telnyx.utils.export_files import (
+            CountingFile,
+            file_format_for,
+            prepare_folder,
+            stale_temporaries,
+            temporary_path,
+            writer_for,
+        )
+
         ids, filters = self._selection(context)
         file_format = file_format_for(str(self.destination), self.file_format)
         destination = self._path()

@@ -22,23 +22,23 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_telnyx._checks import check_idempotency_key
+from airflow_provider_telnyx._common import DEFAULT_MAX_TRANSIENT_ERRORS
 from airflow_provider_telnyx._compat import AirflowSkipException, ResumableJobMixin
 from airflow_provider_telnyx.exceptions import (
     TelnyxApiError,
     TelnyxNotFoundError,
     TelnyxScheduledEventWaitError,
 )
-from airflow_provider_telnyx.models import ConversationChannel, EventStatus, ScheduledEvent, ScheduledEventRequest
 from airflow_provider_telnyx.operators._arguments import REQUEST_PARAMETERS, TaskIdentity, build_request
 from airflow_provider_telnyx.operators._late import LateSendRule
 from airflow_provider_telnyx.operators.base import BaseTelnyxCreateOperator
 from airflow_provider_telnyx.operators.links import TelnyxScheduledEventLink
-from airflow_provider_telnyx.triggers.scheduled_event import TelnyxScheduledEventTrigger
-from airflow_provider_telnyx.utils.waiting import DEFAULT_MAX_TRANSIENT_ERRORS, resolve
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
     from pydantic import JsonValue
+
+    from airflow_provider_telnyx.models import ScheduledEvent, ScheduledEventRequest
 
 __all__ = ["TelnyxCreateScheduledEventOperator"]
 
@@ -185,6 +185,8 @@ class TelnyxCreateScheduledEventOperator(ResumableJobMixin, BaseTelnyxCreateOper
         return event.event_id
 
     def _create(self, current: _Try) -> ScheduledEvent:
+        from airflow_provider_telnyx.models import ConversationChannel
+
         request = current.request
         self._preflight(phone_calls=request.telnyx_conversation_channel is ConversationChannel.PHONE_CALL)
         intended = request.scheduled_at_fixed_datetime
@@ -282,6 +284,8 @@ class TelnyxCreateScheduledEventOperator(ResumableJobMixin, BaseTelnyxCreateOper
         :param status: the status as the API sent it.
         :return: ``True`` for final events.
         """
+        from airflow_provider_telnyx.models import EventStatus
+
         return status in (EventStatus.COMPLETED.value, EventStatus.FAILED.value)
 
     def poll_until_complete(self, external_id: JsonValue, context: Context) -> None:
@@ -290,6 +294,9 @@ class TelnyxCreateScheduledEventOperator(ResumableJobMixin, BaseTelnyxCreateOper
         :param external_id: the event id.
         :param context: the task's context.
         """
+        from airflow_provider_telnyx.triggers.scheduled_event import TelnyxScheduledEventTrigger
+        from airflow_provider_telnyx.utils.waiting import resolve
+
         event_id = str(external_id)
         context["ti"].xcom_push(key=XCOM_EVENT_ID, value=event_id)
         current = self._current()
@@ -331,6 +338,8 @@ class TelnyxCreateScheduledEventOperator(ResumableJobMixin, BaseTelnyxCreateOper
         :param event: the trigger's payload.
         :return: the final event.
         """
+        from airflow_provider_telnyx.utils.waiting import resolve
+
         return resolve(event, fail_on_failure=self.fail_on_failure)
 
     def on_kill(self) -> None:

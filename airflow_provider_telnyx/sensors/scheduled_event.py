@@ -13,19 +13,24 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
-from airflow.triggers.base import BaseTrigger
 
 from airflow_provider_telnyx._checks import check_duration, check_event_id
-from airflow_provider_telnyx._common import DEFAULT_CONN_ID, TELNYX_UI_COLOR, default_deferrable
+from airflow_provider_telnyx._common import (
+    DEFAULT_CONN_ID,
+    DEFAULT_MAX_TRANSIENT_ERRORS,
+    TELNYX_UI_COLOR,
+    default_deferrable,
+)
 from airflow_provider_telnyx.exceptions import TelnyxInvalidInputError
-from airflow_provider_telnyx.hooks.telnyx import TelnyxHook
-from airflow_provider_telnyx.triggers.scheduled_event import TelnyxScheduledEventsTrigger, TelnyxScheduledEventTrigger
 from airflow_provider_telnyx.utils.event_ids import Row, earliest_scheduled_at, event_rows
-from airflow_provider_telnyx.utils.waiting import DEFAULT_MAX_TRANSIENT_ERRORS, EventWaiter, resolve
-from airflow_provider_telnyx.utils.waiting_many import ManyEventsWaiter, final_facts, resolve_many
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
+    from airflow.triggers.base import BaseTrigger
+
+    from airflow_provider_telnyx.hooks.telnyx import TelnyxHook
+    from airflow_provider_telnyx.utils.waiting import EventWaiter, PollingWaiter
+    from airflow_provider_telnyx.utils.waiting_many import ManyEventsWaiter
 
 __all__ = ["TelnyxScheduledEventSensor", "TelnyxScheduledEventsSensor"]
 
@@ -34,7 +39,7 @@ __all__ = ["TelnyxScheduledEventSensor", "TelnyxScheduledEventsSensor"]
 STATE_WAIT = "telnyx_wait_state"
 
 
-_W = TypeVar("_W", EventWaiter, ManyEventsWaiter)
+_W = TypeVar("_W", bound="PollingWaiter[Any]")
 
 
 class _WaitSensor(BaseSensorOperator, Generic[_W]):
@@ -78,6 +83,8 @@ class _WaitSensor(BaseSensorOperator, Generic[_W]):
     @cached_property
     def hook(self) -> TelnyxHook:
         """The hook for ``telnyx_conn_id``."""
+        from airflow_provider_telnyx.hooks.telnyx import TelnyxHook
+
         return TelnyxHook(telnyx_conn_id=self.telnyx_conn_id)
 
     def _check(self) -> Any:
@@ -164,7 +171,7 @@ class _WaitSensor(BaseSensorOperator, Generic[_W]):
         )
 
 
-class TelnyxScheduledEventSensor(_WaitSensor[EventWaiter]):
+class TelnyxScheduledEventSensor(_WaitSensor["EventWaiter"]):
     """Wait until a scheduled event is ``completed`` (success) or ``failed``.
 
     A ``failed`` event raises :class:`~airflow_provider_telnyx.exceptions.TelnyxScheduledEventFailedError`
@@ -197,6 +204,8 @@ class TelnyxScheduledEventSensor(_WaitSensor[EventWaiter]):
     @cached_property
     def _waiter(self) -> EventWaiter:
         # The sensor's own timeout bounds poke and reschedule modes; the waiter only counts transient errors.
+        from airflow_provider_telnyx.utils.waiting import EventWaiter
+
         return EventWaiter(
             event_id=self.scheduled_event_id,
             poll_interval=self.poke_interval,
@@ -210,9 +219,13 @@ class TelnyxScheduledEventSensor(_WaitSensor[EventWaiter]):
         return f"scheduled event {self.scheduled_event_id}"
 
     def _resolve(self, payload: Any) -> dict[str, Any]:
+        from airflow_provider_telnyx.utils.waiting import resolve
+
         return resolve(payload, fail_on_failure=self.fail_on_failure)
 
     def _trigger(self, end_time: float) -> BaseTrigger:
+        from airflow_provider_telnyx.triggers.scheduled_event import TelnyxScheduledEventTrigger
+
         return TelnyxScheduledEventTrigger(
             scheduled_event_id=self.scheduled_event_id, **self._trigger_options(end_time)
         )
@@ -227,7 +240,7 @@ class TelnyxScheduledEventSensor(_WaitSensor[EventWaiter]):
         return self._resolve(event)
 
 
-class TelnyxScheduledEventsSensor(_WaitSensor[ManyEventsWaiter]):
+class TelnyxScheduledEventsSensor(_WaitSensor["ManyEventsWaiter"]):
     """Wait until every one of many scheduled events is final, polling them together.
 
     Each poll lists the assistant's events 100 at a time from the rows' earliest scheduled time, or fetches the
@@ -268,6 +281,8 @@ class TelnyxScheduledEventsSensor(_WaitSensor[ManyEventsWaiter]):
 
     @cached_property
     def _waiter(self) -> ManyEventsWaiter:
+        from airflow_provider_telnyx.utils.waiting_many import ManyEventsWaiter
+
         return ManyEventsWaiter(
             event_ids=[row.scheduled_event_id for row in self._rows if row.scheduled_event_id],
             poll_interval=self.poke_interval,
@@ -282,9 +297,13 @@ class TelnyxScheduledEventsSensor(_WaitSensor[ManyEventsWaiter]):
         return f"{len(self._waiter.pending)} scheduled events still pending"
 
     def _resolve(self, payload: Any) -> dict[str, Any]:
+        from airflow_provider_telnyx.utils.waiting_many import resolve_many
+
         return resolve_many(payload, rows=self._rows, fail_on_failure=self.fail_on_failure)
 
     def _trigger(self, end_time: float) -> BaseTrigger:
+        from airflow_provider_telnyx.triggers.scheduled_event import TelnyxScheduledEventsTrigger
+
         pending = list(self._waiter.pending)
         start = self._waiter.list_from()
         return TelnyxScheduledEventsTrigger(
@@ -307,6 +326,8 @@ class TelnyxScheduledEventsSensor(_WaitSensor[ManyEventsWaiter]):
         :param event: the trigger's payload.
         :param already: the facts of events that were final before deferring.
         """
+        from airflow_provider_telnyx.utils.waiting_many import final_facts
+
         if isinstance(event, dict) and isinstance(already, dict):
             event = {**event, "final": {**final_facts(already), **final_facts(event)}}
         return self._resolve(event)

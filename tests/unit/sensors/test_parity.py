@@ -274,11 +274,11 @@ def test_a_list_of_ids_gives_one_item_per_id_in_every_mode(clock: ManualClock) -
 def test_the_batch_operators_own_wait_gives_the_sensors_result(
     clock: ManualClock, monkeypatch: pytest.MonkeyPatch, deferrable: bool
 ) -> None:
-    import airflow_provider_telnyx.operators.base as base
+    import airflow_provider_telnyx.utils.waiting as waiting
 
-    blocking = base.wait_blocking
+    blocking = waiting.wait_blocking
     # The blocking wait's sleep moves the simulator's clock instead (the wait itself is the real one).
-    monkeypatch.setattr(base, "wait_blocking", lambda *a: blocking(*a, sleep=lambda _: clock.advance(3 * 3600)))
+    monkeypatch.setattr(waiting, "wait_blocking", lambda *a: blocking(*a, sleep=lambda _: clock.advance(3 * 3600)))
     begin = clock()
     ti = FakeTI()
     op = batch_operator(wait_for_completion=True, deferrable=deferrable, poll_interval=1, fail_on_failure=False)

@@ -16,7 +16,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from airflow_provider_telnyx.utils.rate_limit import AdaptiveRateLimiter, Answer
+from airflow_provider_telnyx.utils.rate_limit import AdaptiveRateLimiter, RateLimitAnswer
 
 ROUNDING: dict[str, Callable[[float], int]] = {
     "up": math.ceil,
@@ -132,9 +132,9 @@ def simulate(
         status, remaining, reset = (int(part) for part in kind.split(":"))
         show = server.headers == "always" or (server.headers == "on_429" and status == 429)
         if show:
-            limiter.observe(Answer(status, int(server.limit), remaining, float(reset), latency=latency))
+            limiter.observe(RateLimitAnswer(status, int(server.limit), remaining, float(reset), latency=latency))
         else:
-            limiter.observe(Answer(status, latency=latency))
+            limiter.observe(RateLimitAnswer(status, latency=latency))
         if status == 429:
             tries[item] = tries.get(item, 0) + 1
             hint = reset if show and reset > 0 else 0.25 * 2 ** min(tries[item], 5)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from airflow_provider_telnyx.hooks.telnyx import TelnyxHook
-from airflow_provider_telnyx.utils.rate_limit import AdaptiveRateLimiter, Answer
+from airflow_provider_telnyx.utils.rate_limit import AdaptiveRateLimiter, RateLimitAnswer
 
 __all__ = ["Progress", "Turn", "paced_hook", "reporting", "run_bounded"]
 
@@ -36,7 +36,7 @@ def paced_hook(
     limiter = AdaptiveRateLimiter(requests_per_second, max_in_flight=max_in_flight)
     hook = TelnyxHook(telnyx_conn_id=telnyx_conn_id, pace=limiter.pace)
     if known_limit:
-        limiter.observe(Answer(200, limit=known_limit))
+        limiter.observe(RateLimitAnswer(200, limit=known_limit))
     hook.rate_limit.listeners.append(limiter.observe)
     return hook, limiter
 

@@ -50,7 +50,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 
-from airflow_provider_telnyx.hooks._retry import RateLimitAnswer as Answer
+from airflow_provider_telnyx.hooks.telnyx import RateLimitAnswer
 
 __all__ = [
     "HEADROOM",
@@ -62,7 +62,7 @@ __all__ = [
     "PROBE",
     "ZERO_HINT_PAUSE",
     "AdaptiveRateLimiter",
-    "Answer",
+    "RateLimitAnswer",
 ]
 
 #: Share of an announced or measured limit the limiter paces at.
@@ -241,7 +241,7 @@ class AdaptiveRateLimiter:
 
     # -- adapting --------------------------------------------------------------------------------------------
 
-    def observe(self, answer: Answer) -> None:
+    def observe(self, answer: RateLimitAnswer) -> None:
         """Take what one answer said (any answer: the hook's retries included)."""
         now = self._clock()
         self._on_wire = max(self._on_wire - 1, 0)
@@ -266,7 +266,7 @@ class AdaptiveRateLimiter:
             if not self._throttled and self._waited:  # slow start: doubles every round trip
                 self._set(self.rate + 1.0 / max(self._latency or 1.0, 0.001), now)
 
-    def _heed(self, answer: Answer, now: float) -> bool:
+    def _heed(self, answer: RateLimitAnswer, now: float) -> bool:
         """Learn the limit and the window, pause when nothing is left, and pace by what the headers say.
 
         :return: whether the limit and its window are known (the rate is theirs, not measured).

@@ -16,7 +16,7 @@ from airflow_provider_telnyx.utils.rate_limit import (
     MAX_PAUSE,
     ZERO_HINT_PAUSE,
     AdaptiveRateLimiter,
-    Answer,
+    RateLimitAnswer,
 )
 from tests.ratelimit_sim import Server, simulate
 
@@ -63,7 +63,7 @@ def test_never_raises_and_always_progresses(fixed: float | None, initial: float,
         assert math.isfinite(wait)
         assert 0 <= wait <= 20 + MAX_PAUSE  # the slowest rate's spacing plus the longest pause
         clock.now += wait + gap
-        answer = Answer(status, limit, remaining, reset, retry_after, latency)  # type: ignore[arg-type]
+        answer = RateLimitAnswer(status, limit, remaining, reset, retry_after, latency)  # type: ignore[arg-type]
         limiter.observe(answer)
         assert 0.05 <= limiter.rate <= 10_000
         assert 1 <= limiter.concurrency <= limiter.max_in_flight
@@ -92,7 +92,7 @@ def test_never_more_than_a_fixed_window_allows_once_it_is_known(
         learned = limiter.window == seconds
         allowed, remaining, reset = server.admit(send(limiter, clock))
         refused_after_learning += learned and not allowed
-        limiter.observe(Answer(200 if allowed else 429, limit, remaining, float(reset)))
+        limiter.observe(RateLimitAnswer(200 if allowed else 429, limit, remaining, float(reset)))
         clock.now += gap
     assert refused_after_learning == 0
 
@@ -110,7 +110,7 @@ def test_the_window_is_learned_from_the_resets(seconds: int, rounding: str) -> N
     while clock.now < 10 * seconds:
         allowed, remaining, reset = server.admit(send(limiter, clock))
         answers.append(allowed)
-        limiter.observe(Answer(200 if allowed else 429, 100, remaining, float(reset), latency=0.05))
+        limiter.observe(RateLimitAnswer(200 if allowed else 429, 100, remaining, float(reset), latency=0.05))
     assert limiter.window == seconds
     assert limiter.rate == pytest.approx(HEADROOM * 100 / seconds)
     assert all(answers)  # never refused: not in the first window, not after
@@ -119,15 +119,15 @@ def test_the_window_is_learned_from_the_resets(seconds: int, rounding: str) -> N
 def test_a_hint_of_0_pauses_instead_of_sending_now() -> None:
     clock = Clock()
     limiter = AdaptiveRateLimiter(clock=clock)
-    limiter.observe(Answer(429, 100, 0, 0.0))
+    limiter.observe(RateLimitAnswer(429, 100, 0, 0.0))
     assert limiter.reserve() == pytest.approx(ZERO_HINT_PAUSE)
     retry_after_zero = AdaptiveRateLimiter(clock=clock)
-    retry_after_zero.observe(Answer(429, retry_after=0.0))
+    retry_after_zero.observe(RateLimitAnswer(429, retry_after=0.0))
     assert retry_after_zero.reserve() >= ZERO_HINT_PAUSE  # and longer: nothing was ever admitted
     assert limiter.window == 1  # refused at a window's edge: a second at least, until a longer reset shows
-    limiter.observe(Answer(200, 100, 99, 0.0))
+    limiter.observe(RateLimitAnswer(200, 100, 99, 0.0))
     assert limiter.window == 1  # an admitted answer's 0 says nothing more
-    limiter.observe(Answer(429, 100, 0, 8.0))
+    limiter.observe(RateLimitAnswer(429, 100, 0, 8.0))
     assert limiter.window == 8
 
 
@@ -135,16 +135,16 @@ def test_a_429_waits_for_retry_after_or_the_earliest_reset_within_bounds() -> No
     """Resets are whole seconds however rounded: a reset of 7 comes 6 s from now at the earliest."""
     clock = Clock()
     limiter = AdaptiveRateLimiter(clock=clock)
-    limiter.observe(Answer(429, 100, 0, 7.0, retry_after=3.0))
+    limiter.observe(RateLimitAnswer(429, 100, 0, 7.0, retry_after=3.0))
     assert limiter.reserve() == pytest.approx(6.0)
     told = AdaptiveRateLimiter(clock=clock)
-    told.observe(Answer(429, 100, 0, 1.0, retry_after=3.0))
+    told.observe(RateLimitAnswer(429, 100, 0, 1.0, retry_after=3.0))
     assert told.reserve() == pytest.approx(3.0)
     edge = AdaptiveRateLimiter(clock=clock)
-    edge.observe(Answer(429, 100, 0, 1.0))
+    edge.observe(RateLimitAnswer(429, 100, 0, 1.0))
     assert edge.reserve() == pytest.approx(ZERO_HINT_PAUSE)
     huge = AdaptiveRateLimiter(clock=clock)
-    huge.observe(Answer(429, 100, 0, 86_400.0))  # a daily quota: a pause, not a window
+    huge.observe(RateLimitAnswer(429, 100, 0, 86_400.0))  # a daily quota: a pause, not a window
     assert huge.reserve() == pytest.approx(MAX_PAUSE)
     assert huge.window is None
 
@@ -154,13 +154,13 @@ def test_a_limit_without_reset_is_not_taken_per_second() -> None:
     starts slowly and only caps its rate at 95% of the limit per second."""
     clock = Clock()
     limiter = AdaptiveRateLimiter(clock=clock)
-    limiter.observe(Answer(200, 1000, latency=0.05))
+    limiter.observe(RateLimitAnswer(200, 1000, latency=0.05))
     assert limiter.rate < 100
     for _ in range(200):
         send(limiter, clock)
-        limiter.observe(Answer(200, 1000, latency=0.05))
+        limiter.observe(RateLimitAnswer(200, 1000, latency=0.05))
     assert limiter.rate == pytest.approx(HEADROOM * 1000)
-    limiter.observe(Answer(200, 1000, 999, 60.0))
+    limiter.observe(RateLimitAnswer(200, 1000, 999, 60.0))
     assert limiter.window == 60
     assert limiter.rate == pytest.approx(HEADROOM * 1000 / 60)
 
@@ -168,7 +168,11 @@ def test_a_limit_without_reset_is_not_taken_per_second() -> None:
 def test_absent_and_unreadable_headers_leave_it_measuring() -> None:
     clock = Clock()
     limiter = AdaptiveRateLimiter(clock=clock)
-    for answer in (Answer(200), Answer(200, None, None, None), Answer(200, 0, -1, -5.0, math.nan, math.inf)):
+    for answer in (
+        RateLimitAnswer(200),
+        RateLimitAnswer(200, None, None, None),
+        RateLimitAnswer(200, 0, -1, -5.0, math.nan, math.inf),
+    ):
         limiter.observe(answer)
     assert (limiter.limit, limiter.window) == (None, None)
     assert limiter.paused_until == -math.inf
@@ -178,9 +182,9 @@ def test_remaining_paces_a_shared_key() -> None:
     """Another client spends the same key: 30 left for the next 10 s is 30 / 9 s at most, not 100 per 10 s."""
     clock = Clock()
     limiter = AdaptiveRateLimiter(clock=clock)
-    limiter.observe(Answer(200, 100, 30, 10.0))
+    limiter.observe(RateLimitAnswer(200, 100, 30, 10.0))
     assert limiter.rate == pytest.approx(HEADROOM * 30 / 9)
-    limiter.observe(Answer(200, 100, 0, 4.0))  # the last one: nothing before the reset (at least 3 s away)
+    limiter.observe(RateLimitAnswer(200, 100, 0, 4.0))  # the last one: nothing before the reset (at least 3 s away)
     assert limiter.reserve() == pytest.approx(3.0)
 
 
@@ -193,10 +197,10 @@ def test_slow_start_doubles_every_round_trip() -> None:
         sent = [send(limiter, clock) for _ in range(round(limiter.rate * rtt))]
         clock.now = sent[0] + rtt
         for _ in sent:
-            limiter.observe(Answer(200, latency=rtt))
+            limiter.observe(RateLimitAnswer(200, latency=rtt))
         rates.append(limiter.rate)
     assert rates == pytest.approx([200, 400, 800, 1600, 3200])
-    limiter.observe(Answer(429, latency=rtt))  # the first 429 ends it: the rate is what the server admitted
+    limiter.observe(RateLimitAnswer(429, latency=rtt))  # the first 429 ends it: the rate is what the server admitted
     assert limiter.rate < rates[-1] / 2
 
 
@@ -208,7 +212,7 @@ def test_the_rate_does_not_grow_while_the_client_cannot_use_it() -> None:
     for _ in range(300):
         clock.now += 1.0  # one request a second, far below the rate: never waits for its slot
         limiter.reserve()
-        limiter.observe(Answer(200, latency=0.05))
+        limiter.observe(RateLimitAnswer(200, latency=0.05))
     assert limiter.rate == INITIAL_RATE
     assert limiter.concurrency == math.ceil(INITIAL_RATE * 0.05 * 2) + 2
 
@@ -218,15 +222,15 @@ def test_requests_in_flight_follow_what_the_server_is_seen_to_admit_and_a_slower
     probing = AdaptiveRateLimiter(initial_rate=5000, clock=clock, max_in_flight=256)
     for _ in range(10):  # five answers a second over two seconds, whatever the rate says
         clock.now += 0.2
-        probing.observe(Answer(200, latency=0.05))
+        probing.observe(RateLimitAnswer(200, latency=0.05))
     assert probing.concurrency == math.ceil(INITIAL_RATE * 0.05 * 2) + 2  # sized for max(1.5 x 5/s, 20/s)
     known = AdaptiveRateLimiter(clock=clock, max_in_flight=256)
-    known.observe(Answer(200, 100, 99, 1.0, latency=0.05))
+    known.observe(RateLimitAnswer(200, 100, 99, 1.0, latency=0.05))
     for _ in range(100):  # the network got slower: 0.08 s typical, but never sized past three times the base
-        known.observe(Answer(200, 100, 99, 1.0, latency=0.08))
+        known.observe(RateLimitAnswer(200, 100, 99, 1.0, latency=0.08))
     assert known.concurrency == math.ceil(95 * 0.08 * 2) + 2
     for _ in range(20):
-        known.observe(Answer(200, 100, 99, 1.0, latency=5.0))
+        known.observe(RateLimitAnswer(200, 100, 99, 1.0, latency=5.0))
     base = 0.05 * 1.001**121  # the base latency forgets its minimum slowly
     assert known.concurrency == math.ceil(95 * 3 * base * 2) + 2
 
@@ -245,7 +249,7 @@ def test_a_pause_that_begins_while_waiting_voids_the_slot(monkeypatch: pytest.Mo
     async def sleep(seconds: float) -> None:
         slept.append(seconds)
         if len(slept) == 1:
-            limiter.observe(Answer(429, retry_after=2.0))  # meanwhile, another request is refused
+            limiter.observe(RateLimitAnswer(429, retry_after=2.0))  # meanwhile, another request is refused
         clock.now += seconds
 
     monkeypatch.setattr(rate_limit.asyncio, "sleep", sleep)
@@ -281,11 +285,11 @@ def test_a_fixed_rate_is_kept_whatever_the_answers_say_and_a_429_still_pauses() 
     clock = Clock()
     limiter = AdaptiveRateLimiter(7.6, clock=clock)
     for status in (200, 200, 200):
-        limiter.observe(Answer(status, 1000, 5, 3.0))
+        limiter.observe(RateLimitAnswer(status, 1000, 5, 3.0))
     assert limiter.rate == 7.6
     waits = [limiter.reserve() for _ in range(8)]
     assert waits[-1] == pytest.approx(7 / 7.6)
-    limiter.observe(Answer(429, 1000, 0, 30.0))  # the server's word on pausing holds at any rate
+    limiter.observe(RateLimitAnswer(429, 1000, 0, 30.0))  # the server's word on pausing holds at any rate
     assert limiter.rate == 7.6
     assert clock.now + limiter.reserve() == pytest.approx(29.0)
 
@@ -302,27 +306,27 @@ def test_rates_that_broke_the_old_bucket(rate: float) -> None:
 def test_retry_after_pauses_every_sender() -> None:
     clock = Clock()
     limiter = AdaptiveRateLimiter(clock=clock)
-    limiter.observe(Answer(429, retry_after=3.0))
+    limiter.observe(RateLimitAnswer(429, retry_after=3.0))
     assert limiter.reserve() == pytest.approx(3.0)
 
 
 def test_concurrency_follows_rate_and_latency_and_ignores_items_in_backoff() -> None:
     clock = Clock()
     limiter = AdaptiveRateLimiter(clock=clock, max_in_flight=500)
-    limiter.observe(Answer(200, 1000, 999, 1.0, latency=0.2))
+    limiter.observe(RateLimitAnswer(200, 1000, 999, 1.0, latency=0.2))
     assert limiter.concurrency == math.ceil(950 * 0.2 * 2) + 2
     small = AdaptiveRateLimiter(clock=clock, max_in_flight=500)
-    small.observe(Answer(200, 10, 9, 1.0, latency=0.02))
+    small.observe(RateLimitAnswer(200, 10, 9, 1.0, latency=0.02))
     assert small.concurrency == math.ceil(9.5 * 0.02 * 2) + 2 == 3
     capped = AdaptiveRateLimiter(clock=clock, max_in_flight=16)
-    capped.observe(Answer(200, 1000, 999, 1.0, latency=0.2))
+    capped.observe(RateLimitAnswer(200, 1000, 999, 1.0, latency=0.2))
     assert capped.concurrency == 16
     # Three items: two of them answered 429 and waiting out their backoff hold no place on the wire.
     assert [small.take_place() for _ in range(4)] == [True, True, True, False]
     for _ in range(3):
         small.reserve()
-    small.observe(Answer(429, 10, 0, 1.0, latency=0.02))
-    small.observe(Answer(429, 10, 0, 1.0, latency=0.02))
+    small.observe(RateLimitAnswer(429, 10, 0, 1.0, latency=0.02))
+    small.observe(RateLimitAnswer(429, 10, 0, 1.0, latency=0.02))
     assert small.take_place()
 
 
@@ -365,14 +369,14 @@ def test_a_short_batch_on_a_bucket_that_speaks_only_in_429s() -> None:
 
 def test_the_hook_passes_every_answer_whole_to_the_limiter() -> None:
     """``RateLimitObservation`` reads the headers tolerantly (an epoch reset made relative, nonsense dropped) and
-    hands each listener one :class:`Answer`."""
+    hands each listener one :class:`RateLimitAnswer`."""
     import time
 
     import httpx
 
     from airflow_provider_telnyx.hooks._retry import RateLimitObservation
 
-    heard: list[Answer] = []
+    heard: list[RateLimitAnswer] = []
     observation = RateLimitObservation(listeners=[heard.append])
     observation.observe(
         429,
@@ -382,9 +386,9 @@ def test_the_hook_passes_every_answer_whole_to_the_limiter() -> None:
     epoch = str(int(time.time()) + 30)
     observation.observe(200, httpx.Headers({"x-ratelimit-reset": epoch, "x-ratelimit-remaining": "-3"}), 0.04)
     observation.observe(200, httpx.Headers({"x-ratelimit-limit": "nan", "x-ratelimit-reset": "-1"}))
-    assert heard[0] == Answer(429, 100, 0, 7.0, None, 0.05)
+    assert heard[0] == RateLimitAnswer(429, 100, 0, 7.0, None, 0.05)
     assert heard[1].reset is not None
     assert 28 <= heard[1].reset <= 30
     assert (heard[1].limit, heard[1].remaining) == (None, None)
-    assert heard[2] == Answer(200)
+    assert heard[2] == RateLimitAnswer(200)
     assert (observation.limit, observation.throttled, observation.responses) == (100, 1, 3)

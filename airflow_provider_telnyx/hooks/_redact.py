@@ -29,7 +29,6 @@ import json
 import logging
 import re
 import string
-import weakref
 from collections.abc import Iterable
 from typing import Any
 from urllib.parse import quote, quote_plus, unquote
@@ -116,6 +115,8 @@ class Redactor:
 
     def __init__(self, secrets: Iterable[str]) -> None:
         kept = sorted({secret for secret in secrets if secret}, key=len, reverse=True)
+        #: What tells two redactors apart: their secrets.
+        self.key = tuple(kept)
         self._secrets = [_Secret(secret) for secret in kept]
         spellings = {
             form
@@ -125,6 +126,8 @@ class Redactor:
         }
         self._byte_spellings = [form.encode() for form in sorted(spellings, key=len, reverse=True)]
         self._base64 = sorted({core for secret in kept for core in _base64_cores(secret.encode())}, key=len)
+        #: The shortest text that can show a secret: a run of it, or a base64 core.
+        self._shortest = min([secret.length for secret in self._secrets] + [len(core) for core in self._base64] or [0])
 
     def __bool__(self) -> bool:
         return bool(self._secrets)
@@ -148,8 +151,8 @@ class Redactor:
 
         :param text: any text that came from the server (or was built from it).
         """
-        if not self._secrets or not text:
-            return text
+        if not self._secrets or len(text) < self._shortest:
+            return text  # too short to hold any run that counts (the common header value)
         for _ in range(_ROUNDS + 1):
             if self._holds(text):
                 text = self._mask(text)
@@ -170,7 +173,7 @@ class Redactor:
 
         :param text: any text.
         """
-        if not self._secrets or not text:
+        if not self._secrets or len(text) < self._shortest:
             return False
         return (
             self._holds(text)
@@ -198,7 +201,10 @@ class Redactor:
         """
         if not self._secrets:
             return headers
-        return httpx.Headers([(self.text(name), self.text(value)) for name, value in headers.multi_items()])
+        items = headers.multi_items()
+        if not self.reveals("\n".join(f"{name}: {value}" for name, value in items)):
+            return headers  # one look at them all: the common case
+        return httpx.Headers([(self.text(name), self.text(value)) for name, value in items])
 
     def _holds(self, text: str) -> bool:
         folded = text.lower()  # a fast test (``str.lower`` may move indices, which only :meth:`_mask` needs)
@@ -247,8 +253,10 @@ class Redactor:
         return views
 
 
-#: Every live redactor: the library log filter masks what any of them knows.
-_LIVE: weakref.WeakSet[Redactor] = weakref.WeakSet()
+#: One redactor per set of secrets this process has seen: the library log filter masks what any of them knows (a
+#: handful: one per API key used; kept for the process's life, so that a record logged while a client closes is
+#: masked too).
+_KNOWN: dict[tuple[str, ...], Redactor] = {}
 #: The loggers of the HTTP stack under the hook: httpx logs the reason phrase at INFO, httpcore the answer's status
 #: line and headers at DEBUG, before any of our code sees the answer.
 _LIBRARY_LOGGERS = (
@@ -262,10 +270,10 @@ _LIBRARY_LOGGERS = (
 
 
 class _LibraryLogFilter(logging.Filter):
-    """Redacts the records of the HTTP libraries' own loggers with every live redactor."""
+    """Redacts the records of the HTTP libraries' own loggers with every known redactor."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        redactors = list(_LIVE)
+        redactors = list(_KNOWN.values())
         if not redactors:
             return True
         try:
@@ -284,13 +292,13 @@ _FILTER = _LibraryLogFilter()
 
 
 def redact_library_logs(redactor: Redactor) -> None:
-    """Have the HTTP libraries' log records pass ``redactor`` too (for as long as it lives).
+    """Have the HTTP libraries' log records pass ``redactor`` too.
 
     :param redactor: the transport's redactor.
     """
     if not redactor:
         return
-    _LIVE.add(redactor)
+    _KNOWN.setdefault(redactor.key, redactor)
     for name in _LIBRARY_LOGGERS:
         logger = logging.getLogger(name)
         if _FILTER not in logger.filters:

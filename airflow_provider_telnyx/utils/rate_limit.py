@@ -48,7 +48,7 @@ import asyncio
 import math
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from airflow_provider_telnyx.hooks.telnyx import RateLimitAnswer
 
@@ -119,6 +119,7 @@ class AdaptiveRateLimiter:
     :param initial_rate: the adaptive rate before anything is known.
     :param max_in_flight: the most requests in flight at once (the caller's own cap).
     :param clock: a monotonic clock (seconds).
+    :param sleep: how :meth:`pace` waits (tests pass one that moves their clock instead).
     """
 
     def __init__(
@@ -128,6 +129,7 @@ class AdaptiveRateLimiter:
         initial_rate: float = INITIAL_RATE,
         max_in_flight: int = 100,
         clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self.fixed = requests_per_second is not None
         self.rate = _finite_rate(requests_per_second if requests_per_second is not None else initial_rate)
@@ -136,6 +138,7 @@ class AdaptiveRateLimiter:
         self.limit: float | None = None
         self.window: float | None = None
         self._clock = clock
+        self._sleep = sleep
         self._last_slot = -math.inf
         self._waited = False
         #: Every sender waits until then (a 429, an exhausted window).
@@ -232,7 +235,7 @@ class AdaptiveRateLimiter:
             if wait <= 0:
                 return
             slot = self._clock() + wait
-            await asyncio.sleep(wait)
+            await self._sleep(wait)
             now = self._clock()
             overran = not late and now - slot > max(2.0 / self.rate, _LATE)
             if now >= self.paused_until and not overran:

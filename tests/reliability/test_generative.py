@@ -57,6 +57,7 @@ from airflow_provider_telnyx.exceptions import (
 from airflow_provider_telnyx.hooks.telnyx import TelnyxHook
 from airflow_provider_telnyx.operators.batch import TelnyxCreateScheduledEventsOperator
 from airflow_provider_telnyx.triggers.scheduled_event import TelnyxScheduledEventTrigger
+from airflow_provider_telnyx.utils.rate_limit import AdaptiveRateLimiter
 from airflow_provider_telnyx.utils.waiting import resolve
 from tests.harness import DictStateStore, FakeTI, context
 from tests.reliability.hostile import (
@@ -372,7 +373,8 @@ def server(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[HostileS
 
 @contextmanager
 def hooks_wait_on(clock: FakeClock) -> Iterator[None]:
-    """Every hook made inside waits on ``clock`` unless told otherwise (the batch operator makes its own)."""
+    """Every hook and rate limiter made inside waits on ``clock`` unless told otherwise (the batch operator makes its
+    own)."""
     original = TelnyxHook.__init__
 
     def init(self: TelnyxHook, *args: Any, **kwargs: Any) -> None:
@@ -380,7 +382,15 @@ def hooks_wait_on(clock: FakeClock) -> Iterator[None]:
         kwargs.setdefault("async_sleep", clock.asleep)
         original(self, *args, **kwargs)
 
-    with mock.patch.object(TelnyxHook, "__init__", init):
+    limiter_init = AdaptiveRateLimiter.__init__
+
+    def limiter(self: AdaptiveRateLimiter, *args: Any, **kwargs: Any) -> None:
+        # The batch's limiter honours the server's pauses (up to a minute): on the same clock, never for real.
+        kwargs.setdefault("clock", clock.time)
+        kwargs.setdefault("sleep", clock.asleep)
+        limiter_init(self, *args, **kwargs)
+
+    with mock.patch.object(TelnyxHook, "__init__", init), mock.patch.object(AdaptiveRateLimiter, "__init__", limiter):
         yield
 
 

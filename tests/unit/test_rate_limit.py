@@ -258,16 +258,12 @@ def test_a_pause_that_begins_while_waiting_voids_the_slot(monkeypatch: pytest.Mo
     assert clock.now == pytest.approx(limiter.paused_until)
 
 
-def test_a_sleeper_woken_late_takes_a_new_slot_once(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_sleeper_woken_late_takes_a_new_slot_once() -> None:
     """A busy event loop wakes every late sleeper at once: sent together they would crowd one fixed window. The
     late one takes a new slot behind the others (once: a loop always late must not starve it)."""
     import asyncio
 
-    from airflow_provider_telnyx.utils import rate_limit
-
     clock = Clock()
-    limiter = AdaptiveRateLimiter(10, clock=clock)
-    limiter.reserve()
     slept: list[float] = []
 
     async def sleep(seconds: float) -> None:  # the loop is blocked: every sleep overruns by 0.5 s
@@ -275,7 +271,8 @@ def test_a_sleeper_woken_late_takes_a_new_slot_once(monkeypatch: pytest.MonkeyPa
         clock.now += seconds + 0.5
         limiter.reserve()  # meanwhile another sender takes the next slot
 
-    monkeypatch.setattr(rate_limit.asyncio, "sleep", sleep)
+    limiter = AdaptiveRateLimiter(10, clock=clock, sleep=sleep)
+    limiter.reserve()
     asyncio.run(limiter.pace())
     # Its slot at 0.1, woken at 0.6 (when another took 0.6): a new slot at 0.7; woken late again, it goes.
     assert slept == pytest.approx([0.1, 0.1])

@@ -235,15 +235,11 @@ def test_requests_in_flight_follow_what_the_server_is_seen_to_admit_and_a_slower
     assert known.concurrency == math.ceil(95 * 3 * base * 2) + 2
 
 
-def test_a_pause_that_begins_while_waiting_voids_the_slot(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_pause_that_begins_while_waiting_voids_the_slot() -> None:
     """A request waiting for its slot when another one's 429 says "wait 2 s" waits for the pause, not its slot."""
     import asyncio
 
-    from airflow_provider_telnyx.utils import rate_limit
-
     clock = Clock()
-    limiter = AdaptiveRateLimiter(initial_rate=10, clock=clock)
-    limiter.reserve()  # the next free slot is 0.1 s away
     slept: list[float] = []
 
     async def sleep(seconds: float) -> None:
@@ -252,7 +248,8 @@ def test_a_pause_that_begins_while_waiting_voids_the_slot(monkeypatch: pytest.Mo
             limiter.observe(RateLimitAnswer(429, retry_after=2.0))  # meanwhile, another request is refused
         clock.now += seconds
 
-    monkeypatch.setattr(rate_limit.asyncio, "sleep", sleep)
+    limiter = AdaptiveRateLimiter(initial_rate=10, clock=clock, sleep=sleep)
+    limiter.reserve()  # the next free slot is 0.1 s away
     asyncio.run(limiter.pace())
     assert slept == pytest.approx([0.1, 1.9])
     assert clock.now == pytest.approx(limiter.paused_until)

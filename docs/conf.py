@@ -51,5 +51,7 @@ nitpick_ignore_regex = [
     (r"py:class", r"(strict|required|metadata|annotation|func|default|default_factory|union_mode|ge|le|gt|lt)=.*"),
     # Type aliases and generic bases autodoc renders unqualified or parameterised.
     (r"py:class", r"(Steps|Page|Lineage|.*ListPage\[.*)"),
+    # The sensors' generic base names its waiter as a forward reference (imported lazily to keep parsing cheap).
+    (r"py:class", r"(EventWaiter|ManyEventsWaiter)"),
     (r"py:.*", r"(.+\.)?_[A-Za-z]\w*(\..+)?"),  # private names
 ]

@@ -16,7 +16,8 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from airflow_provider_telnyx.utils.rate_limit import AdaptiveRateLimiter, RateLimitAnswer
+from airflow_provider_telnyx.hooks.telnyx import RateLimitAnswer
+from airflow_provider_telnyx.utils.rate_limit import AdaptiveRateLimiter
 
 ROUNDING: dict[str, Callable[[float], int]] = {
     "up": math.ceil,

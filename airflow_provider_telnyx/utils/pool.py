@@ -11,8 +11,8 @@ from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from airflow_provider_telnyx.hooks.telnyx import TelnyxHook
-from airflow_provider_telnyx.utils.rate_limit import AdaptiveRateLimiter, RateLimitAnswer
+from airflow_provider_telnyx.hooks.telnyx import RateLimitAnswer, TelnyxHook
+from airflow_provider_telnyx.utils.rate_limit import AdaptiveRateLimiter
 
 __all__ = ["Progress", "Turn", "paced_hook", "reporting", "run_bounded"]
 

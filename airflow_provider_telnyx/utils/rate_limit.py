@@ -62,7 +62,6 @@ __all__ = [
     "PROBE",
     "ZERO_HINT_PAUSE",
     "AdaptiveRateLimiter",
-    "RateLimitAnswer",
 ]
 
 #: Share of an announced or measured limit the limiter paces at.

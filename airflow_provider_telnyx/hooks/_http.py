@@ -27,6 +27,7 @@ import httpx
 
 from airflow_provider_telnyx._common import async_timeout
 from airflow_provider_telnyx.exceptions import TelnyxConnectionError, TelnyxInvalidResponseError
+from airflow_provider_telnyx.hooks._deadline import DeadlinePassed, bound_sockets, socket_deadline
 from airflow_provider_telnyx.hooks._redact import Redactor, redact_library_logs
 
 __all__ = ["DEFAULT_CONNECT_TIMEOUT", "MAX_BODY_BYTES", "ApiAnswer", "ApiRequest", "HttpClients"]
@@ -106,7 +107,7 @@ class _BodyReader:
 
     def feed(self, chunk: bytes) -> None:
         if self._clock() > self._deadline:
-            raise _Deadline
+            raise DeadlinePassed
         if self._decoder is None:
             data = chunk
         else:
@@ -131,16 +132,13 @@ class _BodyReader:
         return bytes(self._out)
 
 
-class _Deadline(Exception):
-    """The request's overall deadline passed."""
-
-
 class HttpClients:
     """Pooled ``httpx`` clients (one sync, one async), each request bounded by an overall deadline and a size.
 
-    The sync side reads in a worker thread and waits for it until the deadline: a server that trickles bytes
-    can hold that thread for one more read at most, never the caller. The async side cancels the exchange at the
-    deadline (``asyncio.timeout``).
+    The sync side bounds every socket operation by the time left (:mod:`._deadline`), so a server that trickles
+    bytes cannot hold the caller past the deadline; a transport of another kind (``transport=``, e.g. an
+    ``httpx.MockTransport``) cannot be bounded that way and is run in a worker thread the caller stops waiting
+    for at the deadline. The async side cancels the exchange at the deadline (``asyncio.timeout``).
 
     :param headers: headers every request carries (``Authorization`` among them).
     :param base_url: the API root.
@@ -179,6 +177,7 @@ class HttpClients:
         redact_library_logs(self.redactor)
         self._max_body_bytes = max_body_bytes
         self._client: httpx.Client | None = None
+        self._sockets_bounded = False
         self._aclient: httpx.AsyncClient | None = None
         self._threads: concurrent.futures.ThreadPoolExecutor | None = None
 
@@ -187,6 +186,7 @@ class HttpClients:
         """The pooled sync client (created on first use)."""
         if self._client is None:
             self._client = httpx.Client(transport=self._transport, **self._client_kwargs)
+            self._sockets_bounded = bound_sockets(self._client)
         return self._client
 
     @property
@@ -205,18 +205,26 @@ class HttpClients:
         :raises TelnyxInvalidResponseError: the answer broke a limit or could not be decoded.
         """
         deadline = time.monotonic() + self.timeout
+        client = self.client
+        with self._mapped(request, conn_id):
+            if self._sockets_bounded:
+                with socket_deadline(deadline):
+                    return self._exchange(client, request, deadline)
+            return self._in_thread(client, request, deadline)
+
+    def _in_thread(self, client: httpx.Client, request: ApiRequest, deadline: float) -> ApiAnswer:
+        """Run the exchange in a worker thread and stop waiting for it at the deadline (an unbounded transport)."""
         if self._threads is None:
             self._threads = concurrent.futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="telnyx-http")
-        future = self._threads.submit(self._exchange, self.client, request, deadline)
-        with self._mapped(request, conn_id):
-            try:
-                return future.result(timeout=self.timeout + 0.05)
-            except concurrent.futures.TimeoutError:
-                # The stuck exchange keeps a connection: drop the client (closing its pool) and start afresh.
-                stuck, self._client = self._client, None
-                if stuck is not None:
-                    self._threads.submit(stuck.close)
-                raise _Deadline from None
+        future = self._threads.submit(self._exchange, client, request, deadline)
+        try:
+            return future.result(timeout=max(0.0, deadline - time.monotonic()) + 0.05)
+        except concurrent.futures.TimeoutError:
+            # The stuck exchange keeps a connection: drop the client (closing its pool) and start afresh.
+            stuck, self._client = self._client, None
+            if stuck is not None:
+                self._threads.submit(stuck.close)
+            raise DeadlinePassed from None
 
     def _exchange(self, client: httpx.Client, request: ApiRequest, deadline: float) -> ApiAnswer:
         started = time.monotonic()
@@ -243,7 +251,7 @@ class HttpClients:
                 async with async_timeout(self.timeout):
                     return await self._aexchange(self.aclient, request, deadline)
             except TimeoutError:
-                raise _Deadline from None
+                raise DeadlinePassed from None
 
     async def _aexchange(self, client: httpx.AsyncClient, request: ApiRequest, deadline: float) -> ApiAnswer:
         started = time.monotonic()
@@ -294,7 +302,7 @@ class HttpClients:
         described = f"Telnyx API {request.method} {request.path}"
         try:
             yield
-        except _Deadline:
+        except DeadlinePassed:
             raise TelnyxConnectionError(
                 f"{described} failed: DeadlineExceeded: no complete answer within {self.timeout:g}s ({url})",
                 method=request.method,

@@ -10,9 +10,9 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from airflow_provider_telnyx.exceptions import TelnyxConnectionError
 from airflow_provider_telnyx.hooks._deadline import DeadlinePassed, bound_sockets, socket_deadline
 from airflow_provider_telnyx.hooks._http import ApiRequest, HttpClients
-from airflow_provider_telnyx.exceptions import TelnyxConnectionError
 
 
 class _Dripper:

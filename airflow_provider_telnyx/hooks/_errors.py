@@ -248,12 +248,9 @@ def decode(request: ApiRequest, answer: ApiAnswer, *, conn_id: str, now: float) 
             payload = json.loads(answer.body)
         except (ValueError, RecursionError):
             raise invalid_body(request, answer, conn_id, "that is not JSON") from None
-        redact = answer.redactor
-        # Walk the decoded JSON only when some view of the body shows a secret (an escaped echo that the byte-level
-        # scrub could not see): the common answer costs one scan.
-        if redact and redact.reveals(answer.body.decode("utf-8", errors="replace")):
-            payload = redact.value(payload)
-        return payload
+        # Every decoded string passes the redactor (the body may be UTF-16 or UTF-32, which json.loads reads and the
+        # byte-level scrub cannot see into); strings shorter than a run of the key cost one length test.
+        return answer.redactor.value(payload) if answer.redactor else payload
     if answer.status < 400:
         raise TelnyxInvalidResponseError(
             f"Telnyx API {request.method} {request.path} answered an unexpected {answer.status}",

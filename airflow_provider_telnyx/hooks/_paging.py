@@ -12,7 +12,15 @@ from airflow_provider_telnyx.exceptions import TelnyxApiError, TelnyxInvalidResp
 from airflow_provider_telnyx.hooks._http import ApiRequest
 from airflow_provider_telnyx.models import UnreadableItem, in_page_order
 
-__all__ = ["LISTING_SECONDS", "MAX_NAMED_UNREADABLE", "MAX_PAGES", "Page", "Pager", "UnreadableItem"]
+__all__ = [
+    "LISTING_SECONDS",
+    "MAX_NAMED_UNREADABLE",
+    "MAX_PAGES",
+    "MAX_STALE_PAGES",
+    "Page",
+    "Pager",
+    "UnreadableItem",
+]
 
 log = logging.getLogger(__name__)
 
@@ -21,6 +29,9 @@ MAX_PAGES = 10_000
 #: Longest one listing may take, from its first request to its last page (a server that keeps announcing one more
 #: page quickly is stopped by :data:`MAX_PAGES`, a slow one by this).
 LISTING_SECONDS = 600.0
+#: Consecutive non-empty pages bringing only items listed before, after which the pages are taken to cycle (a
+#: listing that shifts while it is read repeats a few items on a page, not whole pages twice in a row).
+MAX_STALE_PAGES = 2
 #: Most unreadable items one listing names in a warning each; past it, one warning at the end gives the count.
 MAX_NAMED_UNREADABLE = 20
 
@@ -49,7 +60,8 @@ class Pager:
 
     It stops after the last page (``page_number >= total_pages``) or an empty one, and raises
     :class:`~airflow_provider_telnyx.exceptions.TelnyxInvalidResponseError` when the server misbehaves: it answers
-    another page than asked, repeats the previous page, or announces more than ``max_pages`` pages; and
+    another page than asked, repeats the previous page, answers :data:`MAX_STALE_PAGES` pages in a row with only
+    items listed before (pages that cycle), or announces more than ``max_pages`` pages; and
     :class:`~airflow_provider_telnyx.exceptions.TelnyxApiError` when the listing outlasts ``max_seconds``.
 
     Items are read one by one (:class:`~airflow_provider_telnyx.models.ListPage`): an item that does not read as its
@@ -89,6 +101,9 @@ class Pager:
         self._started: float | None = None
         self.number = 1
         self._previous: list[object] | None = None
+        #: Hashes of every identity listed so far (one int per item), and the pages in a row that added none.
+        self._listed: set[int] = set()
+        self._stale = 0
         self._unique = unique
         self._seen: set[str] = set()
         self.keep_unreadable = keep_unreadable
@@ -125,6 +140,14 @@ class Pager:
         if identities and identities == self._previous:
             raise invalid(f"answered page {self.number} with the same items as page {self.number - 1}")
         self._previous = identities
+        hashes = {hash(identity) for identity in identities}
+        self._stale = self._stale + 1 if hashes and hashes <= self._listed else 0
+        if self._stale >= MAX_STALE_PAGES:
+            raise invalid(
+                f"answered pages {self.number - self._stale + 1} to {self.number} with only items listed before "
+                "(the pages cycle)"
+            )
+        self._listed |= hashes
         items = self._fresh(request, page)
         if page.is_last:
             self._summarize(request)

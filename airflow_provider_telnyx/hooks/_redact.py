@@ -9,12 +9,14 @@ at a text the way a reader could decode it:
   combination up to three deep (an escape of an escape, or a ``repr`` of one);
 * for any run of :data:`FRAGMENT` or more consecutive characters of the key, in any letter case (a truncated echo
   still gives most of the key away);
-* for the base64 of the key, at any alignment.
+* for the key inside base64 (standard or URL-safe, at any alignment, cut short or wrapped in MIME lines): a run of
+  the base64 alphabet whose decoding shows a run of the key is masked whole.
 
 What a view shows is masked with ``***``, view after view, until no view shows a secret (an escaped echo comes out
 decoded, the key masked).
 Texts without a secret come back unchanged. The common case costs a case-folding copy and a few substring searches;
-the unescaped views are built only for texts that hold an escape character.
+the unescaped views are built only for texts that hold an escape character, and every combination of the three
+unescapings up to three deep is looked at (at most 3 + 9 + 27 views).
 
 Bodies are scrubbed as bytes when they arrive (the key's raw and common escaped spellings); everything decoded from
 them, the reason phrase and the header values pass :meth:`Redactor.text`; the HTTP libraries' own log records pass
@@ -23,7 +25,7 @@ it too (:func:`redact_library_logs`).
 
 from __future__ import annotations
 
-import base64
+import binascii
 import html
 import json
 import logging
@@ -41,9 +43,12 @@ __all__ = ["FRAGMENT", "MASK", "Redactor", "redact_library_logs"]
 MASK = "***"
 #: The shortest run of a secret's characters that counts as the secret (the whole secret when it is shorter).
 FRAGMENT = 24
-#: Rounds of unescaping tried, and the most distinct views looked at for one text.
+#: Rounds of unescaping tried (every combination of the unescapings up to this deep is a view).
 _ROUNDS = 3
-_MAX_VIEWS = 32
+#: A run of the base64 alphabet (standard or URL-safe) long enough to matter, which may go on over MIME line breaks.
+_BASE64_RUN = re.compile(r"[A-Za-z0-9+/_-]{24,}(?:=*[ \t]*\r?\n[ \t]*[A-Za-z0-9+/_-]+)*")
+_WHITESPACE = re.compile(r"\s+")
+_URL_SAFE = str.maketrans("-_", "+/")
 #: Characters that start an escape in one of the decoded views; a text without any is only searched as it is.
 _HAS_ESCAPE = re.compile(r"[\\%&]").search
 _JSON_ESCAPE = re.compile(r"\\(?:u([0-9A-Fa-f]{4})|x([0-9A-Fa-f]{2})|([\"\\/bfnrt]))")
@@ -64,18 +69,6 @@ def _json_unescape(text: str) -> str:
 
 #: The unescapings a reader could apply, each on its own (``+`` as a space is not one: a key holds no space).
 _UNESCAPES = (_json_unescape, unquote, html.unescape)
-
-
-def _base64_cores(secret: bytes) -> set[str]:
-    """The parts of the base64 (standard and URL-safe) of ``secret`` that do not depend on the bytes around it, at
-    each of the three alignments it may start at."""
-    cores: set[str] = set()
-    for offset in range(3):
-        encoded = base64.b64encode(b"\0" * offset + secret).decode().rstrip("=")
-        core = encoded[-(-offset * 4 // 3) : ((offset + len(secret)) * 4) // 3]
-        if len(core) >= 8:
-            cores.update({core, core.replace("+", "-").replace("/", "_")})
-    return cores
 
 
 class _Secret:
@@ -125,9 +118,8 @@ class Redactor:
             if form
         }
         self._byte_spellings = [form.encode() for form in sorted(spellings, key=len, reverse=True)]
-        self._base64 = sorted({core for secret in kept for core in _base64_cores(secret.encode())}, key=len)
-        #: The shortest text that can show a secret: a run of it, or a base64 core.
-        self._shortest = min([secret.length for secret in self._secrets] + [len(core) for core in self._base64] or [0])
+        #: The shortest text that can show a secret: a run of it.
+        self._shortest = min([secret.length for secret in self._secrets] or [0])
 
     def __bool__(self) -> bool:
         return bool(self._secrets)
@@ -154,19 +146,14 @@ class Redactor:
         if not self._secrets or len(text) < self._shortest:
             return text  # too short to hold any run that counts (the common header value)
         for _ in range(_ROUNDS + 1):
-            if self._holds(text):
+            if self._shows(text):
                 text = self._mask(text)
-            revealing = [view for view in self._views(text) if self._holds(view)]
+            revealing = [view for view in self._views(text) if self._shows(view)]
             if not revealing:
-                break
+                return text
             # The view that shows the most of a secret is the one masked next (an escaped tail goes with the rest).
             text = max(revealing, key=self._shown)
-        else:
-            return f"{MASK} (a text that kept showing the API key in another encoding)"
-        for core in self._base64:
-            if core in text:
-                text = text.replace(core, MASK)
-        return text
+        return f"{MASK} (a text that kept showing the API key in another encoding)"
 
     def reveals(self, text: str) -> bool:
         """Whether any view of ``text`` shows a secret (what :meth:`text` would mask).
@@ -175,11 +162,7 @@ class Redactor:
         """
         if not self._secrets or len(text) < self._shortest:
             return False
-        return (
-            self._holds(text)
-            or any(self._holds(view) for view in self._views(text))
-            or any(core in text for core in self._base64)
-        )
+        return self._shows(text) or any(self._shows(view) for view in self._views(text))
 
     def value(self, value: Any) -> Any:
         """A decoded JSON value with every string (keys included) redacted.
@@ -212,9 +195,28 @@ class Redactor:
             secret.runs(folded) for secret in self._secrets
         )
 
+    def _shows(self, text: str) -> bool:
+        return self._holds(text) or bool(self._base64_spans(text))
+
+    def _base64_spans(self, text: str) -> list[tuple[int, int]]:
+        """The spans of ``text`` holding base64 whose decoding, at one of the four alignments, shows a secret."""
+        spans: list[tuple[int, int]] = []
+        for match in _BASE64_RUN.finditer(text):
+            run = _WHITESPACE.sub("", match.group()).replace("=", "").translate(_URL_SAFE)
+            for skip in range(4):
+                part = run[skip:]
+                try:
+                    decoded = binascii.a2b_base64(part[: len(part) // 4 * 4])
+                except binascii.Error:
+                    continue
+                if self._holds(decoded.decode("latin-1")):
+                    spans.append(match.span())
+                    break
+        return spans
+
     def _mask(self, text: str) -> str:
         folded = text.translate(_ASCII_LOWER)
-        spans = sorted(span for secret in self._secrets for span in secret.runs(folded))
+        spans = sorted([span for secret in self._secrets for span in secret.runs(folded)] + self._base64_spans(text))
         out: list[str] = []
         position = 0
         for start, end in spans:
@@ -228,11 +230,12 @@ class Redactor:
 
     def _shown(self, view: str) -> int:
         folded = view.lower()
-        return max((end - start for secret in self._secrets for start, end in secret.runs(folded)), default=0)
+        runs = [span for secret in self._secrets for span in secret.runs(folded)] + self._base64_spans(view)
+        return max((end - start for start, end in runs), default=0)
 
     def _views(self, text: str) -> list[str]:
-        """Every unescaped view of ``text``: each combination of the unescapings, up to :data:`_ROUNDS` deep and
-        :data:`_MAX_VIEWS` views (none for a text without an escape character)."""
+        """Every unescaped view of ``text``: each combination of the unescapings, up to :data:`_ROUNDS` deep (none
+        for a text without an escape character)."""
         if not _HAS_ESCAPE(text):
             return []
         seen = {text}
@@ -243,7 +246,7 @@ class Redactor:
             for view in layer:
                 for unescape in _UNESCAPES:
                     decoded = unescape(view)
-                    if decoded in seen or len(seen) >= _MAX_VIEWS:
+                    if decoded in seen:
                         continue
                     seen.add(decoded)
                     views.append(decoded)

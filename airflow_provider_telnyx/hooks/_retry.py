@@ -36,6 +36,7 @@ from airflow_provider_telnyx.hooks._http import ApiAnswer, ApiRequest
 
 __all__ = [
     "MAX_RETRY_AFTER",
+    "MIN_HINT_WAIT",
     "Attempts",
     "RateLimitObservation",
     "RetryPolicy",
@@ -54,6 +55,9 @@ RATE_LIMIT_RETRIES = 10
 #: step = min(BACKOFF_MAX, BACKOFF_BASE * 2**n): at least BACKOFF_BASE / 2, then doubling.
 BACKOFF_BASE = 0.5
 BACKOFF_MAX = 30.0
+#: The shortest wait after an answer that asked for one (a 429's hint, however small): a whole-second hint of 0,
+#: or a millisecond one, means "under a second", not "now". The batch's rate limiter pauses at least this long too.
+MIN_HINT_WAIT = BACKOFF_BASE / 2
 
 
 @dataclass(frozen=True)
@@ -284,7 +288,7 @@ class RetryPolicy:
         error = state.outcome.exception() if state.outcome else None
         hinted = getattr(error, "retry_after", None)
         if isinstance(hinted, float | int) and math.isfinite(hinted) and hinted > 0:
-            return float(min(hinted, MAX_RETRY_AFTER))
+            return float(min(max(hinted, MIN_HINT_WAIT), MAX_RETRY_AFTER))
         return backoff(state.attempt_number - 1)
 
     def _log_retry(self, request: ApiRequest, state: RetryCallState) -> None:

@@ -31,7 +31,13 @@ from airflow_provider_telnyx.exceptions import (
 )
 from airflow_provider_telnyx.hooks._errors import adecode, decode
 from airflow_provider_telnyx.hooks._http import ApiRequest, HttpClients
-from airflow_provider_telnyx.hooks._retry import Attempts, RateLimitAnswer, RateLimitObservation, RetryPolicy
+from airflow_provider_telnyx.hooks._retry import (
+    MIN_HINT_WAIT,
+    Attempts,
+    RateLimitAnswer,
+    RateLimitObservation,
+    RetryPolicy,
+)
 from airflow_provider_telnyx.hooks._steps import Steps, arun_steps, run_steps
 from airflow_provider_telnyx.hooks.endpoints import (
     LISTING_SECONDS,
@@ -65,7 +71,7 @@ from airflow_provider_telnyx.models import (
 if TYPE_CHECKING:
     from airflow.sdk import Connection
 
-__all__ = ["RateLimitAnswer", "RateLimitObservation", "TelnyxHook"]
+__all__ = ["MIN_HINT_WAIT", "RateLimitAnswer", "RateLimitObservation", "TelnyxHook"]
 
 _T = TypeVar("_T")
 

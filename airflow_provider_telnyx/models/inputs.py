@@ -65,6 +65,9 @@ def _check_target(value: str) -> str:
     return value
 
 
+_PLAIN_ID = re.compile(rf"[A-Za-z0-9_-]{{1,{MAX_ID_LENGTH}}}")
+
+
 def path_id(name: str, value: object) -> str:
     """Validate one path parameter (an assistant, event or conversation id) and URL-encode it.
 
@@ -73,6 +76,8 @@ def path_id(name: str, value: object) -> str:
     :return: the encoded id.
     :raises TelnyxInvalidInputError: for an empty, overlong, ``.``/``..``, whitespace or separator-bearing id.
     """
+    if isinstance(value, str) and _PLAIN_ID.fullmatch(value):
+        return value  # the common shape (a UUID, a slug): nothing to refuse, nothing to encode
     if not isinstance(value, str) or not value.strip():
         raise TelnyxInvalidInputError([(name, "must be a non-empty string")], subject="path parameter")
     problem = None

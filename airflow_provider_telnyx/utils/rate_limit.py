@@ -7,13 +7,17 @@ there is no bucket to misconfigure and nothing that can raise. The rate follows 
 * ``x-ratelimit-limit`` is a number of requests per *window*, and the API does not publish the window's length.
   It is learned from ``x-ratelimit-reset`` (seconds until the window resets) as the largest reset seen: a fixed
   window's reset counts down from its length, a token bucket's says how long refilling takes. With both known,
-  the rate is 95% of ``limit / window``.
+  the rate is 95% of ``limit / window``. One outlying reset (a gateway's penalty, an epoch reset from a skewed
+  clock) is forgotten again: when :data:`SHORT_WRAPS` new windows (the reset went up by a second or more, or what is
+  left went up) begin so soon after the answer before that the reset should still be above half the learned
+  length, with no reset above half of it meanwhile, the window is the largest reset seen since.
 * ``x-ratelimit-remaining`` R with a reset of S >= 2 s: R requests may still go before a reset that comes no
   sooner than ``S - 1`` seconds (resets are whole seconds, however the server rounds them), so the rate is at most
   95% of ``R / (S - 1)`` (a key shared with other clients, a window learned too short, a draining bucket).
 * A 429 pauses every sender until ``Retry-After`` or the earliest the reset can come (``S - 1``), whichever is
-  later, for at least :data:`ZERO_HINT_PAUSE` and at most :data:`MAX_PAUSE`: a hint of 0 (a fixed window's edge,
-  rounded down) means "under a second", not "now". The last request a window admits (remaining 0) pauses until
+  later, for at least :data:`~airflow_provider_telnyx.hooks.telnyx.MIN_HINT_WAIT` (the hook's floor too) and at
+  most :data:`MAX_PAUSE`: a hint of 0 (a fixed window's edge, rounded down) means "under a second", not "now".
+  The last request a window admits (remaining 0) pauses until
   the earliest the reset can come. A slot taken before a pause and falling inside it is void, and so is (once) a
   slot a busy event loop overslept, whose late senders would crowd one window: :meth:`~AdaptiveRateLimiter.pace`
   takes another.
@@ -50,7 +54,7 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 
-from airflow_provider_telnyx.hooks.telnyx import RateLimitAnswer
+from airflow_provider_telnyx.hooks.telnyx import MIN_HINT_WAIT, RateLimitAnswer
 
 __all__ = [
     "HEADROOM",
@@ -60,7 +64,7 @@ __all__ = [
     "MAX_WINDOW",
     "MIN_RATE",
     "PROBE",
-    "ZERO_HINT_PAUSE",
+    "SHORT_WRAPS",
     "AdaptiveRateLimiter",
 ]
 
@@ -77,11 +81,10 @@ PROBE = 0.1
 MIN_PROBE = 0.004
 #: The longest reset taken as a window's length (seconds).
 MAX_WINDOW = 3600.0
+#: New windows in a row, each beginning at half the learned length or less, that shrink the learned window.
+SHORT_WRAPS = 3
 #: The longest pause any answer imposes (seconds).
 MAX_PAUSE = 60.0
-#: The shortest pause after a 429 (seconds): a whole-second hint of 0 means "under a second" (under half a second
-#: when rounded to the nearest), not "now"; longer pauses would waste more of a one-second window than they save.
-ZERO_HINT_PAUSE = 0.25
 #: How fast the base latency forgets its minimum, per answer (a network that got slower is adopted within about
 #: a thousand answers; a queue we caused ourselves is not).
 _BASE_DRIFT = 1.001
@@ -136,6 +139,11 @@ class AdaptiveRateLimiter:
         #: The announced limit (requests per window) and the window's length learned from resets (seconds).
         self.limit: float | None = None
         self.window: float | None = None
+        #: The last reset seen (with what was left, and when); the largest reset since every reset stayed at half
+        #: the learned window or less, and how many new windows began short meanwhile.
+        self._last_reset: tuple[float, float | None, float] | None = None
+        self._short_max = 0.0
+        self._short_began = 0
         self._clock = clock
         self._sleep = sleep
         self._last_slot = -math.inf
@@ -277,12 +285,12 @@ class AdaptiveRateLimiter:
         if limit is not None:
             self.limit = limit
         if reset is not None and (0 < reset <= MAX_WINDOW or (reset == 0 and answer.status == 429)):
-            self.window = max(self.window or 1.0, reset)  # refused at a window's edge: it is a second at least
+            self._learn_window(reset, remaining, now)
         known = self.limit is not None and self.window is not None
         # Refused: nothing left until Retry-After, or until the earliest the reset can come (whole seconds).
         hints = [h for h in (_number(answer.retry_after), None if reset is None else reset - 1) if h is not None]
         if answer.status == 429 and (hints or known):
-            self._pause_until(now + min(max([*hints, ZERO_HINT_PAUSE]), MAX_PAUSE))
+            self._pause_until(now + min(max([*hints, MIN_HINT_WAIT]), MAX_PAUSE))
         elif remaining == 0 and reset is not None:  # admitted, the last one: none more before the reset can come
             self._pause_until(now + min(max(reset - 1, 0.0), MAX_PAUSE))
         if self.limit is not None and self.window is not None and (limit is not None or reset is not None):
@@ -291,6 +299,28 @@ class AdaptiveRateLimiter:
                 rate = min(rate, remaining / (reset - 1))
             self._set(HEADROOM * rate, now)
         return known
+
+    def _learn_window(self, reset: float, remaining: float | None, now: float) -> None:
+        """The window is the largest reset seen (a second at least: a 429 at a window's edge says 0), until the
+        resets show it is shorter (see the module's description)."""
+        previous, self._last_reset = self._last_reset, (reset, remaining, now)
+        if self.window is None or reset > self.window / 2:
+            self.window = max(self.window or 1.0, reset)
+            self._short_max, self._short_began = 0.0, 0
+            return
+        self._short_max = max(self._short_max, reset)
+        if previous is None:
+            return
+        before, left_before, then = previous
+        # A new window began (the reset or what is left went up) so soon after the last answer that, were the window
+        # as long as learned, the reset would still be above half of it: the learned length is wrong. Sparse answers
+        # (a 429 at each window's end) prove nothing and are not counted.
+        began = reset >= before + 1 or (remaining is not None and left_before is not None and remaining > left_before)
+        if began and reset + (now - then) + 1 < self.window / 2:
+            self._short_began += 1
+        if self._short_began >= SHORT_WRAPS:
+            self.window = max(1.0, self._short_max)
+            self._short_max, self._short_began = 0.0, 0
 
     def _back_off(self, now: float) -> None:
         """A 429 with no window known: measure what the server admits, once per burst of 429s."""

@@ -10,11 +10,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from airflow_provider_telnyx.hooks.telnyx import MIN_HINT_WAIT
 from airflow_provider_telnyx.utils.rate_limit import (
     HEADROOM,
     INITIAL_RATE,
     MAX_PAUSE,
-    ZERO_HINT_PAUSE,
     AdaptiveRateLimiter,
     RateLimitAnswer,
 )
@@ -120,10 +120,10 @@ def test_a_hint_of_0_pauses_instead_of_sending_now() -> None:
     clock = Clock()
     limiter = AdaptiveRateLimiter(clock=clock)
     limiter.observe(RateLimitAnswer(429, 100, 0, 0.0))
-    assert limiter.reserve() == pytest.approx(ZERO_HINT_PAUSE)
+    assert limiter.reserve() == pytest.approx(MIN_HINT_WAIT)
     retry_after_zero = AdaptiveRateLimiter(clock=clock)
     retry_after_zero.observe(RateLimitAnswer(429, retry_after=0.0))
-    assert retry_after_zero.reserve() >= ZERO_HINT_PAUSE  # and longer: nothing was ever admitted
+    assert retry_after_zero.reserve() >= MIN_HINT_WAIT  # and longer: nothing was ever admitted
     assert limiter.window == 1  # refused at a window's edge: a second at least, until a longer reset shows
     limiter.observe(RateLimitAnswer(200, 100, 99, 0.0))
     assert limiter.window == 1  # an admitted answer's 0 says nothing more
@@ -142,7 +142,7 @@ def test_a_429_waits_for_retry_after_or_the_earliest_reset_within_bounds() -> No
     assert told.reserve() == pytest.approx(3.0)
     edge = AdaptiveRateLimiter(clock=clock)
     edge.observe(RateLimitAnswer(429, 100, 0, 1.0))
-    assert edge.reserve() == pytest.approx(ZERO_HINT_PAUSE)
+    assert edge.reserve() == pytest.approx(MIN_HINT_WAIT)
     huge = AdaptiveRateLimiter(clock=clock)
     huge.observe(RateLimitAnswer(429, 100, 0, 86_400.0))  # a daily quota: a pause, not a window
     assert huge.reserve() == pytest.approx(MAX_PAUSE)

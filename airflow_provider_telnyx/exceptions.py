@@ -37,6 +37,7 @@ __all__ = [
     "TelnyxInvalidInputError",
     "TelnyxInvalidResponseError",
     "TelnyxLateEventError",
+    "TelnyxListingTooLongError",
     "TelnyxNotFoundError",
     "TelnyxRateLimitError",
     "TelnyxRequestTimeoutError",
@@ -229,6 +230,11 @@ class TelnyxConnectionError(TelnyxApiError):
 
 class TelnyxInvalidResponseError(TelnyxApiError):
     """The API answered with success but the body is not what the API documents (not JSON, wrong shape)."""
+
+
+class TelnyxListingTooLongError(TelnyxInvalidResponseError):
+    """A listing announced (or kept announcing) more pages than the caller allows: narrow it (a shorter date range)
+    or raise ``max_pages``."""
 
 
 class TelnyxInvalidInputError(AirflowFailException, ValueError):

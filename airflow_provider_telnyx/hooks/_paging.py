@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol, TypeVar
 
-from airflow_provider_telnyx.exceptions import TelnyxApiError, TelnyxInvalidResponseError
+from airflow_provider_telnyx.exceptions import TelnyxApiError, TelnyxInvalidResponseError, TelnyxListingTooLongError
 from airflow_provider_telnyx.hooks._http import ApiRequest
 from airflow_provider_telnyx.models import UnreadableItem, in_page_order
 
@@ -54,6 +54,9 @@ class Page(Protocol[_Item]):
     @property
     def is_last(self) -> bool: ...  # pragma: no cover - protocol
 
+    @property
+    def total_pages(self) -> int | None: ...  # pragma: no cover - protocol
+
 
 class Pager:
     """The pages of one listing, bounded, without I/O (the sync and async iterators share it).
@@ -61,7 +64,8 @@ class Pager:
     It stops after the last page (``page_number >= total_pages``) or an empty one, and raises
     :class:`~airflow_provider_telnyx.exceptions.TelnyxInvalidResponseError` when the server misbehaves: it answers
     another page than asked, repeats the previous page, answers :data:`MAX_STALE_PAGES` pages in a row with only
-    items listed before (pages that cycle), or announces more than ``max_pages`` pages; and
+    items listed before (pages that cycle); :class:`~airflow_provider_telnyx.exceptions.TelnyxListingTooLongError`
+    when it announces more than ``max_pages`` pages (on the first page when ``total_pages`` says so); and
     :class:`~airflow_provider_telnyx.exceptions.TelnyxApiError` when the listing outlasts ``max_seconds``.
 
     Items are read one by one (:class:`~airflow_provider_telnyx.models.ListPage`): an item that does not read as its
@@ -152,8 +156,14 @@ class Pager:
         if page.is_last:
             self._summarize(request)
             return items, True
-        if self.number >= self.max_pages:
-            raise invalid(f"announced more than {self.max_pages} pages; stopped there")
+        announced = page.total_pages
+        if self.number >= self.max_pages or (announced is not None and announced > self.max_pages):
+            raise TelnyxListingTooLongError(
+                f"Telnyx API {request.method} {request.path} announced more than {self.max_pages} pages; stopped at "
+                f"page {self.number}",
+                method=request.method,
+                path=request.path,
+            )
         elapsed = self._clock() - (self._started if self._started is not None else self._clock())
         if self.max_seconds is not None and elapsed > self.max_seconds:
             raise TelnyxApiError(

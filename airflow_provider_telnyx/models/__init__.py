@@ -36,6 +36,7 @@ from airflow_provider_telnyx.models.events import (
     ScheduledPhoneCallEvent,
     ScheduledSmsEvent,
     UtcDatetime,
+    metadata_matches,
     parse_scheduled_event,
 )
 from airflow_provider_telnyx.models.inputs import (
@@ -90,6 +91,7 @@ __all__ = [
     "in_page_order",
     "is_loopback",
     "is_valid_target",
+    "metadata_matches",
     "normalize_target",
     "parse_scheduled_event",
     "path_id",

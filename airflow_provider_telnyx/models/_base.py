@@ -151,6 +151,11 @@ class ListPage(_Response, Generic[_Item]):
         return self.meta.page_number
 
     @property
+    def total_pages(self) -> int | None:
+        """How many pages the server says the listing has (``None`` when it does not say)."""
+        return self.meta.total_pages
+
+    @property
     def is_last(self) -> bool:
         """Whether no page follows this one (the SDKs' rule: stop on an empty page, or when
         ``page_number >= total_pages``; a page of unreadable items only is not empty)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Annotated, Any, ClassVar
 
@@ -45,6 +46,7 @@ __all__ = [
     "ScheduledPhoneCallEvent",
     "ScheduledSmsEvent",
     "UtcDatetime",
+    "metadata_matches",
     "parse_scheduled_event",
 ]
 
@@ -324,6 +326,22 @@ _VARIANTS: dict[str, type[ScheduledEvent]] = {
     ConversationChannel.PHONE_CALL.value: ScheduledPhoneCallEvent,
     ConversationChannel.SMS_CHAT.value: ScheduledSmsEvent,
 }
+
+
+def metadata_matches(metadata: Mapping[str, Any] | None, wanted: Mapping[str, str | int | bool]) -> bool:
+    """Whether an event's ``conversation_metadata`` holds every key of ``wanted`` with the same JSON value.
+
+    JSON equality: ``1``, ``"1"`` and ``true`` are three different values (Python alone takes ``True == 1``, which
+    would let a selection of one campaign's wave match another's).
+
+    :param metadata: the event's ``conversation_metadata`` (``None`` matches only an empty ``wanted``).
+    :param wanted: the keys and values looked for.
+    """
+    held = metadata or {}
+    return all(
+        key in held and held[key] == value and isinstance(held[key], bool) == isinstance(value, bool)
+        for key, value in wanted.items()
+    )
 
 
 def parse_scheduled_event(data: Any) -> ScheduledEvent:

@@ -78,6 +78,8 @@ class CallbackFacts:
     :param anchor: when the outcome was decided (the try's end, the deadline), else the moment of reading: a
         relative ``scheduled_at`` counts from it, so that a second run of the same callback sends the same body.
     :param deadline_id: the missed deadline's id (deadline callbacks).
+    :param run_attempt: for a callback without a task try, which run of the DAG run it is (its ``clear_number``, or
+        its start when the Airflow version has no clear number): a run cleared and failing again notifies again.
     """
 
     kind: CallbackKind
@@ -89,6 +91,7 @@ class CallbackFacts:
     reason: str
     anchor: datetime
     deadline_id: str | None = None
+    run_attempt: str = ""
 
     @classmethod
     def of(cls, context: Context | Mapping[str, Any], *, now: datetime) -> CallbackFacts:
@@ -118,6 +121,7 @@ class CallbackFacts:
         map_index = getattr(ti, "map_index", None)
         try_number = getattr(ti, "try_number", None)
         return cls(
+            run_attempt=_run_attempt(values.get("dag_run")) if ti is None else "",
             kind=kind,
             dag_id=str(dag_id),
             run_id=str(run_id),
@@ -175,15 +179,25 @@ class CallbackFacts:
             tags["airflow_callback_try_number"] = self.try_number
         return tags
 
-    def idempotency_key(self, namespace: str | None) -> str:
+    def idempotency_key(self, namespace: str | None, recipient: str = "") -> str:
         """The ``Idempotency-Key`` of this callback's notification: the same for every run of this callback for this
-        try, different for another callback, try, task instance, run, deadline or deployment.
+        try, different for another callback, try, task instance, run (or clearing of it), deadline, recipient or
+        deployment.
 
         :param namespace: the connection's ``idempotency_namespace`` (two deployments never share a key).
+        :param recipient: what tells two notifiers of one callback apart (the assistant, channel and targets): the
+            on-call and their manager are each paged once.
         :return: ``airflow-`` and 56 hex digits, within the endpoint's ``^[A-Za-z0-9_-]{1,255}$``.
         """
         ids = _Ids(self.dag_id, self.run_id, self.task_id or "", self.map_index)
-        parts = ("telnyx_notifier", self.kind.value, str(self.try_number or 0), self.deadline_id or "")
+        parts = (
+            "telnyx_notifier",
+            self.kind.value,
+            str(self.try_number or 0),
+            self.deadline_id or "",
+            self.run_attempt,
+            recipient,
+        )
         # default_idempotency_key reads only the context's ``ti`` ids: a stand-in carries them for callbacks
         # without a task instance.
         return default_idempotency_key(cast("Context", {"ti": ids}), "\x1f".join(parts), namespace)
@@ -203,6 +217,19 @@ class CallbackFacts:
         """The default SMS text: what happened, where, and why."""
         text = f"Airflow {self.kind.value.replace('_', ' ')}: {self.where()}."
         return f"{text} {self.reason}" if self.reason else text
+
+
+def _run_attempt(run: Any) -> str:
+    """Which run of a DAG run this is: ``clear_number`` (Airflow 3), else its start (a cleared run starts again)."""
+
+    def read(name: str) -> Any:
+        return run.get(name) if isinstance(run, Mapping) else getattr(run, name, None)
+
+    number = read("clear_number")
+    if isinstance(number, int) and not isinstance(number, bool):
+        return f"clear-{number}"
+    started = _aware(read("start_date"))
+    return started.isoformat() if started else ""
 
 
 def one_line_reason(text: str) -> str:

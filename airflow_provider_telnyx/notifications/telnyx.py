@@ -243,7 +243,16 @@ class TelnyxNotifier(BaseNotifier):
         if fields["text"] is None and fields["conversation_channel"] == "sms_chat":
             fields["text"] = facts.summary()
         request = build_request(fields, anchor=facts.anchor, tags=facts.tags(), subject=_SUBJECT)
-        return _Prepared(facts, self._on_time(request, now), facts.idempotency_key(namespace))
+        recipient = "\x1f".join(
+            str(part)
+            for part in (
+                self.assistant_id,
+                request.telnyx_conversation_channel,
+                request.telnyx_end_user_target,
+                request.telnyx_agent_target,
+            )
+        )
+        return _Prepared(facts, self._on_time(request, now), facts.idempotency_key(namespace, recipient))
 
     @staticmethod
     def _on_time(request: ScheduledEventRequest, now: datetime) -> ScheduledEventRequest:

@@ -113,7 +113,9 @@ def destination_dataset_name(
     :param azure_account: finds the storage account of an ``abfs://container/path`` URL, which does not name it.
     """
     text = str(destination).strip()
-    parts = urlsplit(text)
+    # ``#`` is part of an object key or file name here (the export writes ``calls#1.jsonl``), not a fragment; ``?``
+    # is refused by the export before anything is written.
+    parts = urlsplit(text, allow_fragments=False)
     scheme = parts.scheme.lower()
     if scheme in ("", "file", "local"):
         return "file", parts.path if scheme else text

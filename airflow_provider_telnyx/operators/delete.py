@@ -247,27 +247,40 @@ class TelnyxDeleteScheduledEventsOperator(BaseOperator):
         return dict(metadata), start, end
 
     def _event_ids(self) -> list[str]:
-        from airflow_provider_telnyx.models import EventStatus
+        from airflow_provider_telnyx.models import EventStatus, metadata_matches
         from airflow_provider_telnyx.utils.event_ids import event_ids_from
 
         if self.scheduled_event_ids is not None:
             return event_ids_from(self.scheduled_event_ids, field_name="scheduled_event_ids")
         metadata, start, end = self._selection()
         found: list[str] = []
+        outside = 0
         listing = self.hook.list_scheduled_events(
             self.assistant_id, from_date=start, to_date=end, max_seconds=SELECTION_SECONDS
         )
         for event in listing:
-            if event.status is not EventStatus.PENDING:
+            if event.status is not EventStatus.PENDING or not metadata_matches(event.conversation_metadata, metadata):
                 continue
-            kept = event.conversation_metadata or {}
-            if all(kept.get(key) == value for key, value in metadata.items()):
-                found.append(event.event_id)
-                if len(found) > MAX_SELECTED:
-                    raise TelnyxInvalidInputError(
-                        [("conversation_metadata", f"matches more than {MAX_SELECTED:,} pending events: narrow it")],
-                        subject="operator argument",
-                    )
+            # The API's date filter is trusted no further than the event's own times: a server that ignores it (or
+            # reads a time we do not) must not turn a cancel of one wave into a cancel of later ones.
+            times = (event.scheduled_at_fixed_datetime, event.created_at)
+            if not any(at is not None and start <= at <= end for at in times):
+                outside += 1
+                continue
+            found.append(event.event_id)
+            if len(found) > MAX_SELECTED:
+                raise TelnyxInvalidInputError(
+                    [("conversation_metadata", f"matches more than {MAX_SELECTED:,} pending events: narrow it")],
+                    subject="operator argument",
+                )
+        if outside:
+            self.log.warning(
+                "%d listed events match the metadata but neither their scheduled nor their creation time falls from "
+                "%s to %s (the API's date filter read another time): left alone",
+                outside,
+                start,
+                end,
+            )
         self.log.info("The selection matches %d pending events from %s to %s", len(found), start, end)
         return list(dict.fromkeys(found))
 
@@ -284,12 +297,16 @@ class TelnyxDeleteScheduledEventsOperator(BaseOperator):
         kept = store.get(STATE_CANCELLED) if store is not None else None
         earlier = {event_id for event_id in kept if isinstance(event_id, str)} if isinstance(kept, list) else set()
         started = time.monotonic()
-        results, requests = asyncio.run(self._cancel_all(event_ids, earlier))
+        results: list[_Cancelled] = []
+        try:
+            requests = asyncio.run(self._cancel_all(event_ids, earlier, results))
+        finally:
+            # Also when the try is ended midway (execution_timeout, SIGTERM): a retry reports what this one cancelled.
+            if store is not None:
+                cancelled: list[JsonValue] = []
+                cancelled.extend(sorted(earlier | {r.scheduled_event_id for r in results if r.outcome == "cancelled"}))
+                store.set(STATE_CANCELLED, cancelled)
         results.sort(key=lambda result: result.index)
-        if store is not None:
-            cancelled: list[JsonValue] = []
-            cancelled.extend(sorted(earlier | {r.scheduled_event_id for r in results if r.outcome == "cancelled"}))
-            store.set(STATE_CANCELLED, cancelled)
         counts = {name: sum(r.outcome == name for r in results) for name in DELETE_OUTCOMES}
         summary = {
             "items": [result.to_json() for result in results],
@@ -315,13 +332,13 @@ class TelnyxDeleteScheduledEventsOperator(BaseOperator):
             raise (TelnyxBatchError if retryable else TelnyxBatchRejectedError)(message, summary=summary)
         return summary
 
-    async def _cancel_all(self, event_ids: list[str], earlier: set[str]) -> tuple[list[_Cancelled], int]:
+    async def _cancel_all(self, event_ids: list[str], earlier: set[str], results: list[_Cancelled]) -> int:
+        """Cancel each event, appending each outcome to ``results`` as it comes; the number of requests made."""
         from airflow_provider_telnyx.utils.pool import paced_hook, run_bounded
 
         hook, limiter = paced_hook(
             self.telnyx_conn_id, requests_per_second=self.requests_per_second, max_in_flight=self.max_concurrency
         )
-        results: list[_Cancelled] = []
 
         async def cancel(job: tuple[int, str], _: Turn) -> _Cancelled:
             index, event_id = job
@@ -336,7 +353,7 @@ class TelnyxDeleteScheduledEventsOperator(BaseOperator):
                 results.append(result)
         finally:
             await hook.aclose()
-        return results, hook.rate_limit.responses
+        return hook.rate_limit.responses
 
     async def _cancel_one(self, hook: TelnyxHook, index: int, event_id: str, cancelled_before: bool) -> _Cancelled:
         from airflow_provider_telnyx.models import EventStatus

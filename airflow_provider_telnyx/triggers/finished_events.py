@@ -19,10 +19,10 @@ from typing import Any
 from airflow.triggers.base import BaseEventTrigger, TriggerEvent
 
 from airflow_provider_telnyx._checks import check_duration
-from airflow_provider_telnyx.exceptions import TelnyxApiError, TelnyxInvalidInputError
+from airflow_provider_telnyx.exceptions import TelnyxApiError, TelnyxInvalidInputError, TelnyxListingTooLongError
 from airflow_provider_telnyx.hooks.endpoints import LISTING_SECONDS, MAX_PAGES
 from airflow_provider_telnyx.hooks.telnyx import TelnyxHook
-from airflow_provider_telnyx.models import ConversationChannel, ScheduledEvent, path_id
+from airflow_provider_telnyx.models import ConversationChannel, ScheduledEvent, metadata_matches, path_id
 
 __all__ = [
     "CLOCK_SLACK",
@@ -42,11 +42,18 @@ DEFAULT_MAX_IN_FLIGHT = timedelta(hours=2)
 CLOCK_SLACK = timedelta(minutes=5)
 #: Pages one poll may follow by default (100 events each): a window holding more fails that poll, saying so.
 DEFAULT_MAX_PAGES = 100
+#: Halvings of a window that holds more than ``max_pages`` pages (at most 2**6 = 64 listings for one poll), and the
+#: shortest part halved again.
+MAX_SPLITS = 6
+MIN_SPLIT = timedelta(seconds=2)
 #: Consecutive failed polls back off up to this many seconds (or the poll interval, if longer).
 MAX_FAILURE_BACKOFF = 900.0
 #: At most this many of an event's ``errors`` go into a payload, each cut to :data:`MAX_TEXT` characters.
 MAX_ERRORS = 3
 MAX_TEXT = 500
+#: At most this many ``conversation_metadata`` keys go into a payload (each key and string value cut to
+#: :data:`MAX_TEXT` characters): a payload stays under about 12 kB whatever another client tagged an event with.
+MAX_METADATA_KEYS = 20
 
 MetadataValue = str | int | bool
 
@@ -67,11 +74,6 @@ def finished_at(event: ScheduledEvent) -> datetime:
     return max(times)
 
 
-def _same_value(wanted: MetadataValue, actual: Any) -> bool:
-    # JSON equality: 1, "1" and true are three different values (Python alone would take True == 1).
-    return bool(actual == wanted) and isinstance(actual, bool) == isinstance(wanted, bool)
-
-
 def _cut(value: Any) -> str:
     text = str(value)
     return text if len(text) <= MAX_TEXT else text[: MAX_TEXT - 1] + "…"
@@ -84,7 +86,7 @@ def event_payload(event: ScheduledEvent) -> dict[str, Any]:
     :return: ``scheduled_event_id``, ``assistant_id``, ``status``, ``conversation_channel``, ``end_user_target``,
         ``agent_target``, ``conversation_id``, ``scheduled_at`` (its last dispatch), ``finished_at``
         (:func:`finished_at`), ``attempts`` (count), ``attempts_summary``, ``call_status``, ``errors`` (at most 3,
-        cut to 500 characters), ``conversation_metadata``.
+        cut to 500 characters), ``conversation_metadata`` (at most 20 keys, each key and text cut to 500 characters).
     """
     return {
         "scheduled_event_id": event.event_id,
@@ -100,8 +102,14 @@ def event_payload(event: ScheduledEvent) -> dict[str, Any]:
         "attempts_summary": _cut(event.attempts_summary()),
         "call_status": getattr(event, "call_status", None),
         "errors": [_cut(error) for error in (event.errors or [])[:MAX_ERRORS]],
-        "conversation_metadata": dict(event.conversation_metadata or {}),
+        "conversation_metadata": _compact(event.conversation_metadata or {}),
     }
+
+
+def _compact(metadata: Mapping[str, Any]) -> dict[str, Any]:
+    """The first :data:`MAX_METADATA_KEYS` keys, each key and string value cut to :data:`MAX_TEXT` characters."""
+    kept = list(metadata.items())[:MAX_METADATA_KEYS]
+    return {_cut(key): _cut(value) if isinstance(value, str) else value for key, value in kept}
 
 
 @dataclass
@@ -156,11 +164,7 @@ class FinishedEventsWatch:
             and str(event.telnyx_conversation_channel) != self.conversation_channel
         ):
             return False
-        metadata = event.conversation_metadata or {}
-        return all(
-            key in metadata and _same_value(value, metadata[key])
-            for key, value in (self.conversation_metadata or {}).items()
-        )
+        return metadata_matches(event.conversation_metadata, self.conversation_metadata or {})
 
     def consider(
         self, event: ScheduledEvent, window: tuple[datetime, datetime], found: dict[str, ScheduledEvent]
@@ -228,8 +232,10 @@ class TelnyxScheduledEventFinishedTrigger(BaseEventTrigger):
       logged once), and each event stays in the window for about ``max_in_flight`` after it finished, so a poll
       that missed it (pages shifting while events are created) sees it in the next one.
     - **Bounded**: one listing per poll (``ceil(events in the window / 100)`` requests, at most ``max_pages``,
-      within the hook's listing time budget), no per-event or transcript request; the ids it remembers are those
-      still inside the window. It only reads: nothing is created, changed or deleted.
+      within the hook's listing time budget), no per-event or transcript request; a window holding more than
+      ``max_pages`` pages (a campaign's burst) is listed in halves, at most 6 halvings deep, so a burst does not
+      block later polls. The ids it remembers are those still inside the window (and each payload's metadata is
+      cut to 20 keys of 500 characters). It only reads: nothing is created, changed or deleted.
     - **Errors**: a failed poll (after the hook's retries) is logged, and the next waits longer (doubling, up to
       15 minutes); the trigger goes on, reporting nothing it has not seen final.
 
@@ -307,21 +313,13 @@ class TelnyxScheduledEventFinishedTrigger(BaseEventTrigger):
         return TelnyxHook(telnyx_conn_id=self.telnyx_conn_id, async_sleep=self.sleep)
 
     async def _poll(self, hook: TelnyxHook, watch: FinishedEventsWatch) -> list[dict[str, Any]]:
-        """One listing of the window; the payloads of the events it finds finished."""
+        """One listing of the window (split in halves while a part holds more than ``max_pages`` pages); the
+        payloads of the events it finds finished."""
         polled_at = self._now()
         window = watch.window(polled_at)
         found: dict[str, ScheduledEvent] = {}
         outside = watch.outside_window
-        listing = hook.alist_scheduled_events(
-            self.assistant_id,
-            conversation_channel=self.conversation_channel,
-            from_date=window[0],
-            to_date=window[1],
-            max_pages=self.max_pages,
-            max_seconds=LISTING_SECONDS,
-        )
-        async for event in listing:
-            watch.consider(event, window, found)
+        await self._list(hook, watch, window, window, found, splits=0)
         if watch.outside_window > outside and not outside:
             self.log.warning(
                 "The listing of %s's events from %s to %s returned %d events scheduled outside that range: the API's "
@@ -333,6 +331,38 @@ class TelnyxScheduledEventFinishedTrigger(BaseEventTrigger):
                 watch.outside_window - outside,
             )
         return watch.commit(found, polled_at)
+
+    async def _list(
+        self,
+        hook: TelnyxHook,
+        watch: FinishedEventsWatch,
+        window: tuple[datetime, datetime],
+        part: tuple[datetime, datetime],
+        found: dict[str, ScheduledEvent],
+        *,
+        splits: int,
+    ) -> None:
+        """List ``part`` of the window; when it holds more than ``max_pages`` pages (a campaign's burst), list its
+        halves instead, at most :data:`MAX_SPLITS` halvings deep, so that one burst never blocks every later poll."""
+        try:
+            listing = hook.alist_scheduled_events(
+                self.assistant_id,
+                conversation_channel=self.conversation_channel,
+                from_date=part[0],
+                to_date=part[1],
+                max_pages=self.max_pages,
+                max_seconds=LISTING_SECONDS,
+            )
+            async for event in listing:
+                watch.consider(event, window, found)
+        except TelnyxListingTooLongError:
+            span = part[1] - part[0]
+            if splits >= MAX_SPLITS or span < MIN_SPLIT:
+                raise
+            middle = part[0] + span / 2
+            self.log.info("%s to %s holds more than %d pages: listing its halves", part[0], part[1], self.max_pages)
+            await self._list(hook, watch, window, (part[0], middle), found, splits=splits + 1)
+            await self._list(hook, watch, window, (middle, part[1]), found, splits=splits + 1)
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Poll forever, yielding one event per newly finished scheduled event.

@@ -223,13 +223,6 @@ class TestRetryTiming:
         assert len(api.requests) <= 12, api.sleeps
         assert min(api.sleeps) >= 0.25
 
-
-def test_backoff_has_a_floor_and_doubles_to_its_cap() -> None:
-    assert [backoff(n, draw=lambda: 0.0) for n in range(4)] == [0.25, 0.5, 1.0, 2.0]
-    assert [backoff(n, draw=lambda: 1.0) for n in range(4)] == [0.5, 1.0, 2.0, 4.0]
-    assert backoff(100, draw=lambda: 1.0) == BACKOFF_MAX
-    assert backoff(100, draw=lambda: 0.0) == BACKOFF_MAX / 2
-
     def test_x_should_retry(self, mode: str) -> None:
         stop = MockApi().script(_answer(503, **{"x-should-retry": "false"}))
         with pytest.raises(TelnyxServerError):
@@ -238,6 +231,13 @@ def test_backoff_has_a_floor_and_doubles_to_its_cap() -> None:
         go = MockApi().script(_answer(400, **{"x-should-retry": "true"}), httpx.Response(200, json=event_json()))
         run(go.hook(max_retries=3), mode, "get_scheduled_event", "assistant-1", "evt-1")
         assert len(go.requests) == 2
+
+
+def test_backoff_has_a_floor_and_doubles_to_its_cap() -> None:
+    assert [backoff(n, draw=lambda: 0.0) for n in range(4)] == [0.25, 0.5, 1.0, 2.0]
+    assert [backoff(n, draw=lambda: 1.0) for n in range(4)] == [0.5, 1.0, 2.0, 4.0]
+    assert backoff(100, draw=lambda: 1.0) == BACKOFF_MAX
+    assert backoff(100, draw=lambda: 0.0) == BACKOFF_MAX / 2
 
 
 @pytest.mark.parametrize(

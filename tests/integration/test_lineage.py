@@ -35,8 +35,9 @@ s3_endpoint, s3, sim = on_s3.s3_endpoint, on_s3.s3, on_s3.sim
 ROOT = Path(__file__).parents[2]
 
 
-def lineage_of(task: Any) -> OperatorLineage:
-    """What the OpenLineage provider's extractor machinery gets from a task that succeeded."""
+def lineage_of(task: Any) -> OperatorLineage[Any, Any]:
+    """What the OpenLineage provider's extractor machinery gets from a task that succeeded (the manager returns it
+    without type arguments)."""
     ti = SimpleNamespace(dag_id="dag", task_id=task.task_id, run_id="run-1", map_index=-1, try_number=1)
     return ExtractorManager().extract_metadata(SimpleNamespace(run_id="run-1"), task, TaskInstanceState.SUCCESS, ti)
 

@@ -295,6 +295,7 @@ class TestManyEventsWaiter:
         assert waiter.requests == 4
         api.set("c", "completed")
         payload = run_steps(waiter.cycle(ASSISTANT), odd_listing)
+        assert payload is not None
         assert payload["status"] == "final"
 
     def test_a_new_waiter_given_what_the_last_one_kept_lists_from_the_same_time(self) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -34,6 +34,9 @@ from airflow_provider_telnyx.sensors.scheduled_event import TelnyxScheduledEvent
 from airflow_provider_telnyx.testing.clock import ManualClock
 from airflow_provider_telnyx.testing.simulator import Simulator
 from tests.harness import DictStateStore, FakeTI, SimulatorConnection, context, needs_task_state_store
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
 
 ASSISTANT = "assistant-late"
 START = datetime(2031, 6, 1, 9, 0, tzinfo=timezone.utc)
@@ -255,7 +258,7 @@ class TestLatePolicy:
 
     def late_retry(
         self, simulator: Simulator, clock: ManualClock, connect: SimulatorConnection, late_by: float, **kw: Any
-    ) -> tuple[TelnyxCreateScheduledEventOperator, dict[str, Any], FakeTI]:
+    ) -> tuple[TelnyxCreateScheduledEventOperator, Context, FakeTI]:
         connect(max_retries=0)
         simulator.set_faults(refuse_next_creates=1)
         store = DictStateStore()

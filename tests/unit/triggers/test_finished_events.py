@@ -25,7 +25,7 @@ from airflow_provider_telnyx.triggers.finished_events import (
     CLOCK_SLACK,
     TelnyxScheduledEventFinishedTrigger,
 )
-from tests.conftest import API_KEY
+from tests.environment import API_KEY
 from tests.unit.mock_api import MockApi, event_json
 
 ASSISTANT = "assistant-trig"

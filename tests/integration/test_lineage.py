@@ -54,7 +54,7 @@ def test_a_local_export_names_the_file_it_wrote_with_the_keys_its_records_hold(s
     )
     from tests.integration.test_export import context
 
-    assert operator.execute(context())["rows"] == 2  # type: ignore[arg-type]
+    assert operator.execute(context())["rows"] == 2  # type: ignore[arg-type]  # test_export's context: a plain dict
     lineage = lineage_of(operator)
     [output] = lineage.outputs
     assert (output.namespace, output.name) == ("file", str(destination))
@@ -80,7 +80,7 @@ def test_an_s3_export_names_the_object_it_wrote_with_the_parquet_columns(sim: Si
     )
     from tests.integration.test_export import context
 
-    operator.execute(context())  # type: ignore[arg-type]
+    operator.execute(context())  # type: ignore[arg-type]  # test_export's context: a plain dict
     [output] = lineage_of(operator).outputs
     assert (output.namespace, output.name) == (f"s3://{BUCKET}", key)  # no connection id (s3_exports) in it
     assert keys(client, prefix) == [output.name]

@@ -171,7 +171,7 @@ class TestEventWaiter:
                     api.set("evt-1", "completed")
                 return run_steps(steps, api)
 
-        payload = wait_blocking(Hook(), ASSISTANT, waiter, sleep=slept.append)  # type: ignore[arg-type]
+        payload = wait_blocking(Hook(), ASSISTANT, waiter, sleep=slept.append)  # type: ignore[arg-type]  # a stand-in
         assert payload is not None
         assert payload["status"] == "final"
         assert slept == [30, 30]

@@ -275,7 +275,7 @@ def _with_time_moving(op: TelnyxCreateScheduledEventOperator, clock: ManualClock
             clock.advance(3600)
         return answer
 
-    hook.call = call_and_move  # type: ignore[method-assign]
+    hook.call = call_and_move  # type: ignore[method-assign]  # the real call, then time moves
     return op.execute(context())
 
 

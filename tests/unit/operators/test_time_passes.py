@@ -16,6 +16,7 @@ from airflow_provider_telnyx._common import parse_iso_datetime
 from airflow_provider_telnyx._compat import AirflowFailException, AirflowSkipException
 from airflow_provider_telnyx.exceptions import (
     ApiErrorItem,
+    TelnyxApiError,
     TelnyxAuthError,
     TelnyxBatchError,
     TelnyxBatchRejectedError,
@@ -362,7 +363,7 @@ class TestErrorsNoRetryCanFix:
         clock: ManualClock,
         simulator_connection: SimulatorConnection,
         setup: str,
-        error: type[Exception],
+        error: type[TelnyxApiError],
         fails_at_once: bool,
     ) -> None:
         overrides: dict[str, Any] = {}
@@ -377,8 +378,8 @@ class TestErrorsNoRetryCanFix:
             single(clock, **overrides).execute(context())
         assert isinstance(caught.value, AirflowFailException) is fails_at_once
         assert "[connection 'telnyx_default']" in str(caught.value)
-        assert caught.value.code  # type: ignore[attr-defined]  # the API's own code, kept
-        assert str(caught.value.http_status) in str(caught.value)  # type: ignore[attr-defined]
+        assert caught.value.code  # the API's own code, kept
+        assert str(caught.value.http_status) in str(caught.value)
 
     def test_delete_with_a_bad_key_fails_at_once(self, simulator_connection: SimulatorConnection) -> None:
         simulator_connection(password="KEYwrong")
@@ -403,10 +404,10 @@ class TestMissingEventIds:
         op = TelnyxCreateScheduledEventOperator(
             task_id="t", assistant_id="assistant-9", end_user_target="+1", agent_target="+1", scheduled_at=DUE
         )
-        link = TelnyxScheduledEventLink().get_link(op, ti_key=None)  # type: ignore[arg-type]
+        link = TelnyxScheduledEventLink().get_link(op, ti_key=None)  # type: ignore[arg-type]  # no run: None
         assert link == "https://portal.telnyx.com/#/ai/assistants/edit/assistant-9"
         op.assistant_id = "{{ params.assistant }}"  # not rendered: no link rather than a wrong one
-        assert TelnyxScheduledEventLink().get_link(op, ti_key=None) == ""  # type: ignore[arg-type]
+        assert TelnyxScheduledEventLink().get_link(op, ti_key=None) == ""  # type: ignore[arg-type]  # no run: None
 
 
 def items(n: int, first: int = 7000) -> list[dict[str, Any]]:

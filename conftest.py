@@ -28,7 +28,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """A documentation block's item gets a timeout; every block of a page gets ``integration`` when one of them
     runs Airflow or a process: a page's blocks share a namespace and its skip directives apply to the block after
     them, so a page runs whole or not at all."""
-    pages: dict[pytest.Collector | None, list[pytest.Item]] = {}
+    pages: dict[pytest.Collector | None, list[SybilItem]] = {}
     for item in items:
         if isinstance(item, SybilItem):
             pages.setdefault(item.parent, []).append(item)

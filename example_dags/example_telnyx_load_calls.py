@@ -30,11 +30,11 @@ CALL_EXPORTS = Asset(name="telnyx_call_exports", uri=f"{EXPORT_ROOT}/calls")
 def example_telnyx_load_calls() -> None:
     # [START howto_load_telnyx_export]
     @task
-    def load(params: dict[str, Any], triggering_asset_events: Any = None) -> int:
+    def load(params: dict[str, Any] | None = None, triggering_asset_events: Any = None) -> int:
         """Load the exported file into ``calls`` (one row per event) and ``call_messages`` (one per message)."""
         # The DAG is scheduled on one Asset: every triggering event is an export (values() works on every 3.x).
         events = [event for events in (triggering_asset_events or {}).values() for event in events]
-        paths = [event.extra["path"] for event in events if event.extra.get("path")] or [params["path"]]
+        paths = [event.extra["path"] for event in events if event.extra.get("path")] or [(params or {})["path"]]
         with sqlite3.connect(WAREHOUSE) as db:
             db.execute(
                 "CREATE TABLE IF NOT EXISTS calls (scheduled_event_id TEXT PRIMARY KEY, end_user_target TEXT, "

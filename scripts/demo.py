@@ -71,6 +71,7 @@ def start_simulator(env: dict[str, str]) -> tuple[subprocess.Popen[bytes], str]:
 def summarise(env: dict[str, str]) -> tuple[int, str | None]:
     os.environ.update(env)
     from airflow_provider_telnyx.hooks.telnyx import TelnyxHook
+    from airflow_provider_telnyx.models import EventStatus
 
     assistant = env.get("TELNYX_ASSISTANT_ID", "assistant-demo")
     ours = [
@@ -84,15 +85,15 @@ def summarise(env: dict[str, str]) -> tuple[int, str | None]:
     event = max(ours, key=lambda e: e.created_at or e.scheduled_at_fixed_datetime)
     print()
     print(f"  event id      {event.event_id}")
-    print(f"  to            {event.telnyx_end_user_target} ({event.telnyx_conversation_channel.value})")
-    print(f"  final status  {event.status.value}")
+    print(f"  to            {event.telnyx_end_user_target} ({event.telnyx_conversation_channel})")
+    print(f"  final status  {event.status_text}")
     for attempt in event.attempts:
         duration = f"{attempt.call_duration} s" if attempt.call_duration is not None else "-"
         print(f"  attempt {attempt.attempt_number}     {attempt.call_status:<10} duration {duration}")
     for error in event.errors or []:
         print(f"  error         {error}")
     print()
-    return (0 if event.status.value == "completed" else 1), event.event_id
+    return (0 if event.known_status is EventStatus.COMPLETED else 1), event.event_id
 
 
 def airflow_dags_test(env: dict[str, str], *args: str) -> bool:

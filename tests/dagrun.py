@@ -14,7 +14,7 @@ def dag_bag(dag_folder: str) -> Any:
     try:
         from airflow.dag_processing.dagbag import DagBag
     except ImportError:  # Airflow 3.0
-        from airflow.models.dagbag import DagBag
+        from airflow.models.dagbag import DagBag  # type: ignore[no-redef]  # the same class, before it moved
     return DagBag(dag_folder=dag_folder)
 
 

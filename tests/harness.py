@@ -14,7 +14,7 @@ import asyncio
 import copy
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import pytest
 
@@ -26,6 +26,15 @@ from airflow_provider_telnyx._compat import (
 )
 from airflow_provider_telnyx.testing.clock import ManualClock
 
+if TYPE_CHECKING:
+    from airflow.sdk import BaseOperator, BaseSensorOperator, Context, PokeReturnValue
+    from pydantic import JsonValue
+
+    from airflow_provider_telnyx.triggers.scheduled_event import (
+        TelnyxScheduledEventsTrigger,
+        TelnyxScheduledEventTrigger,
+    )
+
 #: The ``simulator_connection`` fixture: ``(conn_id="telnyx_default", *, password=None, **extra) -> fields``.
 SimulatorConnection = Callable[..., dict[str, Any]]
 
@@ -34,12 +43,12 @@ class DictStateStore:
     """The task state store's interface over a dict (survives between "tries" of a test)."""
 
     def __init__(self) -> None:
-        self.data: dict[str, Any] = {}
+        self.data: dict[str, JsonValue] = {}
 
-    def get(self, key: str, default: Any = None) -> Any:
+    def get(self, key: str, default: JsonValue = None) -> JsonValue:
         return self.data.get(key, default)
 
-    def set(self, key: str, value: Any, **_: Any) -> None:
+    def set(self, key: str, value: JsonValue, **_: object) -> None:
         self.data[key] = value
 
 
@@ -59,12 +68,16 @@ class FakeTI:
     def xcom_pull(self, task_ids: str | None = None, key: str = "return_value") -> Any:
         return self.xcoms.get(key)  # what this task instance pushed (the only XComs a FakeTI holds)
 
-    def get_first_reschedule_date(self, context: Any) -> None:
+    def get_first_reschedule_date(self, context: Context) -> None:
         return None
 
 
-def context(ti: FakeTI | None = None, store: DictStateStore | None = None) -> dict[str, Any]:
-    return {"ti": ti or FakeTI(), "task_state_store": store}
+def context(ti: FakeTI | None = None, store: DictStateStore | None = None) -> Context:
+    """The task context the operators are given: ``ti`` (a new ``FakeTI`` if none) and the task state store."""
+    # The one place a test double stands in for Airflow's objects: the task runner's Context holds a
+    # RuntimeTaskInstance and a TaskStateStoreAccessor (or none before Airflow 3.3); FakeTI and DictStateStore
+    # implement the parts of them the package uses (XCom, identity, get/set), not the whole protocols.
+    return cast("Context", {"ti": ti or FakeTI(), "task_state_store": store})
 
 
 @dataclass
@@ -77,7 +90,7 @@ class Outcome:
     message: str = ""
 
 
-def settle(run: Callable[[], Any]) -> Outcome:
+def settle(run: Callable[[], object]) -> Outcome:
     try:
         return Outcome("success", run())
     except AirflowSkipException as error:
@@ -87,10 +100,11 @@ def settle(run: Callable[[], Any]) -> Outcome:
 
 
 def run_deferred(
-    task: Any, deferred: TaskDeferred, ctx: dict[str, Any], between_polls: Callable[[], None] = lambda: None
+    task: BaseOperator, deferred: TaskDeferred, ctx: Context, between_polls: Callable[[], object] = lambda: None
 ) -> Any:
     """Run the trigger to its event (as the triggerer does), then resume the task (as a worker does)."""
-    trigger = deferred.trigger
+    # Every deferral of this package's tasks is to one of these (Airflow leaves TaskDeferred.trigger untyped).
+    trigger: TelnyxScheduledEventTrigger | TelnyxScheduledEventsTrigger = deferred.trigger
     polls = {"count": 0}
 
     async def instead_of_sleeping(_: float) -> None:
@@ -111,7 +125,12 @@ def run_deferred(
     return task.resume_execution(deferred.method_name, {**(deferred.kwargs or {}), "event": payload}, ctx)
 
 
-def run_sensor(sensor: Any, mode: str, clock: ManualClock | None = None, step: float = 3600) -> Outcome:
+def run_sensor(
+    sensor: BaseSensorOperator,
+    mode: str,
+    clock: ManualClock | None = None,
+    step: float = 3600,
+) -> Outcome:
     """Run a sensor to its end in ``poke``, ``reschedule`` or ``deferrable`` mode.
 
     ``sensor`` is the task as the DAG file defines it (never run itself): every process of the run (each
@@ -132,16 +151,18 @@ def run_sensor(sensor: Any, mode: str, clock: ManualClock | None = None, step: f
             moved["done"] = True
             clock.advance(step)
 
-    def new_process() -> Any:
+    def new_process() -> BaseSensorOperator:
         task = copy.deepcopy(sensor)
         original = task.poke
 
-        def poke_then_move_time(context_: Any) -> Any:
+        def poke_then_move_time(context_: Context) -> bool | PokeReturnValue:
             result = original(context_)
             move_time_once()
             return result
 
-        task.poke = poke_then_move_time
+        # This process's poke, then time moves: an instance attribute shadowing the method (mypy checks the
+        # assignment against the class's unbound poke, self included, hence "assignment" too).
+        task.poke = poke_then_move_time  # type: ignore[method-assign, assignment]
         return task
 
     def drive() -> Any:

@@ -263,7 +263,7 @@ class TelnyxExportScheduledEventsOperator(BaseOperator):
         self.log.info("Exporting %s of assistant %s to %s (%s)", what, self.assistant_id, destination, file_format)
         self._temporary = temporary
         try:
-            with temporary.open("wb") as raw:  # type: ignore[no-untyped-call]
+            with temporary.open("wb") as raw:
                 out = CountingFile(raw)
                 writer = writer_for(file_format, out)
                 try:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -117,7 +117,7 @@ async def run_bounded(
     window: int,
     ordered: bool = False,
     limiter: AdaptiveRateLimiter | None = None,
-) -> AsyncIterator[_R]:
+) -> AsyncGenerator[_R, None]:
     """Run ``work`` over ``jobs`` with at most ``window`` running at once, pulling jobs lazily (flat memory), and
     yield each result: as it completes, or in the jobs' order when ``ordered`` (a slow job then holds the ones
     behind it in the window). The one way this package runs many requests: the batch, the export, the deletes.

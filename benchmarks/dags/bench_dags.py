@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import os
 from datetime import datetime, timedelta
+from typing import Any
 
 from airflow.sdk import DAG
 
-from airflow_provider_telnyx.operators.scheduled_event import (
-    TelnyxCreateScheduledEventOperator,
-    TelnyxCreateScheduledEventsOperator,
-)
+from airflow_provider_telnyx.operators.batch import TelnyxCreateScheduledEventsOperator
+from airflow_provider_telnyx.operators.scheduled_event import TelnyxCreateScheduledEventOperator
 
 N = int(os.environ.get("BENCH_EVENTS", "200"))
 TARGETS = [f"+1312{5550000 + i:07d}" for i in range(N)]
-COMMON = {"assistant_id": "assistant-bench", "agent_target": "+13125550199", "scheduled_at": timedelta(days=1)}
+COMMON: dict[str, Any] = {
+    "assistant_id": "assistant-bench",
+    "agent_target": "+13125550199",
+    "scheduled_at": timedelta(days=1),
+}
 
 with DAG("bench_mapped", schedule=None, start_date=datetime(2026, 1, 1), catchup=False, max_active_tasks=64):
     TelnyxCreateScheduledEventOperator.partial(task_id="call", **COMMON).expand(end_user_target=TARGETS)

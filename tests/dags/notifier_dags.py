@@ -10,7 +10,7 @@ from airflow.sdk import DAG, task
 from airflow_provider_telnyx.notifications.telnyx import TelnyxNotifier
 
 ASSISTANT = "assistant-demo"
-SMS = {
+SMS: dict[str, Any] = {
     "assistant_id": ASSISTANT,
     "end_user_target": "+13125550110",
     "agent_target": "+13125550199",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 from airflow.sdk import DAG
 
@@ -10,7 +11,7 @@ from airflow_provider_telnyx.operators.batch import TelnyxCreateScheduledEventsO
 from airflow_provider_telnyx.operators.scheduled_event import TelnyxCreateScheduledEventOperator
 from airflow_provider_telnyx.sensors.scheduled_event import TelnyxScheduledEventSensor
 
-COMMON = {"agent_target": "+13125550199", "scheduled_at": timedelta(minutes=2)}
+COMMON: dict[str, Any] = {"agent_target": "+13125550199", "scheduled_at": timedelta(minutes=2)}
 
 with DAG("secrets_scan", schedule=None, start_date=datetime(2026, 1, 1), catchup=False):
     ok = TelnyxCreateScheduledEventOperator(

@@ -7,6 +7,7 @@ Airflow's own retry, a few seconds later, runs after the call's time.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 from airflow.sdk import DAG
 
@@ -21,7 +22,7 @@ DUE_IN = timedelta(seconds=3)
 RETRY_DELAY = timedelta(seconds=6)
 
 
-def single(dag_id: str, **kwargs: object) -> DAG:
+def single(dag_id: str, **kwargs: Any) -> DAG:
     with DAG(dag_id, schedule=None, start_date=START, catchup=False) as dag:
         TelnyxCreateScheduledEventOperator(
             task_id="schedule_call",

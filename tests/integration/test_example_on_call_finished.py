@@ -18,8 +18,8 @@ import pytest
 from airflow_provider_telnyx.testing.clock import ManualClock
 from airflow_provider_telnyx.testing.simulator import Simulator
 from airflow_provider_telnyx.triggers.finished_events import TelnyxScheduledEventFinishedTrigger
-from tests.conftest import API_KEY
 from tests.dagrun import activate_assets, load_dag, task_states
+from tests.environment import API_KEY
 
 pytestmark = [pytest.mark.usefixtures("airflow_db"), pytest.mark.telnyx_simulator(time_scale=1)]
 

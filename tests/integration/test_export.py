@@ -58,7 +58,7 @@ def export(tmp_path: Path, name: str = "events.jsonl", **kwargs: Any) -> tuple[d
     operator = TelnyxExportScheduledEventsOperator(
         task_id="export", assistant_id=ASSISTANT, destination=f"file://{tmp_path / name}", **kwargs
     )
-    return operator.execute(context()), tmp_path / name  # type: ignore[arg-type]
+    return operator.execute(context()), tmp_path / name  # type: ignore[arg-type]  # a plain dict for Airflow's Context
 
 
 def records(path: Path) -> list[dict[str, Any]]:
@@ -211,7 +211,7 @@ def test_bad_input_fails_before_any_request(sim: Simulator, tmp_path: Path, kwar
     options = {"destination": f"file://{tmp_path / 'x.jsonl'}", **kwargs}
     operator = TelnyxExportScheduledEventsOperator(task_id="export", assistant_id=ASSISTANT, **options)
     with pytest.raises(TelnyxInvalidInputError, match=field.replace("[", r"\[")):
-        operator.execute(context())  # type: ignore[arg-type]
+        operator.execute(context())  # type: ignore[arg-type]  # a plain dict for Airflow's Context
     assert sim.journal == []
 
 
@@ -236,7 +236,7 @@ def test_no_data_interval_and_no_selection_is_refused(sim: Simulator, tmp_path: 
         task_id="export", assistant_id=ASSISTANT, destination=f"file://{tmp_path / 'x.jsonl'}"
     )
     with pytest.raises(TelnyxInvalidInputError, match="from_date"):
-        operator.execute(context(data_interval_start=None, data_interval_end=None))  # type: ignore[arg-type]
+        operator.execute(context(data_interval_start=None, data_interval_end=None))  # type: ignore[arg-type]  # a plain dict for Airflow's Context
 
 
 @pytest.mark.parametrize(
@@ -272,5 +272,5 @@ def test_an_empty_data_interval_is_refused_not_read_as_nothing_to_export(sim: Si
         task_id="export", assistant_id=ASSISTANT, destination=f"file://{tmp_path / 'x.jsonl'}"
     )
     with pytest.raises(TelnyxInvalidInputError, match="CronDataIntervalTimetable"):
-        operator.execute(context(data_interval_start=NOW, data_interval_end=NOW))  # type: ignore[arg-type]
+        operator.execute(context(data_interval_start=NOW, data_interval_end=NOW))  # type: ignore[arg-type]  # a plain dict for Airflow's Context
     assert sim.journal == []

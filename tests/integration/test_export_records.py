@@ -15,7 +15,7 @@ import sys
 import textwrap
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, MutableMapping
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -54,7 +54,7 @@ def export(destination: str, ctx: dict[str, Any] | None = None, **kwargs: Any) -
     operator = TelnyxExportScheduledEventsOperator(
         task_id="export", assistant_id=ASSISTANT, destination=destination, **kwargs
     )
-    return operator.execute(ctx or context())  # type: ignore[arg-type]
+    return operator.execute(ctx or context())  # type: ignore[arg-type]  # a plain dict for Airflow's Context
 
 
 def lines(path: Path) -> list[dict[str, Any]]:
@@ -659,7 +659,7 @@ def daily_files(sim: Simulator, tmp_path: Path, event_id: str, run_at: timedelta
             include_transcript=False,
         )
         operator.clock = sim.clock
-        operator.execute(context(day))  # type: ignore[arg-type]
+        operator.execute(context(day))  # type: ignore[arg-type]  # a plain dict for Airflow's Context
         if any(r["scheduled_event_id"] == event_id for r in lines(tmp_path / f"{day:%d}.jsonl")):
             files.append(f"{day:%d}")
     return files
@@ -726,10 +726,10 @@ def test_a_templated_destination_is_checked_as_rendered(sim: Simulator, tmp_path
         destination="file://" + str(tmp_path) + "/{{ params.team }}/events.jsonl",
     )
     ctx = {**context(), "params": {"team": "../../etc"}}
-    operator.render_template_fields(ctx)  # type: ignore[arg-type]
+    operator.render_template_fields(ctx)  # type: ignore[arg-type]  # a plain dict for Airflow's Context
     assert operator.destination == f"file://{tmp_path}/../../etc/events.jsonl"
     with pytest.raises(TelnyxInvalidInputError, match=r"has a '\.\.' segment"):
-        operator.execute(ctx)  # type: ignore[arg-type]
+        operator.execute(ctx)  # type: ignore[arg-type]  # a plain dict for Airflow's Context
     assert sim.journal == []
 
 
@@ -754,7 +754,7 @@ def at_progress(action: Callable[[], object]) -> Iterator[None]:
     structlog's)."""
     processors = structlog.get_config()["processors"]
 
-    def act_at_progress(logger: Any, method: str, event: dict[str, Any]) -> dict[str, Any]:
+    def act_at_progress(logger: Any, method: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
         if str(event.get("event", "")).startswith("Export progress"):
             action()
         return event
@@ -807,7 +807,7 @@ def test_on_kill_mid_export_stops_it_and_keeps_the_last_file(sim: Simulator, tmp
         task_id="export", assistant_id=ASSISTANT, destination=f"file://{destination}", progress_interval=0.000001
     )
     with at_progress(operator.on_kill), pytest.raises(asyncio.CancelledError):
-        operator.execute(context())  # type: ignore[arg-type]
+        operator.execute(context())  # type: ignore[arg-type]  # a plain dict for Airflow's Context
     assert destination.read_bytes() == complete
     assert sorted(p.name for p in tmp_path.iterdir()) == ["events.jsonl"]
 

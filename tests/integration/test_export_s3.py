@@ -115,7 +115,7 @@ def export(destination: str, **kwargs: Any) -> dict[str, Any]:
     )
     ti = mock.MagicMock(dag_id="dag", run_id="run-1", task_id="export", map_index=-1)
     context = {"ti": ti, "data_interval_start": DAY, "data_interval_end": DAY + timedelta(days=1)}
-    return operator.execute(context)  # type: ignore[arg-type]
+    return operator.execute(context)  # type: ignore[arg-type]  # a plain dict for Airflow's Context
 
 
 def url(key: str) -> str:

@@ -35,8 +35,9 @@ s3_endpoint, s3, sim = on_s3.s3_endpoint, on_s3.s3, on_s3.sim
 ROOT = Path(__file__).parents[2]
 
 
-def lineage_of(task: Any) -> OperatorLineage:
-    """What the OpenLineage provider's extractor machinery gets from a task that succeeded."""
+def lineage_of(task: Any) -> OperatorLineage[Any, Any]:
+    """What the OpenLineage provider's extractor machinery gets from a task that succeeded (the manager returns it
+    without type arguments)."""
     ti = SimpleNamespace(dag_id="dag", task_id=task.task_id, run_id="run-1", map_index=-1, try_number=1)
     return ExtractorManager().extract_metadata(SimpleNamespace(run_id="run-1"), task, TaskInstanceState.SUCCESS, ti)
 
@@ -53,7 +54,7 @@ def test_a_local_export_names_the_file_it_wrote_with_the_keys_its_records_hold(s
     )
     from tests.integration.test_export import context
 
-    assert operator.execute(context())["rows"] == 2  # type: ignore[arg-type]
+    assert operator.execute(context())["rows"] == 2  # type: ignore[arg-type]  # test_export's context: a plain dict
     lineage = lineage_of(operator)
     [output] = lineage.outputs
     assert (output.namespace, output.name) == ("file", str(destination))
@@ -79,7 +80,7 @@ def test_an_s3_export_names_the_object_it_wrote_with_the_parquet_columns(sim: Si
     )
     from tests.integration.test_export import context
 
-    operator.execute(context())  # type: ignore[arg-type]
+    operator.execute(context())  # type: ignore[arg-type]  # test_export's context: a plain dict
     [output] = lineage_of(operator).outputs
     assert (output.namespace, output.name) == (f"s3://{BUCKET}", key)  # no connection id (s3_exports) in it
     assert keys(client, prefix) == [output.name]

@@ -6,11 +6,12 @@ from __future__ import annotations
 import json
 import os
 import platform
-from collections.abc import Iterator
+from collections.abc import Generator
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import pluggy
 import pytest
 
 _FIGURES: dict[str, dict[str, Any]] = {}
@@ -36,7 +37,9 @@ def report(request: pytest.FixtureRequest) -> Report:
 
 
 @pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: Any) -> Iterator[None]:
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pluggy.Result[pytest.TestReport], None]:
     outcome = yield
     result = outcome.get_result()
     if result.when == "call" and result.failed and "reliability" in str(item.fspath):

@@ -131,7 +131,7 @@ def raw(status: int, payload: bytes, headers: dict[str, str] | None = None, reas
     return ("\r\n".join(lines) + "\r\n\r\n").encode() + payload
 
 
-def event(event_id: str = "evt-1", **fields: Any) -> dict[str, Any]:
+def event(event_id: str | None = "evt-1", **fields: Any) -> dict[str, Any]:
     return {
         "assistant_id": "assistant-hostile",
         "scheduled_event_id": event_id,

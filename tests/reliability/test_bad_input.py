@@ -151,7 +151,7 @@ def test_bad_inputs_are_refused_before_any_request(
     hook_cases: list[tuple[str, Any, str]] = [
         ("hook: event id with ..", lambda: hook.get_scheduled_event("assistant-ok", "../x"), "event_id"),
         ("hook: empty event id", lambda: hook.delete_scheduled_event("assistant-ok", ""), "event_id"),
-        ("hook: request not a mapping", lambda: hook.create_scheduled_event("assistant-ok", "body"), "request"),  # type: ignore[arg-type]
+        ("hook: request not a mapping", lambda: hook.create_scheduled_event("assistant-ok", "body"), "request"),  # type: ignore[arg-type]  # on purpose
         (
             "hook: past datetime",
             lambda: hook.create_scheduled_event("assistant-ok", {**PAST_BODY}),

@@ -145,9 +145,10 @@ def test_header_waits_are_finite(server: HostileServer, report: Report) -> None:
     for header in ("Retry-After", "retry-after-ms", "x-ratelimit-reset"):
         server.behaviour = answer(429, {"errors": [{"code": "10011", "title": "Too many requests"}]}, {header: "nan"})
         sleeps = Sleeps()
+        # The defaults bind this iteration's sleeps (mypy cannot infer a lambda with a default argument).
         sync, asynchronous = both(
-            lambda h, sleeps=sleeps: TelnyxHook(CONN, sleep=sleeps.append).get_scheduled_event(ASSISTANT, "evt-1"),
-            lambda h, sleeps=sleeps: TelnyxHook(CONN, async_sleep=sleeps.asleep).aget_scheduled_event(
+            lambda h, sleeps=sleeps: TelnyxHook(CONN, sleep=sleeps.append).get_scheduled_event(ASSISTANT, "evt-1"),  # type: ignore[misc]
+            lambda h, sleeps=sleeps: TelnyxHook(CONN, async_sleep=sleeps.asleep).aget_scheduled_event(  # type: ignore[misc]
                 ASSISTANT, "evt-1"
             ),
         )
@@ -392,7 +393,7 @@ def test_reschedule_sensor_gives_up(server: HostileServer, report: Report) -> No
     """Hostile answers: before and after"""
     server.behaviour = answer(503, {"errors": [{"code": "x", "title": "down"}]})
     store = DictStateStore()
-    results = []
+    results: list[object] = []
     for _ in range(10):
         sensor = TelnyxScheduledEventSensor(  # a new object per poke, as each reschedule runs a new process
             task_id="w",
@@ -461,7 +462,7 @@ def test_identifiers_and_numbers_are_refused_before_any_request(
         with pytest.raises(TelnyxInvalidInputError):
             hook().delete_scheduled_event(assistant_id, event_id)
     record(report, "ids '.' and 70,000 characters", "TelnyxInvalidInputError naming the id, before any request")
-    bad_numbers = [
+    bad_numbers: list[Callable[[], object]] = [
         lambda: TelnyxCreateScheduledEventOperator(
             task_id="t",
             assistant_id="a",

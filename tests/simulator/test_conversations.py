@@ -76,7 +76,8 @@ def test_a_call_has_a_conversation_only_once_dispatched_and_its_messages_appear_
     partial = call(sim, messages).json()
     assert 0 < partial["meta"]["total_results"] < 7
     advance(sim, 60)
-    done = call(sim, messages, **{"page[size]": 100}).json()
+    one_page: dict[str, Any] = {"page[size]": 100}
+    done = call(sim, messages, **one_page).json()
     roles = [m["role"] for m in done["data"]]
     assert roles == ["assistant", "user", "assistant", "user", "assistant", "tool", "assistant"]
     assert "appointment: Tuesday 10:00" in done["data"][2]["text"]
@@ -153,7 +154,8 @@ def test_messages_page_like_the_api(sim: Simulator) -> None:
     event = create(sim)
     advance(sim, 3600)
     path = f"/ai/conversations/{conversation_id(sim, event['scheduled_event_id'])}/messages"
-    pages = [call(sim, path, **{"page[size]": 3, "page[number]": n}).json() for n in (1, 2, 3, 4)]
+    queries: list[dict[str, Any]] = [{"page[size]": 3, "page[number]": n} for n in (1, 2, 3, 4)]
+    pages = [call(sim, path, **query).json() for query in queries]
     assert [len(p["data"]) for p in pages] == [3, 3, 1, 0]
     assert pages[0]["meta"] == {"total_pages": 3, "total_results": 7, "page_number": 1, "page_size": 3}
     assert call(sim, path).json()["meta"]["page_size"] == 20  # the spec's default

@@ -40,7 +40,8 @@ def client(clock: Clock) -> Iterator[tuple[Simulator, httpx.Client]]:
 def said(answer: httpx.Response) -> tuple[int, int | None, int | None, int | None]:
     """The status and the ``x-ratelimit-limit``, ``-remaining``, ``-reset`` of one answer."""
     numbers = [answer.headers.get(f"x-ratelimit-{name}") for name in ("limit", "remaining", "reset")]
-    return (answer.status_code, *(int(n) if n is not None else None for n in numbers))  # type: ignore[return-value]
+    limit, remaining, reset = (int(n) if n is not None else None for n in numbers)
+    return answer.status_code, limit, remaining, reset
 
 
 def test_a_fixed_window_of_ten_seconds(client: tuple[Simulator, httpx.Client], clock: Clock) -> None:

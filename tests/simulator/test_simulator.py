@@ -76,15 +76,15 @@ def test_every_outcome_in_the_table(telnyx_simulator: Simulator) -> None:
         sms = OUTCOMES[target].name.startswith("sms")
         extra = {"text": "Hi"} if sms else {"max_retries_client_errors": 2, "retry_interval_secs": 120}
         ids[target] = h.create_scheduled_event(ASSISTANT, body(target, **extra)).event_id
-    assert {h.get_scheduled_event(ASSISTANT, i).status.value for i in ids.values()} == {"pending"}
+    assert {h.get_scheduled_event(ASSISTANT, i).status_text for i in ids.values()} == {"pending"}
     clock.advance(3 * 3600)
     for target, (status, calls) in expected.items():
         event = h.get_scheduled_event(ASSISTANT, ids[target])
-        assert event.status.value == status, target
+        assert event.status_text == status, target
         assert [a.call_status for a in event.attempts] == calls, target
         assert bool(event.errors) == (status == "failed"), target
     long_call = h.get_scheduled_event(ASSISTANT, ids["+13125550104"])
-    assert long_call.call_duration == 1200  # type: ignore[attr-defined]
+    assert long_call.call_duration == 1200  # type: ignore[attr-defined]  # a phone call's field
     exhausted = h.get_scheduled_event(ASSISTANT, ids["+13125550102"])
     assert exhausted.retry_count == 2
     assert "retry budget exhausted after 3 attempt(s)" in (exhausted.errors or [""])[0]
@@ -98,26 +98,26 @@ def test_retry_lifecycle_timestamps(telnyx_simulator: Simulator, clock: ManualCl
     event = h.create_scheduled_event(
         ASSISTANT, body("+13125550101", at=at, max_retries_client_errors=1, retry_interval_secs=300)
     )
-    assert (event.status.value, event.retry_count, event.attempts) == ("pending", 0, [])
+    assert (event.status_text, event.retry_count, event.attempts) == ("pending", 0, [])
     clock.advance(31)  # dispatched, ringing
     live = h.get_scheduled_event(ASSISTANT, event.event_id)
-    assert (live.status.value, live.call_status, live.dispatched_at) == ("in_progress", "ringing", at)  # type: ignore[attr-defined]
+    assert (live.status_text, live.call_status, live.dispatched_at) == ("in_progress", "ringing", at)  # type: ignore[attr-defined]  # a phone call's
     assert live.conversation_id
     clock.advance(10)  # busy after 3 s: back to pending, rescheduled at end + interval
     waiting = h.get_scheduled_event(ASSISTANT, event.event_id)
-    assert waiting.status.value == "pending"
+    assert waiting.status_text == "pending"
     assert waiting.retry_count == 1
     assert waiting.scheduled_at_fixed_datetime == at + timedelta(seconds=3 + 300)
     assert [a.call_status for a in waiting.attempts] == ["busy"]
     clock.advance(300 + 60)
     done = h.get_scheduled_event(ASSISTANT, event.event_id)
-    assert done.status.value == "completed"
+    assert done.status_text == "completed"
     assert [(a.attempt_number, a.call_status, a.call_duration) for a in done.attempts] == [
         (1, "busy", None),
         (2, "completed", 45),
     ]
     assert done.attempts[1].attempted_at == at + timedelta(seconds=303)
-    assert done.call_status == "completed"  # type: ignore[attr-defined]
+    assert done.call_status == "completed"  # type: ignore[attr-defined]  # a phone call's field
     assert done.retry_count == 1
     assert done.errors == []
 
@@ -133,11 +133,11 @@ def test_time_scale_compresses_the_event_clock_consistently(telnyx_simulator: Si
     )
     clock.advance(10 + 1.2)  # 1.2 real seconds after dispatch = 72 event seconds: busy (3 s) + 60 s wait + 9 s
     event = h.get_scheduled_event(ASSISTANT, event.event_id)
-    assert event.status.value == "in_progress"
+    assert event.status_text == "in_progress"
     assert event.scheduled_at_fixed_datetime == at + timedelta(seconds=63)
     clock.advance(1)
     final = h.get_scheduled_event(ASSISTANT, event.event_id)
-    assert final.status.value == "completed"
+    assert final.status_text == "completed"
     first, second = final.attempts
     assert second.attempted_at - first.attempted_at == timedelta(seconds=3 + 60)
 
@@ -274,7 +274,7 @@ async def test_idempotency_conflict_while_in_flight(telnyx_simulator: Simulator)
         await TelnyxHook(max_retries=0).acreate_scheduled_event(ASSISTANT, payload, idempotency_key="same")
     telnyx_simulator.release_held()
     created = await held
-    assert created.status.value == "pending"
+    assert created.status_text == "pending"
     await h.aclose()
     assert telnyx_simulator.stats()["events_created"] == 1
 
@@ -402,7 +402,7 @@ def test_sdk_round_trip(telnyx_simulator: Simulator) -> None:
     assert len(listed) == 5
     assert [type(e).__name__ for e in listed] == ["ScheduledPhoneCallEventResponse"] + ["ScheduledSMSEventResponse"] * 4
     assert all(isinstance(e, ScheduledSMSEventResponse) for e in listed[1:])
-    assert events.delete(call.scheduled_event_id or "", assistant_id=ASSISTANT) is None
+    events.delete(call.scheduled_event_id or "", assistant_id=ASSISTANT)  # typed to return None: nothing to assert
     with pytest.raises(telnyx.NotFoundError):
         events.retrieve(call.scheduled_event_id or "", assistant_id=ASSISTANT)
     assert telnyx_simulator.stats()["events_stored"] == 4

@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
+from pydantic import ValidationError
 
 from airflow_provider_telnyx.exceptions import (
     TelnyxConnectionError,
@@ -144,14 +145,12 @@ class TestGuideRules:
             "retry_interval_secs": 120,
         }
         for retries in (None, 0):
-            with pytest.raises(Exception) as caught:
+            with pytest.raises(ValidationError) as caught:
                 ScheduledEventRequest.model_validate({**body, "max_retries_client_errors": retries})
             assert (
                 "retry_interval_secs",
                 "is only allowed when max_retries_client_errors > 0 (the API answers 400)",
-            ) in (
-                field_errors(caught.value)  # type: ignore[arg-type]
-            )
+            ) in field_errors(caught.value)
         assert ScheduledEventRequest.model_validate({**body, "max_retries_client_errors": 1}).retry_interval_secs == 120
 
     @pytest.mark.parametrize("mode", MODES)
@@ -223,13 +222,6 @@ class TestRetryTiming:
         assert len(api.requests) <= 12, api.sleeps
         assert min(api.sleeps) >= 0.25
 
-
-def test_backoff_has_a_floor_and_doubles_to_its_cap() -> None:
-    assert [backoff(n, draw=lambda: 0.0) for n in range(4)] == [0.25, 0.5, 1.0, 2.0]
-    assert [backoff(n, draw=lambda: 1.0) for n in range(4)] == [0.5, 1.0, 2.0, 4.0]
-    assert backoff(100, draw=lambda: 1.0) == BACKOFF_MAX
-    assert backoff(100, draw=lambda: 0.0) == BACKOFF_MAX / 2
-
     def test_x_should_retry(self, mode: str) -> None:
         stop = MockApi().script(_answer(503, **{"x-should-retry": "false"}))
         with pytest.raises(TelnyxServerError):
@@ -238,6 +230,13 @@ def test_backoff_has_a_floor_and_doubles_to_its_cap() -> None:
         go = MockApi().script(_answer(400, **{"x-should-retry": "true"}), httpx.Response(200, json=event_json()))
         run(go.hook(max_retries=3), mode, "get_scheduled_event", "assistant-1", "evt-1")
         assert len(go.requests) == 2
+
+
+def test_backoff_has_a_floor_and_doubles_to_its_cap() -> None:
+    assert [backoff(n, draw=lambda: 0.0) for n in range(4)] == [0.25, 0.5, 1.0, 2.0]
+    assert [backoff(n, draw=lambda: 1.0) for n in range(4)] == [0.5, 1.0, 2.0, 4.0]
+    assert backoff(100, draw=lambda: 1.0) == BACKOFF_MAX
+    assert backoff(100, draw=lambda: 0.0) == BACKOFF_MAX / 2
 
 
 @pytest.mark.parametrize(

@@ -10,19 +10,19 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from airflow_provider_telnyx.hooks.telnyx import MIN_HINT_WAIT
+from airflow_provider_telnyx.hooks.telnyx import MIN_HINT_WAIT, RateLimitAnswer
 from airflow_provider_telnyx.utils.rate_limit import (
     HEADROOM,
     INITIAL_RATE,
     MAX_PAUSE,
     AdaptiveRateLimiter,
-    RateLimitAnswer,
 )
 from tests.ratelimit_sim import Server, simulate
 
 rates = st.floats(min_value=0.1, max_value=5000, allow_nan=False, allow_infinity=False)
 hostile = st.one_of(st.none(), st.floats(allow_nan=True, allow_infinity=True), st.integers(-10, 10**12).map(float))
 #: What one answer may say (status, limit, remaining, reset, Retry-After, latency), and how long until the next.
+Observation = tuple[int, int | None, int | None, float | None, float | None, float | None, float]
 observations = st.lists(
     st.tuples(
         st.sampled_from([200, 201, 429, 503]),
@@ -55,7 +55,7 @@ def send(limiter: AdaptiveRateLimiter, clock: Clock) -> float:
 
 @settings(max_examples=300, deadline=None, derandomize=True)
 @given(st.one_of(st.none(), rates), rates, observations)
-def test_never_raises_and_always_progresses(fixed: float | None, initial: float, steps: list[tuple]) -> None:
+def test_never_raises_and_always_progresses(fixed: float | None, initial: float, steps: list[Observation]) -> None:
     clock = Clock()
     limiter = AdaptiveRateLimiter(fixed, initial_rate=initial, clock=clock)
     for status, limit, remaining, reset, retry_after, latency, gap in steps:
@@ -63,7 +63,7 @@ def test_never_raises_and_always_progresses(fixed: float | None, initial: float,
         assert math.isfinite(wait)
         assert 0 <= wait <= 20 + MAX_PAUSE  # the slowest rate's spacing plus the longest pause
         clock.now += wait + gap
-        answer = RateLimitAnswer(status, limit, remaining, reset, retry_after, latency)  # type: ignore[arg-type]
+        answer = RateLimitAnswer(status, limit, remaining, reset, retry_after, latency)
         limiter.observe(answer)
         assert 0.05 <= limiter.rate <= 10_000
         assert 1 <= limiter.concurrency <= limiter.max_in_flight

@@ -15,7 +15,7 @@ from airflow_provider_telnyx._compat import AIRFLOW_V_3_3_PLUS
 from airflow_provider_telnyx.exceptions import TelnyxNotFoundError, TelnyxServerError
 from airflow_provider_telnyx.hooks.endpoints import events_pager
 from airflow_provider_telnyx.hooks.telnyx import TelnyxHook
-from airflow_provider_telnyx.models import TelnyxClientConfig, parse_scheduled_event, path_id
+from airflow_provider_telnyx.models import EventStatus, TelnyxClientConfig, parse_scheduled_event, path_id
 from airflow_provider_telnyx.operators._arguments import TaskIdentity, build_request
 from airflow_provider_telnyx.operators._late import LatePolicy, LateSendRule
 from airflow_provider_telnyx.operators.batch import ItemResult, TelnyxCreateScheduledEventsOperator
@@ -127,7 +127,7 @@ def local_messages() -> list[str]:
             )
         ),
         str((waiter.observe(server_error) or {}).get("message")),
-        str((timed_out.observe(failed.model_copy(update={"status": failed.status.PENDING})) or {}).get("message")),
+        str((timed_out.observe(failed.model_copy(update={"status": EventStatus.PENDING})) or {}).get("message")),
         raised(lambda: batch._raise_for_failures(context(), {"total": 2}, results)),
         raised(lambda: batch.validate(TaskIdentity.of(context(), clock=lambda: NOW, namespace=lambda: None))),
     ]

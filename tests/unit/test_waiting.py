@@ -171,7 +171,7 @@ class TestEventWaiter:
                     api.set("evt-1", "completed")
                 return run_steps(steps, api)
 
-        payload = wait_blocking(Hook(), ASSISTANT, waiter, sleep=slept.append)  # type: ignore[arg-type]
+        payload = wait_blocking(Hook(), ASSISTANT, waiter, sleep=slept.append)  # type: ignore[arg-type]  # a stand-in
         assert payload is not None
         assert payload["status"] == "final"
         assert slept == [30, 30]
@@ -295,6 +295,7 @@ class TestManyEventsWaiter:
         assert waiter.requests == 4
         api.set("c", "completed")
         payload = run_steps(waiter.cycle(ASSISTANT), odd_listing)
+        assert payload is not None
         assert payload["status"] == "final"
 
     def test_a_new_waiter_given_what_the_last_one_kept_lists_from_the_same_time(self) -> None:

@@ -169,4 +169,4 @@ class TestIdempotencyKey:
 
         context = task_context()
         facts = CallbackFacts.of(context, now=NOW)
-        assert facts.idempotency_key(None) != default_idempotency_key(context)  # type: ignore[arg-type]
+        assert facts.idempotency_key(None) != default_idempotency_key(context)  # type: ignore[arg-type]  # a stand-in

@@ -7,7 +7,7 @@ import asyncio
 import json
 from datetime import datetime, timedelta, timezone
 from types import SimpleNamespace
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import httpx
 import pytest
@@ -15,8 +15,11 @@ import pytest
 from airflow_provider_telnyx._compat import AIRFLOW_V_3_1_PLUS
 from airflow_provider_telnyx.exceptions import TelnyxInvalidInputError
 from airflow_provider_telnyx.notifications.telnyx import TelnyxNotifier
-from tests.conftest import API_KEY
+from tests.environment import API_KEY
 from tests.unit.mock_api import MockApi, event_json, sms_json
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
 
 NOW = datetime(2031, 6, 1, 9, 0, tzinfo=timezone.utc)
 ENDED = NOW - timedelta(seconds=1)
@@ -38,7 +41,7 @@ def context(task_id: str = "load", **ti: Any) -> dict[str, Any]:
 
 def notifier(api: MockApi, **overrides: Any) -> TelnyxNotifier:
     built = TelnyxNotifier(**{**SMS, **overrides})
-    built.clock = lambda: NOW  # type: ignore[method-assign]
+    built.clock = lambda: NOW
     built.__dict__["hook"] = api.hook(max_retries=0)  # the cached hook: every rendered copy shares it
     return built
 
@@ -69,7 +72,7 @@ class TestConstruction:
         assert built.scheduled_at == timedelta(seconds=10)
         assert TelnyxNotifier(**SMS, scheduled_at=30).scheduled_at == timedelta(seconds=30)
         with pytest.raises(TypeError):
-            TelnyxNotifier("assistant-1", "+13125550110", "+13125550199")  # type: ignore[misc]
+            TelnyxNotifier("assistant-1", "+13125550110", "+13125550199")  # type: ignore[call-arg]  # positional, on purpose
 
     @pytest.mark.parametrize(
         ("overrides", "field"),
@@ -138,7 +141,7 @@ class TestSending:
     def test_the_api_clock_says_past_the_request_is_retimed_once_with_the_same_key(self) -> None:
         api = MockApi().script(past_time(), created())
         page = notifier(api)
-        page.clock = iter([NOW, NOW + timedelta(seconds=30)]).__next__  # type: ignore[method-assign]
+        page.clock = iter([NOW, NOW + timedelta(seconds=30)]).__next__
         page(context())
         assert [api.body(i)["scheduled_at_fixed_datetime"] for i in (0, 1)] == [
             "2031-06-01T09:00:09Z",
@@ -195,11 +198,12 @@ class TestSending:
 def test_awaited_in_the_triggerer_with_a_deadline_context() -> None:
     api = MockApi().script(created())
     deadline = {"id": "d-1", "deadline_time": "2031-06-01T08:30:00+00:00"}
+    # The context a deadline alert gives its callback: plain JSON (its dag_run is a dict, not Airflow's DagRun).
     page = TelnyxNotifier(
         **{**SMS, "text": "{{ dag_run.dag_id }} is late"},
-        context={"dag_run": {"dag_id": "orders"}, "deadline": deadline},
+        context=cast("Context", {"dag_run": {"dag_id": "orders"}, "deadline": deadline}),
     )
-    page.clock = lambda: NOW  # type: ignore[method-assign]
+    page.clock = lambda: NOW
     page.__dict__["hook"] = api.hook(max_retries=0)
 
     async def awaited() -> None:
@@ -215,4 +219,6 @@ def test_awaited_in_the_triggerer_with_a_deadline_context() -> None:
 def test_airflow_discovers_the_notifier_from_the_provider_info() -> None:
     from airflow.providers_manager import ProvidersManager
 
-    assert "airflow_provider_telnyx.notifications.telnyx.TelnyxNotifier" in ProvidersManager().notification
+    # Typed list[NotificationInfo], but Airflow fills it with the classes' import paths (_discover_notifications).
+    notifications: list[object] = list(ProvidersManager().notification)
+    assert "airflow_provider_telnyx.notifications.telnyx.TelnyxNotifier" in notifications

@@ -40,15 +40,16 @@ from airflow_provider_telnyx.operators._lineage import (
 from airflow_provider_telnyx.operators.batch import TelnyxCreateScheduledEventsOperator
 from airflow_provider_telnyx.operators.export import TelnyxExportScheduledEventsOperator
 from airflow_provider_telnyx.operators.scheduled_event import TelnyxCreateScheduledEventOperator
-from tests.conftest import API_KEY
+from tests.environment import API_KEY
 
 ASSISTANT = "assistant-1"
 #: The events of ASSISTANT as the tests' ``telnyx_default`` connection (https://telnyx.test/v2) names them.
 EVENTS = Dataset(namespace="https://telnyx.test", name=f"ai/assistants/{ASSISTANT}/scheduled_events")
 
 
-def extracted(task: Any, state: TaskInstanceState = TaskInstanceState.SUCCESS) -> OperatorLineage:
-    """The lineage the provider's own extractor machinery gets from ``task`` once it finished."""
+def extracted(task: Any, state: TaskInstanceState = TaskInstanceState.SUCCESS) -> OperatorLineage[Any, Any]:
+    """The lineage the provider's own extractor machinery gets from ``task`` once it finished (the manager returns
+    it without type arguments)."""
     manager = ExtractorManager()
     assert manager.get_extractor_class(task) is DefaultExtractor  # chosen for the method, no custom extractor
     ti = SimpleNamespace(dag_id="dag", task_id=task.task_id, run_id="run-1", map_index=-1, try_number=1)
@@ -60,7 +61,7 @@ def export(destination: str, **kwargs: Any) -> TelnyxExportScheduledEventsOperat
     operator = TelnyxExportScheduledEventsOperator(
         task_id="export", assistant_id=ASSISTANT, destination=destination, **kwargs
     )
-    operator.render_template_fields({"ds": "2031-05-01"})  # type: ignore[arg-type]
+    operator.render_template_fields({"ds": "2031-05-01"})
     return operator
 
 

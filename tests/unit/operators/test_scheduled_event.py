@@ -5,7 +5,7 @@ import json
 import os
 from datetime import datetime, timedelta, timezone
 from types import SimpleNamespace
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import pytest
 from airflow.sdk import DAG
@@ -27,6 +27,9 @@ from airflow_provider_telnyx.testing.clock import ManualClock
 from airflow_provider_telnyx.testing.simulator import Simulator
 from airflow_provider_telnyx.triggers.scheduled_event import TelnyxScheduledEventTrigger
 from tests.harness import DictStateStore, FakeTI, context, needs_task_state_store, run_deferred
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
 
 ASSISTANT = "assistant-ops"
 START = datetime(2031, 6, 1, 9, 0, tzinfo=timezone.utc)
@@ -92,11 +95,15 @@ class TestConstruction:
                 retry_interval_secs=60,
                 telnyx_conn_id="{{ params.conn }}",
             )
-        ctx = {
-            "params": {"who": "Ada", "conn": "telnyx_x"},
-            "ts_dt": START,
-            "macros": SimpleNamespace(timedelta=timedelta),
-        }
+        # The variables the templates use (``ts_dt`` is the test's own: Airflow's Context type does not declare it).
+        ctx = cast(
+            "Context",
+            {
+                "params": {"who": "Ada", "conn": "telnyx_x"},
+                "ts_dt": START,
+                "macros": SimpleNamespace(timedelta=timedelta),
+            },
+        )
         op.render_template_fields(ctx)
         assert op.assistant_id == "assistant-ada"
         assert op.scheduled_at == (START + timedelta(hours=1)).isoformat()
@@ -230,13 +237,14 @@ class TestWaiting:
 
     def test_deferrable_wait_and_resume(self, telnyx_simulator: Simulator, clock: ManualClock) -> None:
         op = operator(wait_for_completion=True, deferrable=True, poll_interval=5, wait_timeout=600)
-        ctx = context()
+        ti = FakeTI()
+        ctx = context(ti)
         with pytest.raises(TaskDeferred) as caught:
             op.execute(ctx)
         trigger = caught.value.trigger
         assert isinstance(trigger, TelnyxScheduledEventTrigger)
         assert caught.value.timeout == timedelta(seconds=600)
-        assert ctx["ti"].xcoms["scheduled_event_id"] == trigger.scheduled_event_id  # pushed before waiting
+        assert ti.xcoms["scheduled_event_id"] == trigger.scheduled_event_id  # pushed before waiting
         result = run_deferred(op, caught.value, ctx, lambda: clock.advance(3600))
         assert result["status"] == "completed"
 
@@ -267,7 +275,7 @@ def _with_time_moving(op: TelnyxCreateScheduledEventOperator, clock: ManualClock
             clock.advance(3600)
         return answer
 
-    hook.call = call_and_move  # type: ignore[method-assign]
+    hook.call = call_and_move  # type: ignore[method-assign]  # the real call, then time moves
     return op.execute(context())
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -16,6 +16,7 @@ from airflow_provider_telnyx._common import parse_iso_datetime
 from airflow_provider_telnyx._compat import AirflowFailException, AirflowSkipException
 from airflow_provider_telnyx.exceptions import (
     ApiErrorItem,
+    TelnyxApiError,
     TelnyxAuthError,
     TelnyxBatchError,
     TelnyxBatchRejectedError,
@@ -34,6 +35,9 @@ from airflow_provider_telnyx.sensors.scheduled_event import TelnyxScheduledEvent
 from airflow_provider_telnyx.testing.clock import ManualClock
 from airflow_provider_telnyx.testing.simulator import Simulator
 from tests.harness import DictStateStore, FakeTI, SimulatorConnection, context, needs_task_state_store
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
 
 ASSISTANT = "assistant-late"
 START = datetime(2031, 6, 1, 9, 0, tzinfo=timezone.utc)
@@ -255,7 +259,7 @@ class TestLatePolicy:
 
     def late_retry(
         self, simulator: Simulator, clock: ManualClock, connect: SimulatorConnection, late_by: float, **kw: Any
-    ) -> tuple[TelnyxCreateScheduledEventOperator, dict[str, Any], FakeTI]:
+    ) -> tuple[TelnyxCreateScheduledEventOperator, Context, FakeTI]:
         connect(max_retries=0)
         simulator.set_faults(refuse_next_creates=1)
         store = DictStateStore()
@@ -359,7 +363,7 @@ class TestErrorsNoRetryCanFix:
         clock: ManualClock,
         simulator_connection: SimulatorConnection,
         setup: str,
-        error: type[Exception],
+        error: type[TelnyxApiError],
         fails_at_once: bool,
     ) -> None:
         overrides: dict[str, Any] = {}
@@ -374,8 +378,8 @@ class TestErrorsNoRetryCanFix:
             single(clock, **overrides).execute(context())
         assert isinstance(caught.value, AirflowFailException) is fails_at_once
         assert "[connection 'telnyx_default']" in str(caught.value)
-        assert caught.value.code  # type: ignore[attr-defined]  # the API's own code, kept
-        assert str(caught.value.http_status) in str(caught.value)  # type: ignore[attr-defined]
+        assert caught.value.code  # the API's own code, kept
+        assert str(caught.value.http_status) in str(caught.value)
 
     def test_delete_with_a_bad_key_fails_at_once(self, simulator_connection: SimulatorConnection) -> None:
         simulator_connection(password="KEYwrong")
@@ -400,10 +404,10 @@ class TestMissingEventIds:
         op = TelnyxCreateScheduledEventOperator(
             task_id="t", assistant_id="assistant-9", end_user_target="+1", agent_target="+1", scheduled_at=DUE
         )
-        link = TelnyxScheduledEventLink().get_link(op, ti_key=None)  # type: ignore[arg-type]
+        link = TelnyxScheduledEventLink().get_link(op, ti_key=None)  # type: ignore[arg-type]  # no run: None
         assert link == "https://portal.telnyx.com/#/ai/assistants/edit/assistant-9"
         op.assistant_id = "{{ params.assistant }}"  # not rendered: no link rather than a wrong one
-        assert TelnyxScheduledEventLink().get_link(op, ti_key=None) == ""  # type: ignore[arg-type]
+        assert TelnyxScheduledEventLink().get_link(op, ti_key=None) == ""  # type: ignore[arg-type]  # no run: None
 
 
 def items(n: int, first: int = 7000) -> list[dict[str, Any]]:

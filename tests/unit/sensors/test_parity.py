@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
@@ -15,8 +15,11 @@ from airflow_provider_telnyx.operators.batch import TelnyxCreateScheduledEventsO
 from airflow_provider_telnyx.sensors.scheduled_event import TelnyxScheduledEventSensor, TelnyxScheduledEventsSensor
 from airflow_provider_telnyx.testing.clock import ManualClock
 from airflow_provider_telnyx.testing.simulator import Simulator
+from airflow_provider_telnyx.utils.waiting import PollingWaiter
 from tests.harness import DictStateStore, FakeTI, Outcome, SimulatorConnection, context, run_deferred, run_sensor
 
+#: What a waiter resolves to (one event's or many events' payload).
+Payload = TypeVar("Payload")
 MODES = ["poke", "reschedule", "deferrable"]
 START = datetime(2031, 5, 1, 8, 0, tzinfo=timezone.utc)
 ASSISTANT = "assistant-parity"
@@ -57,7 +60,7 @@ def same(results: dict[str, Outcome]) -> Outcome:
 
 def test_completed(clock: ManualClock) -> None:
     event_id = schedule("+13125550100")
-    results = {}
+    results: dict[str, Outcome] = {}
     for mode in MODES:
         clock.advance(-3600 if results else 0)  # every mode starts from a pending event
         results[mode] = run_sensor(sensor(event_id), mode, clock)
@@ -92,7 +95,7 @@ def test_failed_without_fail_on_failure_returns_the_event(clock: ManualClock) ->
 
 def test_failed_after_waiting(clock: ManualClock) -> None:
     event_id = schedule("+13125550102")
-    results = {}
+    results: dict[str, Outcome] = {}
     for mode in MODES:
         clock.advance(-3600 if results else 0)
         results[mode] = run_sensor(sensor(event_id), mode, clock)
@@ -109,6 +112,7 @@ def test_timeout(clock: ManualClock, soft_fail: bool) -> None:
     else:
         for result in results.values():
             assert result.state == "failed"
+            assert result.error is not None, result
             assert issubclass(result.error, AirflowSensorTimeout), result
 
 
@@ -277,8 +281,15 @@ def test_the_batch_operators_own_wait_gives_the_sensors_result(
     import airflow_provider_telnyx.utils.waiting as waiting
 
     blocking = waiting.wait_blocking
+
+    def three_hours_pass(_: float) -> None:
+        clock.advance(3 * 3600)
+
+    def wait_while_time_passes(hook: TelnyxHook, assistant_id: str, waiter: PollingWaiter[Payload]) -> Payload:
+        return blocking(hook, assistant_id, waiter, sleep=three_hours_pass)
+
     # The blocking wait's sleep moves the simulator's clock instead (the wait itself is the real one).
-    monkeypatch.setattr(waiting, "wait_blocking", lambda *a: blocking(*a, sleep=lambda _: clock.advance(3 * 3600)))
+    monkeypatch.setattr(waiting, "wait_blocking", wait_while_time_passes)
     begin = clock()
     ti = FakeTI()
     op = batch_operator(wait_for_completion=True, deferrable=deferrable, poll_interval=1, fail_on_failure=False)

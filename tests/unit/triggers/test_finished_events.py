@@ -25,7 +25,7 @@ from airflow_provider_telnyx.triggers.finished_events import (
     CLOCK_SLACK,
     TelnyxScheduledEventFinishedTrigger,
 )
-from tests.conftest import API_KEY
+from tests.environment import API_KEY
 from tests.unit.mock_api import MockApi, event_json
 
 ASSISTANT = "assistant-trig"
@@ -304,12 +304,12 @@ def test_a_restart_redelivers_only_inside_the_look_back_and_loses_nothing(
 
     finished = {i for i in seeded if (telnyx_simulator.final_at(i) or clock()) < clock()}
     look_back_start = START - timedelta(hours=1)
-    due = {i for i in finished if telnyx_simulator.final_at(i) >= look_back_start}  # type: ignore[operator]
+    due = {i for i in finished if telnyx_simulator.final_at(i) >= look_back_start}  # type: ignore[operator]  # finished: a final time
     assert len(before.ids) == len(set(before.ids))  # once per run
     assert len(after.ids) == len(set(after.ids))
     assert set(before.ids) | set(after.ids) == due  # no loss: every event that finished since the look-back
     redelivered = set(before.ids) & set(after.ids)
-    inside = {i for i in before.ids if telnyx_simulator.final_at(i) >= restarted_at - timedelta(hours=1)}  # type: ignore[operator]
+    inside = {i for i in before.ids if telnyx_simulator.final_at(i) >= restarted_at - timedelta(hours=1)}  # type: ignore[operator]  # reported: a final time
     assert redelivered == inside  # at least once: again exactly the events in the restarted trigger's look-back
     assert 0 < len(redelivered) < len(before.ids)
     recovery = telnyx_simulator.journal[first_run_requests:]
@@ -337,7 +337,7 @@ def test_memory_and_listings_stay_bounded_by_the_window(telnyx_simulator: Simula
     calls = [seed(telnyx_simulator, START + timedelta(minutes=10 * i + 1)) for i in range(144)]
     t = trigger(poll_interval=300)
     remembered: list[int] = []
-    fired = drive(t, clock, sleeps=24 * 12 + 2, after_sleep=lambda _: remembered.append(len(t.watch.reported)))  # type: ignore[union-attr]
+    fired = drive(t, clock, sleeps=24 * 12 + 2, after_sleep=lambda _: remembered.append(len(t.watch.reported)))  # type: ignore[union-attr]  # set once running
     assert sorted(fired.ids) == sorted(calls)
     window = t.max_in_flight + 2 * CLOCK_SLACK.total_seconds() + t.poll_interval  # seconds
     bound = math.ceil(window / 600) + 1
@@ -413,7 +413,7 @@ def test_nothing_depends_on_the_listing_order_or_on_the_date_filter(
 
     api = MockApi().script(page)
     t = trigger(poll_interval=60, look_back=timedelta(hours=1))
-    t._hook = api.hook  # type: ignore[method-assign]
+    t._hook = api.hook  # type: ignore[method-assign]  # the mock API's hook
     with caplog.at_level(logging.WARNING):
         fired = drive(t, clock, sleeps=8)
     assert sorted(fired.ids) == ["failed", "live", "recent"]

@@ -12,7 +12,7 @@ from airflow_provider_telnyx.hooks.telnyx import TelnyxHook
 from airflow_provider_telnyx.testing.clock import ManualClock
 from airflow_provider_telnyx.testing.simulator import Simulator
 from airflow_provider_telnyx.triggers.scheduled_event import TelnyxScheduledEventTrigger
-from tests.conftest import API_KEY
+from tests.environment import API_KEY
 
 ASSISTANT = "assistant-trig"
 START = datetime(2031, 7, 1, 9, 0, tzinfo=timezone.utc)

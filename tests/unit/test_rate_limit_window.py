@@ -1,9 +1,10 @@
-"""Issue 21, item 4: the window is learned from the resets seen, so that a server is "neither overrun nor
-under-used"; one odd reset must not be taken as the window for the rest of the run."""
+"""The window is learned from the resets seen, so that a server is "neither overrun nor under-used" (issue 21, item
+4): one odd reset is not taken as the window for the rest of the run."""
 
 from __future__ import annotations
 
-from airflow_provider_telnyx.utils.rate_limit import HEADROOM, AdaptiveRateLimiter, RateLimitAnswer
+from airflow_provider_telnyx.hooks.telnyx import RateLimitAnswer
+from airflow_provider_telnyx.utils.rate_limit import HEADROOM, AdaptiveRateLimiter
 from tests.ratelimit_sim import Server
 
 
@@ -22,10 +23,9 @@ def _send(limiter: AdaptiveRateLimiter, clock: Clock) -> None:
 
 
 def test_one_outlying_reset_does_not_fix_the_window_for_the_rest_of_the_run() -> None:
-    """A 1 s window of 100 (resets 1, 0, 1, 0, ... for 20 s, proving the window is a second) after a single answer
-    with ``x-ratelimit-reset: 30`` (a gateway's penalty, a clock-skewed epoch reset) is used at >= 50% of its limit
-    (issue 21 item 4: "neither overrun nor under-used"); the window is the largest reset ever seen (monotonic), so
-    the limiter keeps pacing at 95/30 = 3 requests/s, 3% of the limit, for the rest of the batch."""
+    """A 1 s window of 100 after a single answer with ``x-ratelimit-reset: 30`` (a gateway's penalty, a clock-skewed
+    epoch reset) is used at >= 50% of its limit from 10 s later on: new windows beginning every second (what is left
+    going back up) prove the window shorter, where the largest reset alone would pace at 3 requests/s."""
     server = Server(100, "fixed", seconds=1.0, rounding="up")
     clock = Clock()
     limiter = AdaptiveRateLimiter(clock=clock)

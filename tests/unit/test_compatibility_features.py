@@ -1,5 +1,5 @@
-"""Review of issue 24, item 5 (and item 4's "on Airflow versions without event-driven scheduling, the compatibility
-page says so"): the docs promised by the issue exist and name what the issue names."""
+"""The compatibility page has a row for each feature of issue 24 on every target (item 5), and says where
+event-driven scheduling is missing (item 4)."""
 
 from __future__ import annotations
 
@@ -26,8 +26,6 @@ NEW = [f.name for f in FEATURES if f.name.startswith(("Event-driven", "Page the 
 
 @pytest.mark.parametrize("feature", NEW, ids=lambda name: name.split(" (")[0])
 def test_the_compatibility_page_has_a_row_for_every_new_feature(feature: str) -> None:
-    """Issue 24 item 5: "the compatibility page gains rows for each feature on every target". ``tests/compat_matrix.py``
-    declares the four new features, but ``docs/compatibility.md`` was not regenerated (``make test-compat``): it has
-    no row for stopping a campaign, the notifier, OpenLineage or event-driven DAGs, and its test counts are stale."""
+    """Each feature ``tests/compat_matrix.py`` declares for issue 24 has its row on the generated page."""
     assert len(NEW) == 4
     assert feature in feature_rows()

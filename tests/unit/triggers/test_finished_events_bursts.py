@@ -1,4 +1,5 @@
-"""Review of issue 24, item 4: TelnyxScheduledEventFinishedTrigger against the real simulator, driven by hand."""
+"""TelnyxScheduledEventFinishedTrigger under bursts and odd events, against the simulator, driven by hand (issue 24,
+item 4)."""
 
 from __future__ import annotations
 
@@ -19,11 +20,8 @@ pytestmark = pytest.mark.telnyx_simulator(time_scale=1)
 def test_a_window_once_over_max_pages_does_not_wedge_the_trigger_for_good(
     telnyx_simulator: Simulator, clock: ManualClock
 ) -> None:
-    """A campaign burst larger than ``max_pages`` pages makes a poll fail (documented). But the watermark then never
-    moves, so the window's lower bound stays pinned before the burst and every later poll lists it again and fails:
-    long after the burst left ``max_in_flight``, a call finishing hours later is never fired ("one listing per poll
-    for any number of events, narrowed by time"; "bounded"). Here the burst even finished before the look-back, so
-    it is not reportable at all, and still blocks everything after it."""
+    """A campaign burst larger than ``max_pages`` pages is listed in halves, so it does not block the polls after it:
+    a call finishing hours later is fired (the burst finished before the look-back and is not reported)."""
     for i in range(101):  # one page too many for max_pages=1, all finished about 2 h before the trigger starts
         seed(telnyx_simulator, START - timedelta(hours=2) + timedelta(seconds=i), f"+1312555{7000 + i:04d}")
     later = seed(telnyx_simulator, START + timedelta(hours=6))  # a call long after the burst aged out
@@ -32,9 +30,8 @@ def test_a_window_once_over_max_pages_does_not_wedge_the_trigger_for_good(
 
 
 def test_a_payload_is_bounded_whatever_the_metadata_holds(clock: ManualClock) -> None:
-    """Standards: "Bounded everything: every ... body, message has a limit" (the payload already cuts ``errors`` to
-    3 x 500 characters). ``conversation_metadata`` is copied into the asset event's ``extra`` as listed: an event
-    created by another client with a 200,000-character metadata value puts 200 kB into the metadata DB per fire."""
+    """An event another client tagged with a 200,000-character metadata value fires a payload under 16 kB (20 keys
+    of at most 500 characters each), as ``errors`` is cut to 3 x 500."""
     big = event_json(
         assistant_id=ASSISTANT,
         scheduled_event_id="evt-big",

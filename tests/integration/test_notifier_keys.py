@@ -1,4 +1,4 @@
-"""Review of issue 24, item 2: TelnyxNotifier against the real simulator, called as Airflow calls a callback."""
+"""TelnyxNotifier's idempotency keys against the simulator, called as Airflow calls a callback (issue 24, item 2)."""
 
 from __future__ import annotations
 
@@ -27,9 +27,8 @@ def failure_context(now: datetime) -> dict[str, Any]:
 
 def test_two_notifiers_on_one_failure_callback_page_both_people(telnyx_simulator: Simulator) -> None:
     """``on_failure_callback=[TelnyxNotifier(<on-call>), TelnyxNotifier(<manager>, phone_call)]`` is how Airflow
-    users page two people (as with two SlackNotifiers). "Each callback ... notifies at most once": these are two
-    callbacks, yet both derive the same Idempotency-Key (dag, run, task, map index, try, kind), so the API refuses
-    the second body as a key reuse and the manager is silently never paged ("already sent")."""
+    users page two people (as with two SlackNotifiers): two callbacks, two keys (the recipient is part of it), so
+    both people are paged."""
     now = datetime.now(timezone.utc)
     context = failure_context(now)
     oncall = TelnyxNotifier(**SMS, end_user_target="+13125550110")
@@ -41,10 +40,8 @@ def test_two_notifiers_on_one_failure_callback_page_both_people(telnyx_simulator
 
 
 def test_a_cleared_dag_run_that_fails_again_pages_again(telnyx_simulator: Simulator) -> None:
-    """A DAG-level ``on_failure_callback`` with no deciding task instance (a ``dagrun_timeout``) keys on (dag, run,
-    "", -1, dag_failure, try 0) only: the run cleared and failing again the same day (``dag_run.clear_number`` 1, a
-    new start) derives the same Idempotency-Key, the API refuses the new body as a key reuse, and the second
-    failure is logged "already sent" instead of paging. Issue 24: at most once per callback *of one try*."""
+    """A DAG-level ``on_failure_callback`` with no task instance (a ``dagrun_timeout``): the run cleared and failing
+    again (``dag_run.clear_number`` 1) pages again; at most once per callback of one run of the DAG run."""
     now = datetime.now(timezone.utc)
     dag = SimpleNamespace(dag_id="orders", render_template_as_native_obj=False)
     notifier = TelnyxNotifier(**{**SMS, "text": "DAG {{ dag.dag_id }} failed"}, end_user_target="+13125550110")

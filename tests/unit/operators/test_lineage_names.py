@@ -1,4 +1,4 @@
-"""Review of issue 24, item 3: the export's OpenLineage output must name the object the export actually wrote."""
+"""The export's OpenLineage output names the object the export wrote (issue 24, item 3)."""
 
 from __future__ import annotations
 
@@ -18,9 +18,8 @@ from airflow_provider_telnyx.utils.export_files import destination_path
 )
 def test_a_hash_in_the_destination_is_part_of_the_dataset_name(destination: str, expected: tuple[str, str]) -> None:
     """Issue 24: "output dataset: the destination, named as the OpenLineage naming spec says". ``#`` is a valid
-    character of an object key and of a file name, the export accepts it and writes ``calls#wave-1.jsonl``, but the
-    lineage reads the URL with ``urlsplit`` and drops everything after ``#`` as a fragment: the output is named
-    ``calls``, another object (and every ``calls#...`` export collides on it)."""
+    character of an object key and of a file name: the export writes ``calls#wave-1.jsonl``, and the lineage names
+    that object, not ``calls`` (a URL fragment)."""
     written = destination_path(destination)  # accepted by the export, written at this path
     assert str(written).endswith(expected[1])
     assert destination_dataset_name(destination, lambda _: None) == expected

@@ -1,5 +1,5 @@
-"""Issue 21, item 1 and "What to build": one place turns an answer's headers into a wait, with a floor, so that a
-server that keeps saying "now" (or "a millisecond") is waited out, not hammered."""
+"""A server that keeps saying "now" (or "a millisecond") is waited out, not hammered: a hint is waited at least
+``MIN_HINT_WAIT``, the floor the batch's rate limiter uses too (issue 21, item 1)."""
 
 from __future__ import annotations
 
@@ -22,9 +22,7 @@ def _throttled(**headers: str) -> httpx.Response:
 )
 def test_a_429_whose_hint_is_a_millisecond_is_waited_out_not_hammered(mode: str, hint: dict[str, str]) -> None:
     """A 429 at a window's edge for 1.5 s is waited out with at most 12 requests (issue 21 "Done when" 1) whatever
-    positive-but-tiny hint it carries: the hook's wait has no floor for a positive hint (the batch's limiter floors
-    every 429 at ZERO_HINT_PAUSE = 0.25 s), so a server rounding its reset to milliseconds gets 14 requests in
-    ~14 ms and the call fails with TelnyxRateLimitError."""
+    positive-but-tiny hint it carries."""
     api = MockApi()
 
     def answer(request: httpx.Request) -> httpx.Response:

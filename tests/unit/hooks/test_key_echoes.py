@@ -1,5 +1,5 @@
-"""Issue 21, item 6 and "Done when": the key, echoed back by a server in a form the redaction point misses, must
-reach no return value, exception or log line."""
+"""The key, echoed back by a server in a less common form, reaches no return value, exception or log line (issue
+21, item 6)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from airflow_provider_telnyx.hooks._redact import Redactor
-from tests.conftest import API_KEY
+from tests.environment import API_KEY
 from tests.unit.mock_api import MockApi, event_json, run
 
 #: A key as long as a real one (KEY + 32 hex + _ + 22 characters).
@@ -20,9 +20,8 @@ LONG_KEY = "KEY0188E5B1B3A2C4D6E8F0A1B2C3D4E5F6_Zq3Xy7Wv9Ut5Rs1Po2Nm4L"
 @pytest.mark.parametrize("mode", ["sync", "async"])
 @pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16", "utf-32"])
 def test_key_in_a_utf16_json_success_body_does_not_reach_the_returned_event(mode: str, encoding: str) -> None:
-    """JSON may be sent in UTF-16/32 (RFC 8259 readers such as ``json.loads(bytes)`` detect it): the byte scrub and
-    the ``reveals`` check look at a UTF-8 decoding only, so the decoded payload (and the XCom built from it) keeps
-    the raw key."""
+    """JSON may be sent in UTF-16/32 (``json.loads(bytes)`` detects it), where the byte-level scrub sees no key:
+    every decoded string passes the redactor, so the event (and the XCom built from it) never holds the key."""
     body = json.dumps(event_json(conversation_metadata={"note": f"echo Bearer {API_KEY}"})).encode(encoding)
     api = MockApi().script(
         httpx.Response(200, content=body, headers={"content-type": f"application/json; charset={encoding}"})
@@ -37,8 +36,7 @@ def test_key_in_a_utf16_json_success_body_does_not_reach_the_returned_event(mode
     ["mime-wrapped (base64.encodebytes)", "truncated", "\\u-escaped", "url-encoded"],
 )
 def test_base64_of_the_key_in_common_variants_is_masked(name: str) -> None:
-    """The redactor promises the base64 of the key "at any alignment", but only finds it as one unbroken run in the
-    text as it is: wrapped at 76 columns (MIME, PEM, ``base64.encodebytes``), cut short, or escaped, it passes."""
+    """The key's base64 is found wrapped at 76 columns (MIME, PEM, ``base64.encodebytes``), cut short, or escaped."""
     redactor = Redactor([LONG_KEY])
     b64 = base64.b64encode(LONG_KEY.encode()).decode()
     text = {
@@ -53,9 +51,8 @@ def test_base64_of_the_key_in_common_variants_is_masked(name: str) -> None:
 
 
 def test_the_view_budget_does_not_let_a_three_deep_echo_through() -> None:
-    """``_views`` stops at 32 distinct views; with enough other escapes in the same text the combination HTML ->
-    URL -> JSON (three deep, which the module says is covered) is never decoded, and the text passes unmasked
-    (alone, the same echo is masked). Exhausting the budget should fail closed, not open."""
+    """Every combination of the unescapings up to three deep is looked at: escape noise in the same text cannot use
+    up a budget of views and let an HTML -> URL -> JSON echo through."""
     redactor = Redactor([LONG_KEY])
     json_escaped = "".join(f"\\u{ord(c):04x}" for c in LONG_KEY)
     url_of_json = "".join(f"%{b:02X}" for b in json_escaped.encode())

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from datetime import timedelta
 from types import SimpleNamespace
 from typing import Any
@@ -32,9 +33,22 @@ def run_dag(dag_id: str) -> Any:
     return load_dag(dag_id, TEST_DAGS, "notifier_dags").test()
 
 
+#: Airflow 3.0's ``dag.test()`` runs a task with an in-process supervisor whose comms log every message at DEBUG,
+#: the ``MaskSecret`` Airflow itself sends for each connection password included (fixed in 3.1; a deployed worker's
+#: supervisor does not log it). Those lines are Airflow's own, for any connection: they are left out of what is
+#: searched for the key, and docs/security.md says so.
+_AIRFLOW_30_TEST_COMMS = re.compile(r"^.*Sending request\s+msg=MaskSecret\(.*$", re.MULTILINE)
+
+
 def captured(capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture) -> str:
     out, err = capsys.readouterr()
-    return out + err + caplog.text
+    return _AIRFLOW_30_TEST_COMMS.sub("", out + err + "\n\x00caplog\x00\n" + caplog.text)
+
+
+def logged_times(logs: str, text: str) -> int:
+    """How many times ``text`` was logged (Airflow 3.0 sends a record both to stdout and to the logging tree)."""
+    printed, _, tree = logs.partition("\x00caplog\x00")
+    return max(printed.count(text), tree.count(text))
 
 
 def creates(simulator: Simulator) -> list[tuple[int, str | None]]:
@@ -93,7 +107,7 @@ def test_notifications_that_cannot_be_sent_are_logged_and_change_no_outcome(
     assert telnyx_simulator.events() == []
     assert [status for status, _ in creates(telnyx_simulator)] == [503, 503]
     logs = captured(capsys, caplog)
-    assert logs.count("Telnyx notification for the failure callback of DAG notify_unreachable") == 1
+    assert logged_times(logs, "Telnyx notification for the failure callback of DAG notify_unreachable") == 1
     assert "Telnyx notification for the success callback of DAG notify_unreachable, run" in logs
     assert "not sent: TelnyxServerError" in logs
     assert "telnyx_not_defined" in logs  # the missing connection is named

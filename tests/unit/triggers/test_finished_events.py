@@ -421,4 +421,5 @@ def test_nothing_depends_on_the_listing_order_or_on_the_date_filter(
     assert t.watch is not None
     assert t.watch.outside_window == 2 * 8  # "ancient" and "tomorrow", at every poll
     # Logged once (stdlib logging on Airflow 3.0, structlog to stdout later: read both).
-    assert (capsys.readouterr().out + caplog.text).count("outside that range") == 1
+    # Once, wherever the Airflow version sends task logs (stdout, the logging tree, or both on 3.0).
+    assert max(capsys.readouterr().out.count("outside that range"), caplog.text.count("outside that range")) == 1

@@ -9,8 +9,8 @@ at a text the way a reader could decode it:
   combination up to three deep (an escape of an escape, or a ``repr`` of one);
 * for any run of :data:`FRAGMENT` or more consecutive characters of the key, in any letter case (a truncated echo
   still gives most of the key away);
-* for the key inside base64 (standard or URL-safe, at any alignment, cut short or wrapped in MIME lines): a run of
-  the base64 alphabet whose decoding shows a run of the key is masked whole.
+* for the key inside base64 (standard or URL-safe, at any of the three alignments, cut short or wrapped in MIME
+  lines): a run of :data:`BASE64_FRAGMENT` or more characters of the base64 of the key counts as the key.
 
 What a view shows is masked with ``***``, view after view, until no view shows a secret (an escaped echo comes out
 decoded, the key masked).
@@ -25,7 +25,7 @@ it too (:func:`redact_library_logs`).
 
 from __future__ import annotations
 
-import binascii
+import base64
 import html
 import json
 import logging
@@ -37,18 +37,16 @@ from urllib.parse import quote, quote_plus, unquote
 
 import httpx
 
-__all__ = ["FRAGMENT", "MASK", "Redactor", "redact_library_logs"]
+__all__ = ["BASE64_FRAGMENT", "FRAGMENT", "MASK", "Redactor", "redact_library_logs"]
 
 #: What a secret is replaced by.
 MASK = "***"
 #: The shortest run of a secret's characters that counts as the secret (the whole secret when it is shorter).
 FRAGMENT = 24
+#: The shortest run of the base64 of a secret that counts as the secret: it encodes :data:`FRAGMENT` characters.
+BASE64_FRAGMENT = 32
 #: Rounds of unescaping tried (every combination of the unescapings up to this deep is a view).
 _ROUNDS = 3
-#: A run of the base64 alphabet (standard or URL-safe) long enough to matter, which may go on over MIME line breaks.
-_BASE64_RUN = re.compile(r"[A-Za-z0-9+/_-]{24,}(?:=*[ \t]*\r?\n[ \t]*[A-Za-z0-9+/_-]+)*")
-_WHITESPACE = re.compile(r"\s+")
-_URL_SAFE = str.maketrans("-_", "+/")
 #: Characters that start an escape in one of the decoded views; a text without any is only searched as it is.
 _HAS_ESCAPE = re.compile(r"[\\%&]").search
 _JSON_ESCAPE = re.compile(r"\\(?:u([0-9A-Fa-f]{4})|x([0-9A-Fa-f]{2})|([\"\\/bfnrt]))")
@@ -71,13 +69,26 @@ def _json_unescape(text: str) -> str:
 _UNESCAPES = (_json_unescape, unquote, html.unescape)
 
 
-class _Secret:
-    """One secret, with what finding any long run of it takes: its lower-cased text, the run length that counts,
-    and the aligned chunks every such run contains (a run of ``length`` holds at least one whole chunk)."""
+def _base64_forms(secret: bytes) -> set[str]:
+    """The base64 (standard and URL-safe) of ``secret`` at each of the three alignments it may start at, without
+    the characters that depend on the bytes around it."""
+    forms: set[str] = set()
+    for offset in range(3):
+        encoded = base64.b64encode(b"\0" * offset + secret).decode().rstrip("=")
+        core = encoded[-(-offset * 4 // 3) : ((offset + len(secret)) * 4) // 3]
+        if len(core) >= 8:
+            forms.update({core, core.replace("+", "-").replace("/", "_")})
+    return forms
 
-    def __init__(self, secret: str) -> None:
+
+class _Secret:
+    """One secret (or one base64 form of it), with what finding any long run of it takes: its lower-cased text, the
+    run length that counts, and the aligned chunks every such run contains (a run of ``length`` holds at least one
+    whole chunk)."""
+
+    def __init__(self, secret: str, fragment: int = FRAGMENT) -> None:
         self.lower = secret.translate(_ASCII_LOWER)
-        self.length = min(FRAGMENT, len(secret))
+        self.length = min(fragment, len(secret))
         size = (self.length + 1) // 2
         self.chunks = [(k, self.lower[k : k + size]) for k in range(0, len(secret) - size + 1, size)]
 
@@ -110,7 +121,8 @@ class Redactor:
         kept = sorted({secret for secret in secrets if secret}, key=len, reverse=True)
         #: What tells two redactors apart: their secrets.
         self.key = tuple(kept)
-        self._secrets = [_Secret(secret) for secret in kept]
+        forms = sorted({form for secret in kept for form in _base64_forms(secret.encode())})
+        self._secrets = [_Secret(secret) for secret in kept] + [_Secret(form, BASE64_FRAGMENT) for form in forms]
         spellings = {
             form
             for secret in kept
@@ -118,7 +130,7 @@ class Redactor:
             if form
         }
         self._byte_spellings = [form.encode() for form in sorted(spellings, key=len, reverse=True)]
-        #: The shortest text that can show a secret: a run of it.
+        #: The shortest text that can show a secret: a run of it (or of its base64).
         self._shortest = min([secret.length for secret in self._secrets] or [0])
 
     def __bool__(self) -> bool:
@@ -146,9 +158,9 @@ class Redactor:
         if not self._secrets or len(text) < self._shortest:
             return text  # too short to hold any run that counts (the common header value)
         for _ in range(_ROUNDS + 1):
-            if self._shows(text):
+            if self._holds(text):
                 text = self._mask(text)
-            revealing = [view for view in self._views(text) if self._shows(view)]
+            revealing = [view for view in self._views(text) if self._holds(view)]
             if not revealing:
                 return text
             # The view that shows the most of a secret is the one masked next (an escaped tail goes with the rest).
@@ -162,19 +174,29 @@ class Redactor:
         """
         if not self._secrets or len(text) < self._shortest:
             return False
-        return self._shows(text) or any(self._shows(view) for view in self._views(text))
+        return self._holds(text) or any(self._holds(view) for view in self._views(text))
 
     def value(self, value: Any) -> Any:
         """A decoded JSON value with every string (keys included) redacted.
 
+        All its strings are looked at once, joined by a NUL (no escape or run of a secret spans it); only when that
+        shows a secret is each string redacted on its own.
+
         :param value: what ``json.loads`` returned.
         """
+        if not self._secrets:
+            return value
+        texts: list[str] = []
+        _strings(value, texts)
+        return self._value(value) if self.reveals("\x00".join(texts)) else value
+
+    def _value(self, value: Any) -> Any:
         if isinstance(value, str):
             return self.text(value)
         if isinstance(value, dict):
-            return {self.text(key) if isinstance(key, str) else key: self.value(item) for key, item in value.items()}
+            return {self.text(key) if isinstance(key, str) else key: self._value(item) for key, item in value.items()}
         if isinstance(value, list):
-            return [self.value(item) for item in value]
+            return [self._value(item) for item in value]
         return value
 
     def headers(self, headers: httpx.Headers) -> httpx.Headers:
@@ -195,28 +217,9 @@ class Redactor:
             secret.runs(folded) for secret in self._secrets
         )
 
-    def _shows(self, text: str) -> bool:
-        return self._holds(text) or bool(self._base64_spans(text))
-
-    def _base64_spans(self, text: str) -> list[tuple[int, int]]:
-        """The spans of ``text`` holding base64 whose decoding, at one of the four alignments, shows a secret."""
-        spans: list[tuple[int, int]] = []
-        for match in _BASE64_RUN.finditer(text):
-            run = _WHITESPACE.sub("", match.group()).replace("=", "").translate(_URL_SAFE)
-            for skip in range(4):
-                part = run[skip:]
-                try:
-                    decoded = binascii.a2b_base64(part[: len(part) // 4 * 4])
-                except binascii.Error:
-                    continue
-                if self._holds(decoded.decode("latin-1")):
-                    spans.append(match.span())
-                    break
-        return spans
-
     def _mask(self, text: str) -> str:
         folded = text.translate(_ASCII_LOWER)
-        spans = sorted([span for secret in self._secrets for span in secret.runs(folded)] + self._base64_spans(text))
+        spans = sorted(span for secret in self._secrets for span in secret.runs(folded))
         out: list[str] = []
         position = 0
         for start, end in spans:
@@ -230,8 +233,7 @@ class Redactor:
 
     def _shown(self, view: str) -> int:
         folded = view.lower()
-        runs = [span for secret in self._secrets for span in secret.runs(folded)] + self._base64_spans(view)
-        return max((end - start for start, end in runs), default=0)
+        return max((end - start for secret in self._secrets for start, end in secret.runs(folded)), default=0)
 
     def _views(self, text: str) -> list[str]:
         """Every unescaped view of ``text``: each combination of the unescapings, up to :data:`_ROUNDS` deep (none
@@ -254,6 +256,20 @@ class Redactor:
                         following.append(decoded)
             layer = following
         return views
+
+
+def _strings(value: Any, into: list[str]) -> None:
+    """Every string of a decoded JSON value, keys included, in order."""
+    if isinstance(value, str):
+        into.append(value)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            if isinstance(key, str):
+                into.append(key)
+            _strings(item, into)
+    elif isinstance(value, list):
+        for item in value:
+            _strings(item, into)
 
 
 #: One redactor per set of secrets this process has seen: the library log filter masks what any of them knows (a

@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
 from typing import Any
+from urllib.parse import parse_qs
 
 import pytest
 
@@ -25,6 +26,7 @@ from airflow_provider_telnyx.exceptions import (
     TelnyxConnectionError,
     TelnyxInvalidInputError,
     TelnyxInvalidResponseError,
+    TelnyxListingTooLongError,
     TelnyxNotFoundError,
     TelnyxRateLimitError,
     TelnyxScheduledEventWaitError,
@@ -188,9 +190,20 @@ def test_paging_is_bounded(server: HostileServer, report: Report, monkeypatch: p
     server.behaviour = new_events
     server.received.clear()
     started = time.monotonic()
-    with pytest.raises(TelnyxInvalidResponseError, match="announced more than 50 pages"):
+    with pytest.raises(TelnyxListingTooLongError, match="announced more than 50 pages"):
         list(hook().list_scheduled_events(ASSISTANT, max_pages=50))  # the default ceiling is 10,000 pages
-    assert len(server.received) == 50
+    assert len(server.received) == 1  # it announced 10**9 pages on the first one
+    server.received.clear()
+
+    async def one_more_page(received: Received, writer: asyncio.StreamWriter) -> None:
+        number = int(parse_qs(received.query)["page[number]"][0])
+        page = {"data": [event(f"evt-{number}")], "meta": {"page_number": number, "total_pages": number + 1}}
+        writer.write(raw(200, json.dumps(page).encode(), {"Content-Type": "application/json"}))
+
+    server.behaviour = one_more_page
+    with pytest.raises(TelnyxListingTooLongError, match="announced more than 50 pages"):
+        list(hook().list_scheduled_events(ASSISTANT, max_pages=50))
+    assert len(server.received) == 50  # announcing one more page each time: stopped at the ceiling
     server.received.clear()
     op = TelnyxCreateScheduledEventOperator(
         task_id="t",

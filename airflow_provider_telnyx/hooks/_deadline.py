@@ -9,8 +9,9 @@ server, benchmark B4).
 Here the bound moves into the sockets: :func:`bound_sockets` wraps the network backend of every ``httpcore`` pool
 of a client's own ``httpx.HTTPTransport`` (the direct one and any proxy mount) so that each socket operation waits
 at most the time left before the deadline the calling thread set with :func:`socket_deadline`; past it the
-operation raises :class:`DeadlinePassed`. Reads, writes, connects and TLS handshakes are all bounded. The only wait
-outside any socket is the resolver (``getaddrinfo``), which the operating system bounds on its own.
+operation raises :class:`DeadlinePassed`. Reads, writes, connects (each address a host resolves to, in turn, with the
+time left) and TLS handshakes are all bounded. The only wait outside any socket is the resolver (``getaddrinfo``),
+which the operating system bounds on its own.
 
 Transports of another shape (an ``httpx.MockTransport`` in tests, a custom transport a user passes) cannot be
 bounded this way; :func:`bound_sockets` answers ``False`` for them and the caller keeps the worker thread.
@@ -18,6 +19,7 @@ bounded this way; :func:`bound_sockets` answers ``False`` for them and the calle
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 from collections.abc import Iterable, Iterator
@@ -118,14 +120,26 @@ class _BoundedBackend(httpcore.NetworkBackend):
         local_address: str | None = None,
         socket_options: Iterable[Any] | None = None,
     ) -> httpcore.NetworkStream:
-        wait, by_deadline = _left(timeout)
+        """Connect to each address ``host`` resolves to in turn, each attempt waiting at most the time left (one
+        ``socket.create_connection`` would give every address the whole wait)."""
+        _left(timeout)  # a deadline already passed opens nothing, not even a lookup
         try:
-            stream = self._backend.connect_tcp(host, port, wait, local_address, socket_options)
-        except httpcore.TimeoutException:
-            if by_deadline:
-                raise DeadlinePassed from None
-            raise
-        return _BoundedStream(stream)
+            resolved = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+            addresses = list(dict.fromkeys(str(info[4][0]) for info in resolved))
+        except OSError as error:
+            raise httpcore.ConnectError(str(error)) from error
+        failure: Exception = httpcore.ConnectError(f"{host} resolves to no address")
+        for address in addresses:
+            wait, by_deadline = _left(timeout)
+            try:
+                return _BoundedStream(self._backend.connect_tcp(address, port, wait, local_address, socket_options))
+            except httpcore.TimeoutException as error:
+                if by_deadline:
+                    raise DeadlinePassed from None
+                failure = error
+            except httpcore.ConnectError as error:
+                failure = error
+        raise failure
 
     def connect_unix_socket(
         self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None

@@ -141,6 +141,8 @@ class FinishedEventsWatch:
     reported: dict[str, datetime] = field(default_factory=dict, init=False)
     #: Events listed outside the window asked for (the API's date filter reads another time than we assume).
     outside_window: int = field(default=0, init=False)
+    #: Parts of windows too dense to list within ``max_pages`` even after halving (their events are not reported).
+    unlisted: int = field(default=0, init=False)
     polls: int = field(default=0, init=False)
 
     def __post_init__(self) -> None:
@@ -233,9 +235,11 @@ class TelnyxScheduledEventFinishedTrigger(BaseEventTrigger):
       that missed it (pages shifting while events are created) sees it in the next one.
     - **Bounded**: one listing per poll (``ceil(events in the window / 100)`` requests, at most ``max_pages``,
       within the hook's listing time budget), no per-event or transcript request; a window holding more than
-      ``max_pages`` pages (a campaign's burst) is listed in halves, at most 6 halvings deep, so a burst does not
-      block later polls. The ids it remembers are those still inside the window (and each payload's metadata is
-      cut to 20 keys of 500 characters). It only reads: nothing is created, changed or deleted.
+      ``max_pages`` pages (a campaign's burst) is listed in halves, at most 6 halvings deep; a part still too
+      dense (more than ``max_pages`` pages scheduled within 2 s, or within 1/64 of the window) is skipped with an
+      ERROR naming its times, so a burst never blocks later polls. The ids it remembers are those still inside
+      the window (and each payload's metadata is cut to 20 keys of 500 characters). It only reads: nothing is
+      created, changed or deleted.
     - **Errors**: a failed poll (after the hook's retries) is logged, and the next waits longer (doubling, up to
       15 minutes); the trigger goes on, reporting nothing it has not seen final.
 
@@ -358,7 +362,19 @@ class TelnyxScheduledEventFinishedTrigger(BaseEventTrigger):
         except TelnyxListingTooLongError:
             span = part[1] - part[0]
             if splits >= MAX_SPLITS or span < MIN_SPLIT:
-                raise
+                # Events scheduled this densely cannot be listed within max_pages: they are skipped, loudly, and
+                # the rest of the window is reported (failing the poll would block every later one for good).
+                watch.unlisted += 1
+                self.log.error(
+                    "%s's events scheduled from %s to %s fill more than %d pages even after halving the window %d "
+                    "times: those events are not reported. Raise max_pages to list them.",
+                    self.assistant_id,
+                    part[0].isoformat(),
+                    part[1].isoformat(),
+                    self.max_pages,
+                    splits,
+                )
+                return
             middle = part[0] + span / 2
             self.log.info("%s to %s holds more than %d pages: listing its halves", part[0], part[1], self.max_pages)
             await self._list(hook, watch, window, (part[0], middle), found, splits=splits + 1)

@@ -1,4 +1,4 @@
-"""Hostile review of the finished-events trigger's burst splitting (changes of 2026-12-01)."""
+"""The finished-events trigger against a burst no halving can split."""
 
 from __future__ import annotations
 

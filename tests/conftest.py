@@ -77,6 +77,13 @@ def clock(request: pytest.FixtureRequest, telnyx_simulator: Simulator) -> Manual
 
 
 @pytest.fixture
+def sim(telnyx_simulator: Simulator, clock: ManualClock) -> Simulator:
+    """The simulator on the manual ``clock`` (its wall clock starts at the test module's ``START``), with
+    ``telnyx_default`` pointing at it (the plugin's fixture defines that connection)."""
+    return telnyx_simulator
+
+
+@pytest.fixture
 def simulator_connection(telnyx_simulator: Simulator, monkeypatch: pytest.MonkeyPatch) -> SimulatorConnection:
     """Define a connection to the simulator by environment variable and return its fields.
 

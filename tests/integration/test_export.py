@@ -16,11 +16,10 @@ import pytest
 from airflow_provider_telnyx.exceptions import TelnyxInvalidInputError, TelnyxServerError
 from airflow_provider_telnyx.models.export import export_json_schema
 from airflow_provider_telnyx.operators.export import TelnyxExportScheduledEventsOperator
-from airflow_provider_telnyx.testing.clock import ManualClock
 from airflow_provider_telnyx.testing.simulator import Simulator
 
-NOW = datetime(2031, 5, 2, 10, 0, tzinfo=timezone.utc)
-YESTERDAY = (NOW - timedelta(days=1)).replace(hour=0)
+START = datetime(2031, 5, 2, 10, 0, tzinfo=timezone.utc)
+YESTERDAY = (START - timedelta(days=1)).replace(hour=0)
 ASSISTANT = "assistant-1"
 
 
@@ -63,13 +62,6 @@ def export(tmp_path: Path, name: str = "events.jsonl", **kwargs: Any) -> tuple[d
 
 def records(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines()]
-
-
-@pytest.fixture
-def sim(telnyx_simulator: Simulator, simulator_connection: Any) -> Simulator:
-    telnyx_simulator.clock = ManualClock(NOW)
-    simulator_connection()
-    return telnyx_simulator
 
 
 def test_the_data_interval_is_exported_with_transcripts_in_listed_order(sim: Simulator, tmp_path: Path) -> None:
@@ -139,7 +131,7 @@ def test_events_not_dispatched_yet_have_no_conversation(sim: Simulator, tmp_path
             "telnyx_conversation_channel": "phone_call",
             "telnyx_end_user_target": "+13125550100",
             "telnyx_agent_target": "+13125550199",
-            "scheduled_at_fixed_datetime": (NOW + timedelta(hours=2)).isoformat(),
+            "scheduled_at_fixed_datetime": (START + timedelta(hours=2)).isoformat(),
         },
     )
     summary, path = export(tmp_path, event_ids=[done, later], include_insights=True)
@@ -272,5 +264,5 @@ def test_an_empty_data_interval_is_refused_not_read_as_nothing_to_export(sim: Si
         task_id="export", assistant_id=ASSISTANT, destination=f"file://{tmp_path / 'x.jsonl'}"
     )
     with pytest.raises(TelnyxInvalidInputError, match="CronDataIntervalTimetable"):
-        operator.execute(context(data_interval_start=NOW, data_interval_end=NOW))  # type: ignore[arg-type]  # a plain dict for Airflow's Context
+        operator.execute(context(data_interval_start=START, data_interval_end=START))  # type: ignore[arg-type]  # a plain dict for Airflow's Context
     assert sim.journal == []

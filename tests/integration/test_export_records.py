@@ -35,7 +35,7 @@ from airflow_provider_telnyx.operators.export import TelnyxExportScheduledEvents
 from airflow_provider_telnyx.testing.clock import ManualClock
 from airflow_provider_telnyx.testing.simulator import Simulator
 
-NOW = datetime(2031, 5, 2, 10, 0, tzinfo=timezone.utc)
+START = datetime(2031, 5, 2, 10, 0, tzinfo=timezone.utc)
 DAY = datetime(2031, 5, 1, tzinfo=timezone.utc)
 ASSISTANT = "assistant-1"
 CALL = {
@@ -93,13 +93,6 @@ ODD_MESSAGE = message(
     text="Sure \ud83d see you then",
     metadata={"sentiment": float("nan"), "score": float("inf"), "trace": nested(400), "tag\udc00": "x"},
 )
-
-
-@pytest.fixture
-def sim(telnyx_simulator: Simulator, simulator_connection: Any) -> Simulator:
-    telnyx_simulator.clock = ManualClock(NOW)
-    simulator_connection()
-    return telnyx_simulator
 
 
 def message_requests(sim: Simulator) -> list[str]:

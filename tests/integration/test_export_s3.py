@@ -17,7 +17,6 @@ import pytest
 
 from airflow_provider_telnyx.exceptions import TelnyxInvalidInputError
 from airflow_provider_telnyx.operators.export import TelnyxExportScheduledEventsOperator
-from airflow_provider_telnyx.testing.clock import ManualClock
 from airflow_provider_telnyx.testing.simulator import Simulator
 from tests.integration.test_export_records import ODD_MESSAGE, message, raising_at_progress
 
@@ -25,7 +24,7 @@ boto3 = pytest.importorskip("boto3")
 pytest.importorskip("s3fs")
 moto_server = pytest.importorskip("moto.server")
 
-NOW = datetime(2031, 5, 2, 10, 0, tzinfo=timezone.utc)
+START = datetime(2031, 5, 2, 10, 0, tzinfo=timezone.utc)
 DAY = datetime(2031, 5, 1, tzinfo=timezone.utc)
 ASSISTANT = "assistant-1"
 CONN_ID = "s3_exports"
@@ -88,13 +87,6 @@ def keys(s3: Any, prefix: str) -> list[str]:
 def body(s3: Any, key: str) -> bytes:
     data: bytes = s3.get_object(Bucket=BUCKET, Key=key)["Body"].read()
     return data
-
-
-@pytest.fixture
-def sim(telnyx_simulator: Simulator, simulator_connection: Any) -> Simulator:
-    telnyx_simulator.clock = ManualClock(NOW)
-    simulator_connection()
-    return telnyx_simulator
 
 
 def seed_calls(sim: Simulator, count: int) -> list[str]:

@@ -27,10 +27,11 @@ from airflow_provider_telnyx.models.export import ExportRecord
 from airflow_provider_telnyx.operators.export import TelnyxExportScheduledEventsOperator
 from airflow_provider_telnyx.testing.simulator import Simulator
 from tests.integration import test_export_s3 as on_s3
-from tests.integration.test_export_s3 import ASSISTANT, BUCKET, body, keys, seed_calls, url
+from tests.integration.test_export_s3 import ASSISTANT, BUCKET, START, body, keys, seed_calls, url
 
-# The S3 module's fixtures, reused: moto's server, a prefix of the test's own, the simulator and its connection.
-s3_endpoint, s3, sim = on_s3.s3_endpoint, on_s3.s3, on_s3.sim
+# The S3 module's fixtures, reused: moto's server and a prefix of the test's own (`sim` is tests/conftest.py's,
+# its clock at this module's START, the S3 module's).
+s3_endpoint, s3 = on_s3.s3_endpoint, on_s3.s3
 
 ROOT = Path(__file__).parents[2]
 
@@ -117,7 +118,7 @@ def test_the_openlineage_listener_emits_the_linked_datasets_under_dag_test(sim: 
         "AIRFLOW__OPENLINEAGE__EXECUTE_IN_THREAD": "True",
         "AIRFLOW__OPENLINEAGE__NAMESPACE": "telnyx-tests",
         "TELNYX_LINEAGE_EXPORT": f"file://{destination}",
-        "TELNYX_LINEAGE_AT": (on_s3.NOW + timedelta(hours=1)).isoformat(),  # an hour after the simulator's now
+        "TELNYX_LINEAGE_AT": (START + timedelta(hours=1)).isoformat(),  # an hour after the simulator's now
     }
     done = subprocess.run(
         [sys.executable, "-c", SCRIPT], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False

@@ -183,6 +183,9 @@ def gzip_bomb(decompressed: int) -> bytes:
 
 
 def timed(action: Callable[[], Any]) -> tuple[float, BaseException | None]:
+    """Run ``action``; return the real seconds it took (a figure for docs/reliability.md, never a pass mark: the
+    tests assert counts, and at most a generous safety bound where real time is the behaviour) and what it raised.
+    """
     started = time.monotonic()
     try:
         action()

@@ -50,12 +50,6 @@ def conversation_id(sim: Simulator, event_id: str) -> str:
     return value
 
 
-@pytest.fixture
-def sim(telnyx_simulator: Simulator) -> Simulator:
-    telnyx_simulator.clock = ManualClock(START)
-    return telnyx_simulator
-
-
 def advance(sim: Simulator, seconds: float) -> None:
     assert isinstance(sim.clock, ManualClock)
     sim.clock.advance(seconds)

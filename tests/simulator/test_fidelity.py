@@ -33,12 +33,6 @@ def call(sim: Simulator, method: str, path: str, key: str | None = None, **kwarg
     return httpx.request(method, sim.base_url + path, headers=headers, timeout=10, **kwargs)
 
 
-@pytest.fixture
-def sim(telnyx_simulator: Simulator) -> Simulator:
-    telnyx_simulator.clock = ManualClock(START)
-    return telnyx_simulator
-
-
 @pytest.mark.telnyx_simulator(
     api_keys=("KEYstaging_000", "KEYproduction_0", "KEYother_org_00"),
     organizations={"KEYother_org_00": "org-b"},

@@ -7,7 +7,8 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
-from airflow_provider_telnyx.utils.pool import Progress, Turn, reporting, run_bounded
+from airflow_provider_telnyx.testing.simulator import Faults, Simulator
+from airflow_provider_telnyx.utils.pool import Progress, Turn, paced_hook, reporting, run_bounded
 from airflow_provider_telnyx.utils.rate_limit import AdaptiveRateLimiter
 
 
@@ -152,3 +153,36 @@ async def test_reporting_logs_at_its_cadence_and_stops() -> None:
     assert count >= 1
     assert len(lines) == count  # nothing after the block
     assert lines[0].startswith("Batch progress: 0/1")
+
+
+@pytest.mark.telnyx_simulator(faults=Faults(rate_limit=1000))
+async def test_a_paced_hook_takes_a_slot_before_every_request_and_its_limiter_hears_every_answer(
+    telnyx_simulator: Simulator,
+) -> None:
+    event_id = telnyx_simulator.seed_event(
+        "assistant-1",
+        {
+            "telnyx_conversation_channel": "phone_call",
+            "telnyx_end_user_target": "+13125550100",
+            "telnyx_agent_target": "+13125550199",
+            "scheduled_at_fixed_datetime": "2031-06-01T10:00:00+00:00",
+        },
+    )
+    hook, limiter = paced_hook("telnyx_default", requests_per_second=None, max_in_flight=4, known_limit=50)
+    assert (limiter.limit, limiter.window, limiter.max_in_flight) == (50, None, 4)  # a cap until a window is known
+    slots: list[float] = []
+    reserve = limiter.reserve
+
+    def counted(*, again: bool = False) -> float:
+        slots.append(reserve(again=again))
+        return slots[-1]
+
+    limiter.reserve = counted  # type: ignore[method-assign]
+    try:
+        for _ in range(3):
+            assert (await hook.aget_scheduled_event("assistant-1", event_id)).event_id == event_id
+    finally:
+        await hook.aclose()
+    assert len(slots) == len(telnyx_simulator.journal) == 3  # one slot per request sent
+    assert limiter.limit == 1000  # the simulator's x-ratelimit-limit reached it, replacing the known 50
+    assert hook.rate_limit.responses == 3

@@ -11,9 +11,10 @@ from typing import Any
 import httpx
 import pytest
 
-from airflow_provider_telnyx.exceptions import TelnyxInvalidResponseError
-from airflow_provider_telnyx.hooks._paging import MAX_NAMED_UNREADABLE
-from airflow_provider_telnyx.hooks.endpoints import events_pager, messages_pager
+from airflow_provider_telnyx.exceptions import TelnyxApiError, TelnyxInvalidResponseError
+from airflow_provider_telnyx.hooks._http import ApiRequest
+from airflow_provider_telnyx.hooks._paging import MAX_NAMED_UNREADABLE, Pager
+from airflow_provider_telnyx.hooks.endpoints import events_page, events_pager, messages_pager
 from airflow_provider_telnyx.models import ConversationMessagePage, ScheduledEventPage, UnreadableItem
 from tests.unit.mock_api import MockApi, event_json, run
 
@@ -154,3 +155,51 @@ def test_a_tool_call_with_arguments_as_an_object_reads_and_keeps_them() -> None:
     assert message.tool_calls is not None
     assert message.tool_calls[0].function is not None
     assert message.tool_calls[0].function.arguments == {"order": "B-3001"}
+
+
+def test_a_page_repeated_without_its_number_is_refused() -> None:
+    pager = events_pager("assistant-1")
+    same = {"data": [event_json(scheduled_event_id="e1")], "meta": {"total_pages": 3}}  # no page_number to compare
+    pager.read(pager.request(), same)
+    with pytest.raises(TelnyxInvalidResponseError, match="answered page 2 with the same items as page 1"):
+        pager.read(pager.request(), same)
+
+
+def test_more_pages_than_the_ceiling_are_refused_at_the_ceiling() -> None:
+    pager = events_pager("assistant-1", max_pages=2)
+    endless = 10**9
+    assert pager.read(pager.request(), page([event_json(scheduled_event_id="e1")], 1, endless))[1] is False
+    with pytest.raises(TelnyxInvalidResponseError, match="announced more than 2 pages; stopped there"):
+        pager.read(pager.request(), page([event_json(scheduled_event_id="e2")], 2, endless))
+    assert pager.number == 2  # no third page asked for
+
+
+def pager_on(clock: list[float], max_seconds: float | None) -> Pager:
+    """An events pager on an injected monotonic clock (``clock[0]``, moved by the test)."""
+    return Pager(
+        lambda number: ApiRequest("GET", "/listing", params={"page[number]": str(number)}),
+        events_page,
+        lambda event: event.event_id,
+        max_seconds=max_seconds,
+        clock=lambda: clock[0],
+    )
+
+
+def test_a_listing_that_outlasts_its_time_budget_stops_on_an_injected_clock() -> None:
+    now = [100.0]
+    pager = pager_on(now, max_seconds=60)
+    pager.request()  # the budget starts with the first request
+    now[0] += 60  # exactly the budget: still within it
+    assert pager.read(pager.request(), page([event_json(scheduled_event_id="e1")], 1, 5))[1] is False
+    now[0] += 1
+    with pytest.raises(TelnyxApiError, match=r"not over after 2 pages in 61 s \(budget 60 s\); stopped there"):
+        pager.read(pager.request(), page([event_json(scheduled_event_id="e2")], 2, 5))
+
+
+def test_without_a_time_budget_only_pages_bound_a_listing() -> None:
+    now = [0.0]
+    pager = pager_on(now, max_seconds=None)
+    pager.request()
+    now[0] += 10**6
+    items, done = pager.read(pager.request(), page([event_json(scheduled_event_id="e1")], 1, 2))
+    assert (len(items), done) == (1, False)

@@ -96,13 +96,22 @@ def test_restart_from_serialize_resumes_with_only_gets(telnyx_simulator: Simulat
     first = trigger(scheduled_event_id=event_id, poll_interval=1)
 
     async def run_until_cancelled() -> None:
-        async def slow_sleep(_: float) -> None:
-            await asyncio.sleep(0.01)
+        polled_twice = asyncio.Event()
+        waits = 0
 
-        first.sleep = slow_sleep
+        async def sleep(_: float) -> None:
+            nonlocal waits
+            waits += 1
+            if waits == 2:  # after the second poll of the pending event, the wait never ends
+                polled_twice.set()
+                await asyncio.Event().wait()
+            await asyncio.sleep(0)
+
+        first.sleep = sleep
         task = asyncio.ensure_future(anext(aiter(first.run())))
-        while len(telnyx_simulator.journal) < 3:  # the create, then at least two polls of the pending event
-            await asyncio.sleep(0.01)
+        # A safety bound only ("this must not hang"): two polls of a local simulator take milliseconds.
+        await asyncio.wait_for(polled_twice.wait(), 30)
+        assert len(telnyx_simulator.journal) == 3  # the create, then two polls of the pending event
         task.cancel()  # the triggerer went away mid-wait
         with pytest.raises(asyncio.CancelledError):
             await task

@@ -270,7 +270,9 @@ def test_a_cleared_run_sends_everything_again() -> None:
     assert rejected_before(ctx(2, store, clear_number=1)) == {}  # cleared since: the user may have fixed it
     kept = DictStateStore()
     remember_rejected(ctx(1, kept, clear_number=None), mixed())  # a context without a dag run: clear number 0
-    assert kept.data[STATE_REJECTED]["clear_number"] == 0
+    stored = kept.data[STATE_REJECTED]
+    assert isinstance(stored, dict)
+    assert stored["clear_number"] == 0
     assert rejected_before(ctx(3, kept, clear_number=None)) == rejected_before(ctx(3, kept, clear_number=0)) != {}
 
 

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from airflow_provider_telnyx.exceptions import TelnyxApiError, TelnyxInvalidResponseError
+from airflow_provider_telnyx.exceptions import TelnyxApiError, TelnyxInvalidResponseError, TelnyxListingTooLongError
 from airflow_provider_telnyx.hooks._http import ApiRequest
 from airflow_provider_telnyx.hooks._paging import MAX_NAMED_UNREADABLE, Pager
 from airflow_provider_telnyx.hooks.endpoints import events_page, events_pager, messages_pager
@@ -166,12 +166,20 @@ def test_a_page_repeated_without_its_number_is_refused() -> None:
 
 
 def test_more_pages_than_the_ceiling_are_refused_at_the_ceiling() -> None:
+    """A server announcing one more page each time is followed up to the ceiling, not past it."""
     pager = events_pager("assistant-1", max_pages=2)
-    endless = 10**9
-    assert pager.read(pager.request(), page([event_json(scheduled_event_id="e1")], 1, endless))[1] is False
-    with pytest.raises(TelnyxInvalidResponseError, match="announced more than 2 pages; stopped there"):
-        pager.read(pager.request(), page([event_json(scheduled_event_id="e2")], 2, endless))
+    assert pager.read(pager.request(), page([event_json(scheduled_event_id="e1")], 1, 2))[1] is False
+    with pytest.raises(TelnyxListingTooLongError, match="announced more than 2 pages; stopped at page 2"):
+        pager.read(pager.request(), page([event_json(scheduled_event_id="e2")], 2, 3))
     assert pager.number == 2  # no third page asked for
+
+
+def test_a_first_page_announcing_more_than_the_ceiling_is_refused_at_once() -> None:
+    """An honest server says how many pages there are: past the ceiling, nothing more is asked for."""
+    pager = events_pager("assistant-1", max_pages=2)
+    with pytest.raises(TelnyxListingTooLongError, match="announced more than 2 pages; stopped at page 1"):
+        pager.read(pager.request(), page([event_json(scheduled_event_id="e1")], 1, 10**9))
+    assert pager.number == 1
 
 
 def pager_on(clock: list[float], max_seconds: float | None) -> Pager:

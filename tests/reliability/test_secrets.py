@@ -55,9 +55,10 @@ def _leaks(text: str) -> tuple[list[str], int]:
 
 def _database_text(home: Path) -> str:
     import sqlite3
+    from contextlib import closing
 
     rows: list[str] = []
-    with sqlite3.connect(home / "airflow.db") as db:
+    with closing(sqlite3.connect(home / "airflow.db")) as db:
         for table in ("xcom", "rendered_task_instance_fields", "trigger", "task_instance", "dag_run", "log"):
             try:
                 rows += [repr(row) for row in db.execute(f"SELECT * FROM {table}")]

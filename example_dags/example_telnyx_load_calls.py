@@ -11,6 +11,7 @@ import json
 import os
 import sqlite3
 import tempfile
+from contextlib import closing
 from typing import Any
 
 from airflow.sdk import Asset, ObjectStoragePath, dag, task
@@ -35,7 +36,7 @@ def example_telnyx_load_calls() -> None:
         # The DAG is scheduled on one Asset: every triggering event is an export (values() works on every 3.x).
         events = [event for events in (triggering_asset_events or {}).values() for event in events]
         paths = [event.extra["path"] for event in events if event.extra.get("path")] or [(params or {})["path"]]
-        with sqlite3.connect(WAREHOUSE) as db:
+        with closing(sqlite3.connect(WAREHOUSE)) as db, db:  # one transaction, then the connection closed
             db.execute(
                 "CREATE TABLE IF NOT EXISTS calls (scheduled_event_id TEXT PRIMARY KEY, end_user_target TEXT, "
                 "status TEXT, scheduled_at TEXT, call_duration INTEGER, outcome TEXT, source TEXT)"

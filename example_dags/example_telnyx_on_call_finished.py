@@ -19,6 +19,7 @@ import json
 import os
 import sqlite3
 import tempfile
+from contextlib import closing
 from typing import Any
 
 from airflow.sdk import Asset, AssetWatcher, dag, task
@@ -59,7 +60,8 @@ def example_telnyx_on_call_finished() -> None:
             if isinstance(event.extra.get("payload"), dict)
         ]
         new: list[str] = []
-        with sqlite3.connect(OUTCOMES_DB) as db:  # one transaction: a failed try records nothing
+        # One transaction (a failed try records nothing), and the connection closed after it.
+        with closing(sqlite3.connect(OUTCOMES_DB)) as db, db:
             db.execute(
                 "CREATE TABLE IF NOT EXISTS call_outcomes (scheduled_event_id TEXT PRIMARY KEY, status TEXT, "
                 "end_user_target TEXT, conversation_id TEXT, attempts INTEGER, finished_at TEXT, errors TEXT)"

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import time
+import weakref
 import zlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -187,6 +188,8 @@ class HttpClients:
         if self._client is None:
             self._client = httpx.Client(transport=self._transport, **self._client_kwargs)
             self._sockets_bounded = bound_sockets(self._client)
+            # An owner that never calls close() (a task's hook): its pooled connections close when it is collected.
+            weakref.finalize(self, self._client.close)
         return self._client
 
     @property

@@ -11,6 +11,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from contextlib import closing
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -132,7 +133,7 @@ def test_a_run_per_finished_call_and_a_triggerer_restart_reprocesses_nothing(clu
     events = _asset_events(cluster)
     runs = _runs(cluster)
     journal = cluster.sim("GET", "/journal")
-    with sqlite3.connect(Path(cluster.env["TELNYX_OUTCOMES_DB"])) as db:
+    with closing(sqlite3.connect(Path(cluster.env["TELNYX_OUTCOMES_DB"]))) as db:
         recorded = dict(db.execute("SELECT scheduled_event_id, status FROM call_outcomes").fetchall())
     FIGURES["event-driven DAG: 5 calls, then the triggerer killed (SIGKILL) and restarted"] = {
         "seconds until the triggerer ran the watcher": round(waited_for_watcher, 1),

@@ -14,6 +14,7 @@ from urllib.parse import quote
 import pytest
 
 from airflow_provider_telnyx.testing.simulator import Simulator
+from tests.environment import migrated_db
 
 pytestmark = pytest.mark.integration
 
@@ -55,7 +56,7 @@ def test_two_deployments_in_one_organization_create_one_event_each(telnyx_simula
         home = tmp_path / name
         home.mkdir()
         env = airflow_env(home, AIRFLOW_CONN_TELNYX_NO_RETRIES=json.dumps(conn))
-        assert run(["db", "migrate"], env).returncode == 0
+        migrated_db(home)
         telnyx_simulator.set_faults(lose_next_creates=1)  # each deployment's first create loses its answer
         # The same run id in both deployments, as two schedulers running the same DAG would produce.
         result = subprocess.run(
@@ -81,7 +82,7 @@ def test_cli_connection_test_for_both_forms(telnyx_simulator: Simulator, tmp_pat
     else:
         value = f"telnyx://:{quote(telnyx_simulator.api_key, safe='')}@{host_port}/v2?timeout=10"
     env = airflow_env(tmp_path, AIRFLOW__CORE__TEST_CONNECTION="Enabled", AIRFLOW_CONN_TELNYX_CLI=value)
-    assert run(["db", "migrate"], env).returncode == 0
+    migrated_db(tmp_path)
     result = run(["connections", "test", "telnyx_cli"], env, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Connection success!" in result.stdout

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+from contextlib import closing
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -85,7 +86,7 @@ def test_export_example_writes_yesterdays_calls_and_the_load_example_reads_them(
 
     loaded = load_dag("example_telnyx_load_calls").test(run_conf={"path": f"file://{path}"})
     assert loaded.state == "success", task_states(loaded)
-    with sqlite3.connect(tmp_path / "warehouse.db") as db:
+    with closing(sqlite3.connect(tmp_path / "warehouse.db")) as db:
         assert db.execute("SELECT count(*) FROM calls").fetchone() == (3,)
         assert db.execute("SELECT count(*) FROM call_messages").fetchone() == (14,)  # 7 for each answered call
         outcome = db.execute("SELECT outcome FROM calls WHERE end_user_target = '+13125550100'").fetchone()[0]

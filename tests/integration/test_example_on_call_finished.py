@@ -155,6 +155,6 @@ def test_the_consuming_dag_processes_each_finished_call_once(
     assert again.state == "success", task_states(again)
     ti = next(t for t in again.get_task_instances() if t.task_id == "record_outcomes")
     assert ti.xcom_pull(task_ids="record_outcomes") == []
-    with sqlite3.connect(database) as db:
+    with contextlib.closing(sqlite3.connect(database)) as db:
         rows = dict(db.execute("SELECT scheduled_event_id, status FROM call_outcomes").fetchall())
     assert rows == {answered: "completed", failed: "failed"}

@@ -104,6 +104,7 @@ def hostile_server() -> Iterator[HostileServer]:
         asyncio.run_coroutine_threadsafe(stop(), loop).result(10)
         loop.call_soon_threadsafe(loop.stop)
         thread.join(10)
+        loop.close()
 
 
 def answer(

@@ -15,7 +15,7 @@ import math
 import resource
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import parse_qs
@@ -123,20 +123,31 @@ def hook(sleeps: Sleeps | None = None) -> TelnyxHook:
     return TelnyxHook(CONN, sleep=sleeps.append, async_sleep=sleeps.asleep)
 
 
-def both(action: Callable[[TelnyxHook], Any], aaction: Callable[[TelnyxHook], Any]) -> list[BaseException | None]:
-    """Run the same call on the sync and the async side; return what each raised."""
+def arun(call: Callable[[TelnyxHook], Awaitable[Any]], made: TelnyxHook) -> Any:
+    """Run an async call of ``made`` on a new event loop, its async client closed before the loop is."""
+
+    async def go() -> Any:
+        try:
+            return await call(made)
+        finally:
+            await made.aclose()
+
+    return asyncio.run(go())
+
+
+def both(
+    action: Callable[[TelnyxHook], Any], aaction: Callable[[TelnyxHook], Awaitable[Any]], sleeps: Sleeps | None = None
+) -> list[BaseException | None]:
+    """Run the same call on the sync and the async side (each hook waiting with ``sleeps``); return what each
+    raised."""
     outcomes: list[BaseException | None] = []
     try:
-        action(hook())
+        action(hook(sleeps))
         outcomes.append(None)
     except BaseException as error:
         outcomes.append(error)
-
-    async def go() -> None:
-        await aaction(hook())
-
     try:
-        asyncio.run(go())
+        arun(aaction, hook(sleeps))
         outcomes.append(None)
     except BaseException as error:
         outcomes.append(error)
@@ -152,12 +163,10 @@ def test_header_waits_are_finite(server: HostileServer, report: Report) -> None:
     for header in ("Retry-After", "retry-after-ms", "x-ratelimit-reset"):
         server.behaviour = answer(429, {"errors": [{"code": "10011", "title": "Too many requests"}]}, {header: "nan"})
         sleeps = Sleeps()
-        # The defaults bind this iteration's sleeps (mypy cannot infer a lambda with a default argument).
         sync, asynchronous = both(
-            lambda h, sleeps=sleeps: TelnyxHook(CONN, sleep=sleeps.append).get_scheduled_event(ASSISTANT, "evt-1"),  # type: ignore[misc]
-            lambda h, sleeps=sleeps: TelnyxHook(CONN, async_sleep=sleeps.asleep).aget_scheduled_event(  # type: ignore[misc]
-                ASSISTANT, "evt-1"
-            ),
+            lambda h: h.get_scheduled_event(ASSISTANT, "evt-1"),
+            lambda h: h.aget_scheduled_event(ASSISTANT, "evt-1"),
+            sleeps,
         )
         assert isinstance(sync, TelnyxRateLimitError)
         assert isinstance(asynchronous, TelnyxRateLimitError)
@@ -243,7 +252,7 @@ def test_overall_deadline_and_size_limit(server: HostileServer, report: Report) 
             def get(side: str = side) -> Any:
                 if side == "sync":
                     return hook().get_scheduled_event(ASSISTANT, "evt-1")
-                return asyncio.run(hook().aget_scheduled_event(ASSISTANT, "evt-1"))
+                return arun(lambda h: h.aget_scheduled_event(ASSISTANT, "evt-1"), hook())
 
             server.received.clear()
             took, error = timed(get)
@@ -318,8 +327,12 @@ def test_error_summaries_are_linear_and_off_the_loop(
     async def on_the_loop(body: str) -> int:
         server.behaviour = answer(502, body, {"Content-Type": "text/html"})
         summarised.clear()
-        with pytest.raises(TelnyxServerError):
-            await TelnyxHook(CONN, max_retries=3, async_sleep=Sleeps().asleep).aget_scheduled_event(ASSISTANT, "e")
+        made = TelnyxHook(CONN, max_retries=3, async_sleep=Sleeps().asleep)
+        try:
+            with pytest.raises(TelnyxServerError):
+                await made.aget_scheduled_event(ASSISTANT, "e")
+        finally:
+            await made.aclose()
         assert len(summarised) == 4
         return sum(size for size, thread in summarised if thread == threading.get_ident())
 

@@ -16,6 +16,7 @@ from airflow_provider_telnyx.hooks.telnyx import TelnyxHook
 from airflow_provider_telnyx.operators.scheduled_event import TelnyxCreateScheduledEventOperator
 from airflow_provider_telnyx.testing.simulator import Faults, Simulator
 from airflow_provider_telnyx.triggers.scheduled_event import TelnyxScheduledEventTrigger
+from tests.environment import migrated_db
 from tests.reliability.conftest import Report
 
 KEY = "KEYtest_secret_9f8e7d6c5b4a"
@@ -55,9 +56,10 @@ def _leaks(text: str) -> tuple[list[str], int]:
 
 def _database_text(home: Path) -> str:
     import sqlite3
+    from contextlib import closing
 
     rows: list[str] = []
-    with sqlite3.connect(home / "airflow.db") as db:
+    with closing(sqlite3.connect(home / "airflow.db")) as db:
         for table in ("xcom", "rendered_task_instance_fields", "trigger", "task_instance", "dag_run", "log"):
             try:
                 rows += [repr(row) for row in db.execute(f"SELECT * FROM {table}")]
@@ -74,7 +76,7 @@ def test_full_dag_runs_never_show_the_key(
     telnyx_simulator: Simulator, report: Report, level: str, tmp_path: Path
 ) -> None:
     """Secrets scanned in full DAG runs"""
-    assert _airflow(tmp_path, telnyx_simulator, level, "db", "migrate").returncode == 0
+    migrated_db(tmp_path)
     # `airflow dags test` runs every task under the in-process test supervisor; task logs go to stdout, and any
     # file written under AIRFLOW_HOME (logs included) is scanned as well.
     run = _airflow(tmp_path, telnyx_simulator, level, "dags", "test", "secrets_scan")

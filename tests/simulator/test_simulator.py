@@ -268,10 +268,14 @@ async def test_idempotency_conflict_while_in_flight(telnyx_simulator: Simulator)
     h = TelnyxHook(max_retries=0)
     payload = body(at=datetime.now(timezone.utc) + timedelta(hours=1))
     held = asyncio.create_task(h.acreate_scheduled_event(ASSISTANT, payload, idempotency_key="same"))
+    deadline = time.monotonic() + 30  # a safety bound only: the create reaches a local simulator in milliseconds
     while telnyx_simulator.stats().get("creates_held", 0) == 0:
+        assert time.monotonic() < deadline, "the first create was never held"
         await asyncio.sleep(0.01)
+    twin = TelnyxHook(max_retries=0)
     with pytest.raises(TelnyxConflictError, match="409"):
-        await TelnyxHook(max_retries=0).acreate_scheduled_event(ASSISTANT, payload, idempotency_key="same")
+        await twin.acreate_scheduled_event(ASSISTANT, payload, idempotency_key="same")
+    await twin.aclose()
     telnyx_simulator.release_held()
     created = await held
     assert created.status_text == "pending"

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import pickle
 from datetime import datetime, timedelta, timezone
@@ -586,6 +587,19 @@ def test_clients_are_pooled_and_reused() -> None:
         return same
 
     assert asyncio.run(twice())
+
+
+def test_a_hook_nobody_closes_closes_its_pooled_connections_when_collected() -> None:
+    """An operator or sensor never closes its hook: the sync client's pool goes with the hook, not with the process
+    (an open socket left to the garbage collector is a ResourceWarning)."""
+    api = MockApi().script(httpx.Response(200, json=event_json()))
+    hook = api.hook()
+    hook.get_scheduled_event("assistant-1", "evt-1")
+    client = hook.get_client()
+    assert not client.is_closed
+    del hook
+    gc.collect()
+    assert client.is_closed
 
 
 def test_constructing_the_hook_does_no_io() -> None:

@@ -134,11 +134,16 @@ def run_target(target: Target, browser: bool) -> Outcome:
         suites.append(("wheel", ["tests/packaging"]))
         env["TELNYX_WHEEL_CONSTRAINTS"] = target.constraints
     codes = []
+    # Warnings are errors in `make test` (the pinned stack, where every warning is ours to fix or to name in
+    # pyproject.toml); here they are reported, not raised: older Airflow releases warn about their own deprecated
+    # internals (Connection.get_connection_from_secrets, Starlette's status names, ...).
+    python = str(bin_dir / "python")
+    pytest = [python, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-o", "addopts=-ra", "-W", "default"]
     for suite, args in suites:
         results = VENVS / f"{target.name}-{suite}.txt"
         results.unlink(missing_ok=True)
         code = run(
-            [str(bin_dir / "python"), "-m", "pytest", "-q", "-p", "no:cacheprovider", "-o", "addopts=-ra", *args],
+            [*pytest, *args],
             log,
             {**env, "TELNYX_COMPAT_RESULTS": str(results)},
         )

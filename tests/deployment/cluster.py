@@ -77,8 +77,10 @@ class Cluster:
     def start(self, name: str, *command: str) -> Process:
         log = self.workdir / "logs" / f"{name}.log"
         log.parent.mkdir(parents=True, exist_ok=True)
-        handle = log.open("ab")
-        popen = subprocess.Popen(command, env=self.env, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True)
+        with log.open("ab") as handle:  # the child holds its own copy of the descriptor
+            popen = subprocess.Popen(
+                command, env=self.env, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True
+            )
         process = Process(name, popen, log)
         self.processes[name] = process
         return process

@@ -13,11 +13,11 @@ EXTRAS := .[testing,parquet,openlineage]
 help:
 	@echo "make demo         run the example DAG end to end against the embedded simulator"
 	@echo "make test         lint, type-check, build the docs and run the whole test suite"
-	@echo "make unit         the pure unit tests only (pytest -m \"not integration\")"
+	@echo "make unit         the pure unit tests only (pytest -m \"not integration and not deployment and not browser\")"
 	@echo "make docs         build the documentation site into docs/_build/html"
 	@echo "make release-check  build wheel and sdist, install the wheel in a fresh venv, twine check"
 	@echo "make reliability-report  run tests/reliability and regenerate docs/reliability.md"
-	@echo "make bench        run benchmarks B1-B5 and regenerate docs/benchmarks.md"
+	@echo "make bench        run benchmarks B1-B6 and regenerate docs/benchmarks.md"
 	@echo "make test-compat  unit tests and example DAGs on Airflow 3.0, 3.1, 3.2 and 3.3 (Python 3.10 and 3.13)"
 	@echo "make test-deployment  run the scenarios on a real deployment (PostgreSQL, scheduler, triggerer, ...)"
 	@echo "make constraints  re-resolve constraints.txt on purpose (needs the package index)"
@@ -55,10 +55,12 @@ release-check: $(STAMP)
 
 # The pure unit tests: no simulator served, no Airflow database, no subprocess (about half a minute).
 unit: $(STAMP)
-	$(BIN)/pytest -q -m "not integration and not deployment"
+	$(BIN)/pytest -q -m "not integration and not deployment and not browser"
 
+# Two workers (pytest-xdist) on this 2-core machine, each module (and each documentation page, whose blocks share
+# a namespace) on one worker; branch coverage printed, and checked against fail_under (pyproject.toml).
 test: lint typecheck docs
-	$(BIN)/pytest -q --hypothesis-profile=ci
+	$(BIN)/pytest -q --hypothesis-profile=ci -n 2 --dist loadscope --cov --cov-report=term
 
 install-bench: $(STAMP)
 	$(BIN)/uv pip install --quiet --python $(BIN)/python -c constraints.txt -e "$(EXTRAS)" --group dev --group bench

@@ -10,7 +10,9 @@ from airflow_provider_telnyx.testing.simulator import Simulator
 from tests.dagrun import TEST_DAGS, load_dag
 from tests.harness import SimulatorConnection
 
-pytestmark = pytest.mark.usefixtures("airflow_db")
+# The simulated call runs 600x faster than the wall clock once dispatched (a 3-attempt failure in well under a second):
+# the sensors and triggers wait for real, so a slower clock only makes the runs longer.
+pytestmark = [pytest.mark.usefixtures("airflow_db"), pytest.mark.telnyx_simulator(time_scale=600)]
 
 
 def run_dag(dag_id: str) -> Any:

@@ -63,7 +63,7 @@ class Pager:
 
     It stops after the last page (``page_number >= total_pages``) or an empty one, and raises
     :class:`~airflow_provider_telnyx.exceptions.TelnyxInvalidResponseError` when the server misbehaves: it answers
-    another page than asked, repeats the previous page, answers :data:`MAX_STALE_PAGES` pages in a row with only
+    another page than asked, repeats the previous page, answers ``MAX_STALE_PAGES`` (2) pages in a row with only
     items listed before (pages that cycle); :class:`~airflow_provider_telnyx.exceptions.TelnyxListingTooLongError`
     when it announces more than ``max_pages`` pages (on the first page when ``total_pages`` says so); and
     :class:`~airflow_provider_telnyx.exceptions.TelnyxApiError` when the listing outlasts ``max_seconds``.

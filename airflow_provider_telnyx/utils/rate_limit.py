@@ -15,7 +15,7 @@ there is no bucket to misconfigure and nothing that can raise. The rate follows 
   sooner than ``S - 1`` seconds (resets are whole seconds, however the server rounds them), so the rate is at most
   95% of ``R / (S - 1)`` (a key shared with other clients, a window learned too short, a draining bucket).
 * A 429 pauses every sender until ``Retry-After`` or the earliest the reset can come (``S - 1``), whichever is
-  later, for at least :data:`~airflow_provider_telnyx.hooks.telnyx.MIN_HINT_WAIT` (the hook's floor too) and at
+  later, for at least ``MIN_HINT_WAIT`` (0.25 s, the hook's floor too) and at
   most :data:`MAX_PAUSE`: a hint of 0 (a fixed window's edge, rounded down) means "under a second", not "now".
   The last request a window admits (remaining 0) pauses until
   the earliest the reset can come. A slot taken before a pause and falling inside it is void, and so is (once) a

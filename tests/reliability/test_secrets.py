@@ -69,7 +69,9 @@ def _database_text(home: Path) -> str:
 
 
 @pytest.mark.telnyx_simulator(
-    api_keys=(KEY,), faults=Faults(failing_assistants=("assistant-broken",), echo_assistants=("assistant-echo",))
+    api_keys=(KEY,),
+    faults=Faults(failing_assistants=("assistant-broken",), echo_assistants=("assistant-echo",)),
+    time_scale=600,  # the call the DAG waits for ends in a fraction of a second once dispatched
 )
 @pytest.mark.parametrize("level", ["INFO", "DEBUG"])
 def test_full_dag_runs_never_show_the_key(

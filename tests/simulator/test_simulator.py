@@ -23,6 +23,7 @@ from airflow_provider_telnyx.exceptions import (
     TelnyxServerError,
     TelnyxValidationError,
 )
+from airflow_provider_telnyx.hooks._retry import RATE_LIMIT_RETRIES
 from airflow_provider_telnyx.hooks.telnyx import TelnyxHook
 from airflow_provider_telnyx.testing.clock import ManualClock
 from airflow_provider_telnyx.testing.lifecycle import OUTCOMES
@@ -321,8 +322,12 @@ def test_rate_limit_429_with_headers(telnyx_simulator: Simulator) -> None:
     assert error.headers["x-ratelimit-remaining"] == "0"
     assert 1 <= int(error.headers["x-ratelimit-reset"]) <= 1
     assert answers[0].headers["x-ratelimit-limit"] == "5"
+    waits: list[float] = []
     with pytest.raises(TelnyxRateLimitError):
-        TelnyxHook(max_retries=0).get_scheduled_event(ASSISTANT, "x")
+        TelnyxHook(max_retries=0, sleep=waits.append).get_scheduled_event(ASSISTANT, "x")
+    # 429s have their own retry budget beyond max_retries, each wait the one the answer asked for (injected here:
+    # the frozen window never resets).
+    assert waits == [1.0] * RATE_LIMIT_RETRIES  # x-ratelimit-reset: 1
     assert telnyx_simulator.stats()["faults_rate_limit"] >= len(limited)
 
 

@@ -522,13 +522,13 @@ class TestBatch:
     def test_warns_up_front_when_the_batch_outlasts_its_lead_time(
         self, telnyx_simulator: Simulator, clock: ManualClock, capsys: pytest.CaptureFixture[str]
     ) -> None:
-        op = batch(clock, events=items(40), requests_per_second=400, scheduled_at=START + timedelta(seconds=5))
-        op.requests_per_second = 4  # the estimate's rate; sending itself stays fast
+        # 10 events at 4/s: the warning's estimate, and the send's own pace (about 2 s of real time).
+        op = batch(clock, events=items(10), requests_per_second=4, scheduled_at=START + timedelta(seconds=1))
         op.execute(context())
         lines = [line for line in capsys.readouterr().out.splitlines() if "takes about" in line]
         assert len(lines) == 1
         assert (
-            "Sending 40 events at about 4/s (requests_per_second) takes about 10 s, but the earliest is due in 5 s: "
+            "Sending 10 events at about 4/s (requests_per_second) takes about 2 s, but the earliest is due in 1 s: "
             "items sent after their time follow late_policy=send_now" in lines[0]
         )
 

@@ -64,6 +64,19 @@ def _left(timeout: float | None) -> tuple[float | None, bool]:
     return timeout, False
 
 
+@contextmanager
+def _waiting(timeout: float | None) -> Iterator[float | None]:
+    """The wait one socket operation may take; its timeout, when the deadline is what bounded it, is
+    :class:`DeadlinePassed`."""
+    wait, by_deadline = _left(timeout)
+    try:
+        yield wait
+    except httpcore.TimeoutException:
+        if by_deadline:
+            raise DeadlinePassed from None
+        raise
+
+
 class _BoundedStream(httpcore.NetworkStream):
     """A network stream whose every wait ends at the calling thread's deadline."""
 
@@ -71,22 +84,12 @@ class _BoundedStream(httpcore.NetworkStream):
         self._stream = stream
 
     def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        wait, by_deadline = _left(timeout)
-        try:
+        with _waiting(timeout) as wait:
             return self._stream.read(max_bytes, wait)
-        except httpcore.TimeoutException:
-            if by_deadline:
-                raise DeadlinePassed from None
-            raise
 
     def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        wait, by_deadline = _left(timeout)
-        try:
+        with _waiting(timeout) as wait:
             self._stream.write(buffer, wait)
-        except httpcore.TimeoutException:
-            if by_deadline:
-                raise DeadlinePassed from None
-            raise
 
     def close(self) -> None:
         self._stream.close()
@@ -94,13 +97,8 @@ class _BoundedStream(httpcore.NetworkStream):
     def start_tls(
         self, ssl_context: Any, server_hostname: str | None = None, timeout: float | None = None
     ) -> httpcore.NetworkStream:
-        wait, by_deadline = _left(timeout)
-        try:
+        with _waiting(timeout) as wait:
             return _BoundedStream(self._stream.start_tls(ssl_context, server_hostname, wait))
-        except httpcore.TimeoutException:
-            if by_deadline:
-                raise DeadlinePassed from None
-            raise
 
     def get_extra_info(self, info: str) -> Any:
         return self._stream.get_extra_info(info)
@@ -130,28 +128,18 @@ class _BoundedBackend(httpcore.NetworkBackend):
             raise httpcore.ConnectError(str(error)) from error
         failure: Exception = httpcore.ConnectError(f"{host} resolves to no address")
         for address in addresses:
-            wait, by_deadline = _left(timeout)
             try:
-                return _BoundedStream(self._backend.connect_tcp(address, port, wait, local_address, socket_options))
-            except httpcore.TimeoutException as error:
-                if by_deadline:
-                    raise DeadlinePassed from None
-                failure = error
-            except httpcore.ConnectError as error:
-                failure = error
+                with _waiting(timeout) as wait:
+                    return _BoundedStream(self._backend.connect_tcp(address, port, wait, local_address, socket_options))
+            except (httpcore.TimeoutException, httpcore.ConnectError) as error:
+                failure = error  # this address did not answer in time (or refused): the next one
         raise failure
 
     def connect_unix_socket(
         self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None
     ) -> httpcore.NetworkStream:
-        wait, by_deadline = _left(timeout)
-        try:
-            stream = self._backend.connect_unix_socket(path, wait, socket_options)
-        except httpcore.TimeoutException:
-            if by_deadline:
-                raise DeadlinePassed from None
-            raise
-        return _BoundedStream(stream)
+        with _waiting(timeout) as wait:
+            return _BoundedStream(self._backend.connect_unix_socket(path, wait, socket_options))
 
     def sleep(self, seconds: float) -> None:
         self._backend.sleep(seconds)

@@ -842,7 +842,7 @@ _KILLED_EXPORT = textwrap.dedent(
         def do_GET(self):
             if "conversation-2" in self.path:  # a slow conversation: the export is mid-way
                 open(marker, "w").close()
-                time.sleep(120)
+                time.sleep(120)  # a server that stalls: the test SIGTERMs the export long before; no timing asserted
             body = listing if self.path.split("?")[0].endswith("scheduled_events") else messages
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
@@ -895,7 +895,7 @@ def test_a_kill_as_airflow_3_delivers_it_leaves_no_temporary_file(tmp_path: Path
         while not marker.exists():  # the child's own pace: polled, bounded
             assert child.poll() is None, "the export ended before it was mid-way"
             assert time.monotonic() < deadline, "the export never reached the slow conversation"
-            time.sleep(0.1)
+            time.sleep(0.1)  # polling a child process for its marker file, bounded by the deadline above
         assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] != []  # it was being written
         child.send_signal(signal.SIGTERM)
         try:

@@ -21,6 +21,8 @@ from airflow_provider_telnyx.sensors.scheduled_event import TelnyxScheduledEvent
 ASSISTANT_ID = os.environ.get("TELNYX_ASSISTANT_ID", "assistant-demo")
 AGENT_TARGET = os.environ.get("TELNYX_AGENT_TARGET", "+13125550199")
 CONTACTS = Path(os.environ.get("TELNYX_CONTACTS_CSV") or Path(__file__).parent / "data" / "contacts.csv")
+# How long after the task starts the calls are due: a few seconds against the simulator, hours in production.
+BATCH_DELAY_SECONDS = int(os.environ.get("TELNYX_BATCH_DELAY_SECONDS", "10"))
 
 
 @dag(
@@ -49,7 +51,7 @@ def example_telnyx_batch_calls() -> None:
         assistant_id=ASSISTANT_ID,
         events=read_contacts(),
         agent_target=AGENT_TARGET,
-        scheduled_at=timedelta(seconds=10),
+        scheduled_at=timedelta(seconds=BATCH_DELAY_SECONDS),
         dynamic_variables={"campaign": "delivery-update"},
         max_retries_client_errors=1,
         retry_interval_secs=300,

@@ -43,6 +43,10 @@ os.environ.pop("TELNYX_API_KEY", None)
 # One export root for the whole session: the example DAGs' Asset URI is built from it, and Airflow keeps an asset
 # inactive when another URI already holds its name (a per-test root would register a second one).
 os.environ["TELNYX_EXPORT_ROOT"] = f"file://{HOME / 'exports'}"
+# The example DAGs schedule their calls this many seconds after their task starts (10 by default, a margin for a slow
+# start): 3 keeps a run short and still clear of MIN_LEAD (2 s), under which an event counts as late.
+os.environ["TELNYX_CALL_DELAY_SECONDS"] = "3"
+os.environ["TELNYX_BATCH_DELAY_SECONDS"] = "3"
 
 API_KEY = "KEYtest_4f7c1d2e9a8b_SECRET"
 BASE_URL = "https://telnyx.test/v2"

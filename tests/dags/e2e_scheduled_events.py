@@ -20,7 +20,7 @@ def call_then_wait(dag_id: str, target: str, **sensor_kwargs: object) -> DAG:
             assistant_id=ASSISTANT,
             end_user_target=target,
             agent_target="+13125550199",
-            scheduled_at=timedelta(seconds=2),
+            scheduled_at=timedelta(seconds=3),
             max_retries_client_errors=2,
             retry_interval_secs=60,
         )

@@ -18,7 +18,7 @@ with DAG("secrets_scan", schedule=None, start_date=datetime(2026, 1, 1), catchup
         task_id="ok_call",
         assistant_id="assistant-secrets",
         end_user_target="+13125550100",
-        scheduled_at=timedelta(seconds=2),
+        scheduled_at=timedelta(seconds=3),
         agent_target="+13125550199",
     )
     wait = TelnyxScheduledEventSensor(

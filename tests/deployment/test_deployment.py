@@ -40,6 +40,7 @@ def cluster() -> Iterator[Cluster]:
     started = time.monotonic()
     extra = {
         "TELNYX_CALL_DELAY_SECONDS": "40",  # long enough to see every sensor deferred, and to kill things
+        "TELNYX_BATCH_DELAY_SECONDS": "10",  # the example's own lead (the test session sets 3 for dag.test())
         "TELNYX_CONTACTS_CSV": str(contacts),
         "AIRFLOW__CORE__DEFAULT_TASK_RETRY_DELAY": "3",
     }

@@ -23,7 +23,7 @@ def test_call_example_runs_end_to_end(telnyx_simulator: Simulator) -> None:
 
 
 def test_sms_example_runs_end_to_end(telnyx_simulator: Simulator) -> None:
-    run = load_dag("example_telnyx_scheduled_sms").test()
+    run = load_dag("example_telnyx_scheduled_sms").test(run_conf={"delay_seconds": 3})  # the example says 15
     assert run.state == "success"
     (event,) = telnyx_simulator.events()
     assert (event["telnyx_conversation_channel"], event["status"]) == ("sms_chat", "completed")

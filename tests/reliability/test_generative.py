@@ -470,7 +470,12 @@ def check(outcome: Outcome, *, max_requests: int) -> None:
 
 # -- the generative tests ----------------------------------------------------------------------------------------
 
+#: Hundreds of examples each, walking the paths the deterministic tests below and the hook's unit tests walk once:
+#: coverage is not measured while they run (pytest-cov's ``no_cover``; tracing made them half as slow again).
+generative = pytest.mark.no_cover
 
+
+@generative
 @per_example_state_is_reset
 @given(script=scripts, method=st.sampled_from(["get", "create"]))
 def test_sync_hook_is_bounded_typed_and_keeps_the_key(server: HostileServer, script: list[Reply], method: str) -> None:
@@ -487,6 +492,7 @@ def test_sync_hook_is_bounded_typed_and_keeps_the_key(server: HostileServer, scr
     check(outcome, max_requests=REQUESTS_PER_CALL)
 
 
+@generative
 @per_example_state_is_reset
 @given(script=scripts, method=st.sampled_from(["get", "create"]))
 def test_async_hook_is_bounded_typed_and_keeps_the_key(server: HostileServer, script: list[Reply], method: str) -> None:
@@ -506,6 +512,7 @@ def test_async_hook_is_bounded_typed_and_keeps_the_key(server: HostileServer, sc
     check(outcome, max_requests=REQUESTS_PER_CALL)
 
 
+@generative
 @per_example_state_is_reset
 @given(script=scripts)
 def test_trigger_is_bounded_typed_and_keeps_the_key(server: HostileServer, script: list[Reply]) -> None:
@@ -534,6 +541,7 @@ def test_trigger_is_bounded_typed_and_keeps_the_key(server: HostileServer, scrip
     check(outcome, max_requests=TRIGGER_POLLS * REQUESTS_PER_CALL)
 
 
+@generative
 @per_example_state_is_reset
 @given(script=scripts)
 def test_batch_item_is_bounded_typed_and_keeps_the_key(server: HostileServer, script: list[Reply]) -> None:

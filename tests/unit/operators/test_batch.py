@@ -131,6 +131,8 @@ def test_hitting_429s_still_creates_everything_once(telnyx_simulator: Simulator,
     assert stats["faults_rate_limit"] == summary["rate_limited"]
 
 
+# 1,800 creates on six server models, a rate over time: the tests above walk each path once; untraced (no_cover).
+@pytest.mark.no_cover
 @pytest.mark.integration
 @pytest.mark.parametrize("headers", ["always", "on_429", "never"])
 @pytest.mark.parametrize("window", ["fixed", "token_bucket"])

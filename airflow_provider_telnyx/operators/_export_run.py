@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import aclosing
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -204,19 +205,22 @@ class ExportRun:
 
         # Records are written in order; an event whose turn has not come reads a long transcript on only once it
         # has (Turn.wait gives its place among the requests in flight back meanwhile).
+        # aclosing: whatever ends the loop (a failed write, a kill), the requests in flight are cancelled and done
+        # with before the hook's connections close, not later by the collector (a connection opened meanwhile leaked).
+        records = run_bounded(selected(), one, window=2 * self.op.max_concurrency, ordered=True, limiter=limiter)
         try:
-            records = run_bounded(selected(), one, window=2 * self.op.max_concurrency, ordered=True, limiter=limiter)
-            async for written in records:
-                if written is not None:
-                    self._write(writer, *written, tally)
-                if time.monotonic() - last_line >= self.op.progress_interval:
-                    last_line = time.monotonic()
-                    self.op.log.info(
-                        "Export progress: %d rows, %d requests, %d events without a conversation yet",
-                        tally.rows,
-                        hook.rate_limit.responses,
-                        tally.events_without_conversation,
-                    )
+            async with aclosing(records):
+                async for written in records:
+                    if written is not None:
+                        self._write(writer, *written, tally)
+                    if time.monotonic() - last_line >= self.op.progress_interval:
+                        last_line = time.monotonic()
+                        self.op.log.info(
+                            "Export progress: %d rows, %d requests, %d events without a conversation yet",
+                            tally.rows,
+                            hook.rate_limit.responses,
+                            tally.events_without_conversation,
+                        )
         finally:
             await hook.aclose()
         self._log_left_out(tally)

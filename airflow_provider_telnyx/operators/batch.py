@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Mapping, Sequence
+from contextlib import aclosing
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -407,8 +408,9 @@ class TelnyxCreateScheduledEventsOperator(BaseTelnyxCreateOperator):
 
         self.log.info("Creating %d scheduled events (%d already handled)", len(to_send), total - len(to_send))
         try:
-            async with reporting(progress, self.log, self.progress_interval):
-                async for result in run_bounded(to_send, send, window=self.max_concurrency, limiter=limiter):
+            sent = run_bounded(to_send, send, window=self.max_concurrency, limiter=limiter)
+            async with reporting(progress, self.log, self.progress_interval), aclosing(sent):  # in flight: done first
+                async for result in sent:
                     progress.done += 1
                     progress.created += result.outcome == "created"
                     progress.errors += result.outcome == "failed"

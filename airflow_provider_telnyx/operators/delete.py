@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Mapping, Sequence
+from contextlib import aclosing
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
@@ -348,9 +349,10 @@ class TelnyxDeleteScheduledEventsOperator(BaseOperator):
                 return _failure(index, event_id, error)
 
         try:
-            jobs = enumerate(event_ids)
-            async for result in run_bounded(jobs, cancel, window=self.max_concurrency, limiter=limiter):
-                results.append(result)
+            cancels = run_bounded(enumerate(event_ids), cancel, window=self.max_concurrency, limiter=limiter)
+            async with aclosing(cancels):  # whatever ends the loop, the requests in flight end before the hook closes
+                async for result in cancels:
+                    results.append(result)
         finally:
             await hook.aclose()
         return hook.rate_limit.responses

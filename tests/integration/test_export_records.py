@@ -790,6 +790,31 @@ def test_a_try_ended_by_any_exception_removes_its_temporary_file_and_keeps_the_l
     assert sorted(p.name for p in tmp_path.iterdir()) == ["events.jsonl"]
 
 
+def test_an_export_ended_midway_finishes_its_requests_in_flight_before_closing_its_connections(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    """Requests still in flight when an export ends (an error at its first record, here) are cancelled and done with
+    before the hook closes its connections: left to the collector, one opening a connection then leaked it (an
+    unclosed transport, at random)."""
+    from airflow_provider_telnyx.hooks.telnyx import TelnyxHook
+
+    seed_calls(sim, *range(60, 60 + 40))
+    pending_at_close: list[int] = []
+    aclose = TelnyxHook.aclose
+
+    async def counting_aclose(self: TelnyxHook) -> None:
+        pending_at_close.append(sum(not task.done() for task in asyncio.all_tasks()) - 1)  # but the export's own
+        await aclose(self)
+
+    with (
+        mock.patch.object(TelnyxHook, "aclose", counting_aclose),
+        raising_at_progress(lambda: RuntimeError("a bug")),
+        pytest.raises(RuntimeError, match="a bug"),
+    ):
+        export(f"file://{tmp_path / 'events.jsonl'}", progress_interval=0.000001, max_concurrency=10)
+    assert pending_at_close == [0]
+
+
 def test_on_kill_mid_export_stops_it_and_keeps_the_last_file(sim: Simulator, tmp_path: Path) -> None:
     """What Airflow 3 does on ``SIGTERM`` (``on_kill()``, no exception): the export's requests are cancelled, the
     try fails, the last complete file stays and no temporary file does."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from airflow_provider_telnyx.hooks._retry import retry_after_seconds
 from tests.unit.mock_api import MockApi, event_json, run
 
 
@@ -33,3 +34,10 @@ def test_a_429_whose_hint_is_a_millisecond_is_waited_out_not_hammered(mode: str,
     api.script(answer)
     run(api.hook(max_retries=0), mode, "get_scheduled_event", "assistant-1", "evt-1")
     assert len(api.requests) <= 12, api.sleeps
+
+
+@pytest.mark.parametrize(("reset", "wait"), [("1900000007", 7.0), ("1899999990", None), ("7", 7.0)])
+def test_an_x_ratelimit_reset_given_as_an_epoch_is_the_time_left_until_it(reset: str, wait: float | None) -> None:
+    """Some servers send the window's end as a Unix time rather than seconds: the wait is the time left until it
+    (one already passed is no hint), not the number itself (which the one-minute cap would turn into a minute)."""
+    assert retry_after_seconds(429, httpx.Headers({"x-ratelimit-reset": reset}), now=1_900_000_000.0) == wait

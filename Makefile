@@ -64,9 +64,10 @@ suite: $(STAMP)
 	$(BIN)/pytest -q --hypothesis-profile=ci -n 2 --dist loadscope --cov --cov-report=term
 
 # lint, typecheck and docs run beside the suite, whose workers spend about a fifth of their time waiting (on simulated
-# calls and on subprocesses); each one's output is printed whole when it ends, and any failure fails make test.
+# calls and on subprocesses); their lines and the suite's progress come as they are written, never cut into, and any
+# failure fails make test (after the suite has ended: make waits for the jobs it started).
 test: $(STAMP)
-	@$(MAKE) --no-print-directory -j 4 --output-sync=target lint typecheck docs suite
+	@$(MAKE) --no-print-directory -j 4 --output-sync=line lint typecheck docs suite
 
 install-bench: $(STAMP)
 	$(BIN)/uv pip install --quiet --python $(BIN)/python -c constraints.txt -e "$(EXTRAS)" --group dev --group bench

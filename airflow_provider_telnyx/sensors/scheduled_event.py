@@ -116,9 +116,6 @@ class _WaitSensor(BaseSensorOperator, Generic[_W]):
             "cancel_on_kill": self.cancel_on_kill,
         }
 
-    def _defer_kwargs(self) -> dict[str, Any] | None:
-        return None
-
     def _check_arguments(self) -> None:
         """Refuse rendered arguments no request can succeed with (before any request)."""
 
@@ -166,7 +163,6 @@ class _WaitSensor(BaseSensorOperator, Generic[_W]):
         self.defer(
             trigger=self._trigger(time.time() + self.timeout),
             method_name="execute_complete",
-            kwargs=self._defer_kwargs(),
             timeout=timedelta(seconds=self.timeout),
         )
 
@@ -306,28 +302,19 @@ class TelnyxScheduledEventsSensor(_WaitSensor["ManyEventsWaiter"]):
 
         pending = list(self._waiter.pending)
         start = self._waiter.list_from()
+        # Events already final before deferring are not in the trigger's list: the trigger carries their compact
+        # facts into its payload (the rows themselves are the rendered argument again when the task resumes).
         return TelnyxScheduledEventsTrigger(
             scheduled_event_ids=pending,
             list_from=start.isoformat() if start is not None else None,
+            already_final=self._waiter.final,
             **self._trigger_options(end_time),
         )
 
-    def _defer_kwargs(self) -> dict[str, Any] | None:
-        # Events already final before deferring are not in the trigger's list: carry their compact facts to the
-        # resume (the rows themselves are the rendered argument again then).
-        return {"already": {"final": self._waiter.final}}
-
-    def execute_complete(
-        self, context: Context, event: dict[str, Any], already: dict[str, Any] | None = None
-    ) -> dict[str, Any]:
+    def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
         """Resume after the trigger with the same rule as ``poke``.
 
         :param context: the task's context.
-        :param event: the trigger's payload.
-        :param already: the facts of events that were final before deferring.
+        :param event: the trigger's payload (it settles every row: the events final before the deferral too).
         """
-        from airflow_provider_telnyx.utils.waiting_many import final_facts
-
-        if isinstance(event, dict) and isinstance(already, dict):
-            event = {**event, "final": {**final_facts(already), **final_facts(event)}}
         return self._resolve(event)

@@ -22,7 +22,7 @@ from airflow_provider_telnyx._common import DEFAULT_CONN_ID, async_timeout, pars
 from airflow_provider_telnyx.exceptions import TelnyxInvalidInputError
 from airflow_provider_telnyx.hooks.telnyx import TelnyxHook
 from airflow_provider_telnyx.utils.waiting import DEFAULT_MAX_TRANSIENT_ERRORS, EventWaiter, PollingWaiter
-from airflow_provider_telnyx.utils.waiting_many import ManyEventsWaiter
+from airflow_provider_telnyx.utils.waiting_many import ManyEventsWaiter, final_facts
 
 __all__ = ["DEADLINE_GRACE", "TelnyxScheduledEventTrigger", "TelnyxScheduledEventsTrigger"]
 
@@ -208,9 +208,10 @@ class TelnyxScheduledEventsTrigger(_PollingTrigger):
     Yields one event whose payload is a :class:`~airflow_provider_telnyx.utils.waiting_many.ManyPayload`; the
     task's ``execute_complete`` passes it to :func:`~airflow_provider_telnyx.utils.waiting_many.resolve_many` with
     its input rows.
-    Kwargs and payload stay compact: the kwargs carry the ids (and the connection id), the payload per final event
-    only its status, number of call attempts, last call status and first error, each bounded; the rows (targets,
-    the batch's outcomes) stay with the task, which has them again when it resumes.
+    Kwargs and payload stay compact: the kwargs carry the ids (and the connection id) and the facts of the events
+    already final, the payload per final event only its status, number of call attempts, last call status and
+    first error, each bounded; the rows (targets, the batch's outcomes) stay with the task, which has them again
+    when it resumes.
 
     :param scheduled_event_ids: the events to wait for.
     :param assistant_id: the assistant that owns the events.
@@ -221,6 +222,9 @@ class TelnyxScheduledEventsTrigger(_PollingTrigger):
     :param cancel_on_kill: cancel the events still pending when a user kills the task (default on).
     :param list_from: an ISO time (with its offset) no pending event is scheduled before: the listing starts there
         instead of at the assistant's oldest event; ``None`` (default) when unknown.
+    :param already_final: the compact facts of the task's events that were final before it deferred (as the
+        payload's ``final`` holds them), returned in the payload with the others: the payload alone settles every
+        row, since ``dag.test()`` resumes a task with the trigger's event and not the deferral's kwargs.
     """
 
     def __init__(
@@ -234,6 +238,7 @@ class TelnyxScheduledEventsTrigger(_PollingTrigger):
         max_transient_errors: int = DEFAULT_MAX_TRANSIENT_ERRORS,
         cancel_on_kill: bool = True,
         list_from: str | None = None,
+        already_final: dict[str, list[Any]] | None = None,
     ) -> None:
         super().__init__(
             assistant_id=assistant_id,
@@ -246,14 +251,17 @@ class TelnyxScheduledEventsTrigger(_PollingTrigger):
         self.scheduled_event_ids = list(dict.fromkeys(str(event_id) for event_id in scheduled_event_ids))
         self._since = _list_from(list_from)
         self.list_from = list_from
+        self.already_final = final_facts({"final": already_final or {}})
 
-    serialized = ("scheduled_event_ids", "list_from", *_PollingTrigger.serialized)
+    serialized = ("scheduled_event_ids", "list_from", "already_final", *_PollingTrigger.serialized)
 
     def _describe(self) -> str:
         return f"{len(self.scheduled_event_ids)} scheduled events"
 
     def _new_waiter(self, **options: Any) -> ManyEventsWaiter:
-        return ManyEventsWaiter(event_ids=self.scheduled_event_ids, since=self._since, **options)
+        waiter = ManyEventsWaiter(event_ids=self.scheduled_event_ids, since=self._since, **options)
+        waiter.final.update(self.already_final)
+        return waiter
 
     def _event_ids(self) -> list[str]:
         return list(self.scheduled_event_ids)

@@ -312,6 +312,31 @@ def test_the_batch_operators_own_wait_gives_the_sensors_result(
     ]
 
 
+def test_events_final_before_the_deferral_are_settled_by_the_triggers_event_alone(clock: ManualClock) -> None:
+    """``dag.test()`` (Airflow 3.1-3.3) resumes a deferred task with the trigger's event only, not the deferral's
+    kwargs: rows 0 and 2, final at the sensor's first check, must reach the resume through the trigger."""
+    summary = batch_operator().execute(context())
+    clock.advance(600)  # rows 0 and 2 final, row 4 pending
+    sensor = many_sensor(summary, fail_on_failure=False, deferrable=True)
+    with pytest.raises(TaskDeferred) as deferred:
+        sensor.execute(context())
+    assert not deferred.value.kwargs  # nothing rides beside the trigger
+    trigger = deferred.value.trigger
+    row_0, _, row_2, _, row_4, _ = summary["scheduled_event_ids"]  # rows 1, 3 and 5 were not created
+    assert trigger.scheduled_event_ids == [row_4]
+    assert sorted(trigger.serialize()[1]["already_final"]) == sorted([row_0, row_2])
+    clock.advance(3 * 3600)  # row 4 final too
+    result = run_deferred(sensor, deferred.value, context())
+    assert [item["outcome"] for item in result["items"]] == [
+        "completed",
+        "invalid",
+        "failed",
+        "failed",
+        "completed",
+        "invalid",
+    ]
+
+
 @pytest.mark.parametrize("mode", MODES)
 def test_one_cancelled_call_leaves_every_other_rows_result(clock: ManualClock, mode: str) -> None:
     """Someone cancels one pending call of four (the customer phoned in). Before, in every mode, the wait failed

@@ -185,6 +185,10 @@ def batch_operator(**kwargs: Any) -> TelnyxCreateScheduledEventsOperator:
     )
 
 
+#: Each row's outcome once every event of ``batch_operator()``'s six rows is final.
+BATCH_OUTCOMES = ["completed", "invalid", "failed", "failed", "completed", "invalid"]
+
+
 def many_sensor(summary: Any, **kwargs: Any) -> TelnyxScheduledEventsSensor:
     kwargs.setdefault("timeout", 300)
     return TelnyxScheduledEventsSensor(
@@ -302,14 +306,7 @@ def test_the_batch_operators_own_wait_gives_the_sensors_result(
     clock.advance((begin + timedelta(hours=10) - clock()).total_seconds())  # every event final
     sensor = run_sensor(many_sensor(summary, fail_on_failure=False), "poke")
     assert result["outcome"] == sensor.value
-    assert [item["outcome"] for item in result["outcome"]["items"]] == [
-        "completed",
-        "invalid",
-        "failed",
-        "failed",
-        "completed",
-        "invalid",
-    ]
+    assert [item["outcome"] for item in result["outcome"]["items"]] == BATCH_OUTCOMES
 
 
 def test_events_final_before_the_deferral_are_settled_by_the_triggers_event_alone(clock: ManualClock) -> None:
@@ -327,14 +324,7 @@ def test_events_final_before_the_deferral_are_settled_by_the_triggers_event_alon
     assert sorted(trigger.serialize()[1]["already_final"]) == sorted([row_0, row_2])
     clock.advance(3 * 3600)  # row 4 final too
     result = run_deferred(sensor, deferred.value, context())
-    assert [item["outcome"] for item in result["items"]] == [
-        "completed",
-        "invalid",
-        "failed",
-        "failed",
-        "completed",
-        "invalid",
-    ]
+    assert [item["outcome"] for item in result["items"]] == BATCH_OUTCOMES
 
 
 @pytest.mark.parametrize("mode", MODES)

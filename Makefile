@@ -5,6 +5,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 UV_VERSION := 0.13.9
 STAMP := $(VENV)/.installed
+# make suite's pytest-xdist workers (see suite).
+WORKERS ?= 3
 # The package's user-facing extras every development venv has (the development tools are dependency groups).
 EXTRAS := .[testing,parquet,openlineage]
 
@@ -30,9 +32,11 @@ $(BIN)/python:
 $(BIN)/uv: $(BIN)/python
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
 
-# Exact versions come from the committed constraints.txt; the package itself is installed editable.
+# Exact versions come from the committed constraints.txt; the package itself is installed editable. Compiled to
+# bytecode once here: every test process (and each `dag.test()` or `airflow` subprocess the suite starts) would
+# otherwise compile Airflow's modules again wherever PYTHONDONTWRITEBYTECODE is set (5-6 s of CPU each).
 $(STAMP): $(BIN)/uv pyproject.toml constraints.txt
-	$(BIN)/uv pip install --quiet --python $(BIN)/python -c constraints.txt -e "$(EXTRAS)" --group dev
+	$(BIN)/uv pip install --quiet --compile-bytecode --python $(BIN)/python -c constraints.txt -e "$(EXTRAS)" --group dev
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -57,20 +61,21 @@ release-check: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/pytest -q -m "not integration and not deployment and not browser"
 
-# The whole test suite: two workers (pytest-xdist) on this 2-core machine, each module (and each documentation
-# page, whose blocks share a namespace) on one worker; branch coverage printed, and checked against fail_under
-# (pyproject.toml).
+# The whole test suite: three workers (pytest-xdist) on this 2-core machine, each module (and each documentation
+# page, whose blocks share a namespace) on one worker; a worker spends about a third of its time waiting (on
+# simulated calls, on the time a call is due, on subprocesses), which a third worker fills. Branch coverage printed,
+# and checked against fail_under (pyproject.toml).
 suite: $(STAMP)
-	$(BIN)/pytest -q --hypothesis-profile=ci -n 2 --dist loadscope --cov --cov-report=term
+	$(BIN)/pytest -q --hypothesis-profile=ci -n $(WORKERS) --dist loadscope --cov --cov-report=term
 
-# lint, typecheck and docs run beside the suite, whose workers spend about a fifth of their time waiting (on simulated
-# calls and on subprocesses); their lines and the suite's progress come as they are written, never cut into, and any
-# failure fails make test (after the suite has ended: make waits for the jobs it started).
+# lint, typecheck and docs run beside the suite, filling more of its workers' waits; their lines and the suite's
+# progress come as they are written, never cut into, and any failure fails make test (after the suite has ended:
+# make waits for the jobs it started).
 test: $(STAMP)
 	@$(MAKE) --no-print-directory -j 4 --output-sync=line lint typecheck docs suite
 
 install-bench: $(STAMP)
-	$(BIN)/uv pip install --quiet --python $(BIN)/python -c constraints.txt -e "$(EXTRAS)" --group dev --group bench
+	$(BIN)/uv pip install --quiet --compile-bytecode --python $(BIN)/python -c constraints.txt -e "$(EXTRAS)" --group dev --group bench
 
 # Every benchmark side by side with its alternatives; writes benchmarks/results.json, plots, docs/benchmarks.md.
 bench: install-bench
@@ -84,7 +89,7 @@ test-compat: $(STAMP)
 
 # A real deployment on this machine: PostgreSQL, scheduler, triggerer, dag-processor, api-server (tests/deployment).
 test-deployment: $(STAMP)
-	$(BIN)/uv pip install --quiet --python $(BIN)/python -c constraints.txt -e "$(EXTRAS)" --group dev --group deployment
+	$(BIN)/uv pip install --quiet --compile-bytecode --python $(BIN)/python -c constraints.txt -e "$(EXTRAS)" --group dev --group deployment
 	TELNYX_DEPLOYMENT_REPORT=docs/production-figures.md $(BIN)/pytest tests/deployment -m deployment -q -p no:cacheprovider
 
 # Runs the reliability suite and regenerates docs/reliability.md from the figures it measured.

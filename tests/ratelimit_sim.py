@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import heapq
 import math
+from bisect import bisect_left
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -63,9 +64,14 @@ class Server:
         return allowed, int(self._tokens), rounded((self.limit - self._tokens) / refill)
 
 
+def _count(times: list[float], start: float, end: float) -> int:
+    """How many of ``times`` (in time order) fall in ``[start, end)``."""
+    return bisect_left(times, end) - bisect_left(times, start)
+
+
 @dataclass
 class Outcome:
-    """What a simulated batch saw."""
+    """What a simulated batch saw: each list in time order, as the simulation appends them."""
 
     seconds: float
     sends: list[float]  # every request's arrival at the server
@@ -73,11 +79,10 @@ class Outcome:
     throttled: list[float]  # arrivals answered 429
 
     def rate_between(self, start: float, end: float) -> float:
-        return sum(start <= t < end for t in self.admitted) / max(end - start, 1e-9)
+        return _count(self.admitted, start, end) / max(end - start, 1e-9)
 
     def share_429_between(self, start: float, end: float) -> float:
-        sent = sum(start <= t < end for t in self.sends)
-        return sum(start <= t < end for t in self.throttled) / max(sent, 1)
+        return _count(self.throttled, start, end) / max(_count(self.sends, start, end), 1)
 
     def first_second_at(self, share: float, limit: float) -> float | None:
         """The first moment the admitted rate over the following second reaches ``share`` of ``limit``."""

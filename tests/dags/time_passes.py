@@ -17,9 +17,10 @@ from airflow_provider_telnyx.sensors.scheduled_event import TelnyxScheduledEvent
 
 ASSISTANT = "assistant-late"
 START = datetime(2026, 1, 1)
-#: The call is due 3 s after the first try starts; the retry starts at least 6 s after the first try ended.
+#: The call is due 3 s after the first try starts; the retry starts at least 4 s after the first try ended, so at
+#: least 1 s after the call's time (dag.test() looks for tasks to run once a second: usually a little later).
 DUE_IN = timedelta(seconds=3)
-RETRY_DELAY = timedelta(seconds=6)
+RETRY_DELAY = timedelta(seconds=4)
 
 
 def single(dag_id: str, **kwargs: Any) -> DAG:
@@ -41,7 +42,7 @@ def single(dag_id: str, **kwargs: Any) -> DAG:
 late_send_now = single("late_send_now")
 late_fail = single("late_fail", late_policy="fail")
 late_skip = single("late_skip", late_policy="skip")
-late_too_late = single("late_too_late", max_lateness=timedelta(seconds=1))
+late_too_late = single("late_too_late", max_lateness=timedelta(seconds=0.5))
 
 with DAG("late_batch_400", schedule=None, start_date=START, catchup=False) as late_batch_400:
     TelnyxCreateScheduledEventsOperator(

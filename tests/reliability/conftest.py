@@ -36,6 +36,16 @@ def report(request: pytest.FixtureRequest) -> Report:
     return Report(doc)
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run the reliability suite untraced by coverage (pytest-cov's ``no_cover``): its tests repeat the paths the unit
+    and integration tests walk (hundreds of examples, storms of faults, whole DAG runs) and tracing made them half as
+    slow again; a line only they reached gets a direct test where it lives."""
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(str(item.fspath)).parents:
+            item.add_marker(pytest.mark.no_cover)
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]

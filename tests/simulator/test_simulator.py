@@ -284,6 +284,8 @@ async def test_idempotency_conflict_while_in_flight(telnyx_simulator: Simulator)
     assert telnyx_simulator.stats()["events_created"] == 1
 
 
+# Scale: untraced by coverage (the paths: the tests above).
+@pytest.mark.no_cover
 async def test_200_concurrent_creates_exact_counts(telnyx_simulator: Simulator) -> None:
     at = datetime.now(timezone.utc) + timedelta(hours=1)
     h = TelnyxHook()

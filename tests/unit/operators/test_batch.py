@@ -121,6 +121,8 @@ def test_retry_after_a_partial_batch_creates_only_the_missing_events(
     assert set(per_item.values()) == {1}
 
 
+# Scale (120 creates through 429s): untraced by coverage, like the tests below (the paths: tests above).
+@pytest.mark.no_cover
 @pytest.mark.telnyx_simulator(faults=Faults(rate_limit=40), seed=2)
 def test_hitting_429s_still_creates_everything_once(telnyx_simulator: Simulator, clock: ManualClock) -> None:
     summary = batch(events=items(120), requests_per_second=400, max_concurrency=40).execute(context())
@@ -368,6 +370,8 @@ def _schedule(n: int, failing: int, at: datetime) -> list[str]:
     return [i for i in summary["scheduled_event_ids"] if i]
 
 
+# Scale (250 events created for each of six runs): untraced by coverage; the sensor's paths: tests/unit/sensors.
+@pytest.mark.no_cover
 @pytest.mark.parametrize("mode", ["poke", "reschedule", "deferrable"])
 @pytest.mark.parametrize("fail_on_failure", [True, False])
 def test_coalesced_sensor_outcomes_agree_across_modes(

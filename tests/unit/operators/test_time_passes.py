@@ -199,6 +199,8 @@ class TestReattachBeforeTheClock:
         assert telnyx_simulator.stats()["events_created"] == 5_001
         assert result["scheduled_event_id"] in {e["scheduled_event_id"] for e in telnyx_simulator.events()}
 
+    # Scale: untraced by coverage (the paths: the tests above).
+    @pytest.mark.no_cover
     def test_a_batch_retry_among_5000_unrelated_events_reads_a_few_pages(
         self, telnyx_simulator: Simulator, clock: ManualClock, simulator_connection: SimulatorConnection
     ) -> None:

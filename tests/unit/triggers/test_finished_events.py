@@ -272,6 +272,8 @@ def test_channel_and_metadata_filters(telnyx_simulator: Simulator, clock: Manual
     assert drive(trigger(conversation_metadata={"vip": 1}), clock, sleeps=2).ids == [vip_one]
 
 
+# Scale: untraced by coverage (the paths: the tests above).
+@pytest.mark.no_cover
 @pytest.mark.parametrize("events", [0, 1, 30, 100, 250])
 def test_one_listing_per_poll_whatever_the_number_of_events(
     telnyx_simulator: Simulator, clock: ManualClock, events: int
@@ -287,6 +289,8 @@ def test_one_listing_per_poll_whatever_the_number_of_events(
     assert len(requests) == polls * max(1, math.ceil(events / 100))
 
 
+# Scale: untraced by coverage (the paths: the tests above).
+@pytest.mark.no_cover
 def test_a_restart_redelivers_only_inside_the_look_back_and_loses_nothing(
     telnyx_simulator: Simulator, clock: ManualClock
 ) -> None:
@@ -331,6 +335,8 @@ def test_only_the_async_side_is_used(
     assert drive(trigger(), clock, sleeps=3).ids == [finished]
 
 
+# Scale: untraced by coverage (the paths: the tests above).
+@pytest.mark.no_cover
 def test_memory_and_listings_stay_bounded_by_the_window(telnyx_simulator: Simulator, clock: ManualClock) -> None:
     """A day of calls, one every ten minutes, polled every five: the ids remembered and the events each listing
     returns are those of the window (about two hours), not of the day."""

@@ -6,7 +6,6 @@ from collections import Counter
 from datetime import datetime, timezone
 from typing import Any
 
-import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -28,8 +27,7 @@ EXAMPLES_PER_OPERATION_AND_MODE = 80
 CHECK_NAMES = ("not_a_server_error", "response_schema_conformance", "content_type_conformance")
 
 
-# Thousands of generated requests through paths tests/simulator walks once: not traced by coverage (no_cover).
-@pytest.mark.no_cover
+# Thousands of generated requests through paths tests/simulator walks once.
 def test_schemathesis_finds_no_5xx_and_no_schema_violation(telnyx_simulator: Simulator, report: Report) -> None:
     """Simulator under a property-based API fuzzer (schemathesis)"""
     schema = schemathesis.openapi.from_path(str(SPEC_PATH))

@@ -472,12 +472,10 @@ def check(outcome: Outcome, *, max_requests: int) -> None:
 
 # -- the generative tests ----------------------------------------------------------------------------------------
 
-#: Hundreds of examples each, walking the paths the deterministic tests below and the hook's unit tests walk once:
-#: coverage is not measured while they run (pytest-cov's ``no_cover``; tracing made them half as slow again).
-generative = pytest.mark.no_cover
+# Hundreds of examples each, walking the paths the deterministic tests below and the hook's unit tests walk once
+# (untraced by coverage, like the whole reliability suite: tests/reliability/conftest.py).
 
 
-@generative
 @per_example_state_is_reset
 @given(script=scripts, method=st.sampled_from(["get", "create"]))
 def test_sync_hook_is_bounded_typed_and_keeps_the_key(server: HostileServer, script: list[Reply], method: str) -> None:
@@ -494,7 +492,6 @@ def test_sync_hook_is_bounded_typed_and_keeps_the_key(server: HostileServer, scr
     check(outcome, max_requests=REQUESTS_PER_CALL)
 
 
-@generative
 @per_example_state_is_reset
 @given(script=scripts, method=st.sampled_from(["get", "create"]))
 def test_async_hook_is_bounded_typed_and_keeps_the_key(server: HostileServer, script: list[Reply], method: str) -> None:
@@ -514,7 +511,6 @@ def test_async_hook_is_bounded_typed_and_keeps_the_key(server: HostileServer, sc
     check(outcome, max_requests=REQUESTS_PER_CALL)
 
 
-@generative
 @per_example_state_is_reset
 @given(script=scripts)
 def test_trigger_is_bounded_typed_and_keeps_the_key(server: HostileServer, script: list[Reply]) -> None:
@@ -543,7 +539,6 @@ def test_trigger_is_bounded_typed_and_keeps_the_key(server: HostileServer, scrip
     check(outcome, max_requests=TRIGGER_POLLS * REQUESTS_PER_CALL)
 
 
-@generative
 @per_example_state_is_reset
 @given(script=scripts)
 def test_batch_item_is_bounded_typed_and_keeps_the_key(server: HostileServer, script: list[Reply]) -> None:
@@ -696,7 +691,7 @@ def test_a_429_saying_wait_zero_is_waited_out_not_hammered(
     assert all(0 <= s <= LONGEST_WAIT for s in clock.sleeps), clock.sleeps
 
 
-# -- answers only the generative tests drew, pinned (those run untraced: no_cover) ------------------------------
+# -- answers the generative tests drew, pinned -------------------------------------------------------------------
 
 EVENT_BODY = json.dumps(event(EVENT_ID)).encode()
 

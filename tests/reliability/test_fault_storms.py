@@ -20,7 +20,9 @@ from tests.harness import SimulatorConnection, run_sensor
 from tests.reliability.conftest import Report
 
 ASSISTANT = "assistant-storm"
-STORM = Faults(error_rate=0.225, error_statuses=(429, 502, 503), timeout_rate=0.075, hang_seconds=0.4)
+#: A hung request hangs 2 s: well past the hooks' timeouts below, which are themselves far above what a request takes
+#: on a loaded machine (15 in flight in one process, beside other processes on 2 cores), so only a hang times out.
+STORM = Faults(error_rate=0.225, error_statuses=(429, 502, 503), timeout_rate=0.075, hang_seconds=2.0)
 START = datetime(2031, 9, 1, 12, 0, tzinfo=timezone.utc)
 OPS = 60
 
@@ -30,8 +32,8 @@ async def _no_wait(_: float) -> None:
 
 
 def storm_hook() -> TelnyxHook:
-    # Budget: 10 retries per request; a 0.15 s timeout so hung requests count as timeouts quickly.
-    return TelnyxHook(max_retries=10, timeout=0.15, sleep=lambda _: None, async_sleep=_no_wait)
+    # Budget: 10 retries per request; a 1 s timeout: hung requests time out, queued ones do not.
+    return TelnyxHook(max_retries=10, timeout=1.0, sleep=lambda _: None, async_sleep=_no_wait)
 
 
 def body(i: int) -> dict[str, Any]:
@@ -109,9 +111,9 @@ def test_sensors_and_triggers_reach_the_right_outcome(
         ).event_id: "failed"
     }
     telnyx_simulator.set_faults(error_rate=STORM.error_rate, timeout_rate=STORM.timeout_rate)
-    simulator_connection("telnyx_storm", max_retries=3, timeout=0.15)
+    simulator_connection("telnyx_storm", max_retries=3, timeout=0.5)  # one request at a time: 0.5 s is ample
     # The poking sensor's hook does not retry (so no real backoff sleeps); its own error budget absorbs faults.
-    simulator_connection("telnyx_storm_poke", max_retries=0, timeout=0.15)
+    simulator_connection("telnyx_storm_poke", max_retries=0, timeout=0.5)
     reached: dict[str, int] = {"trigger": 0, "sensor": 0}
     for event_id, expected in outcomes.items():
         clock.advance(-7200)

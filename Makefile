@@ -5,6 +5,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 UV_VERSION := 0.13.9
 STAMP := $(VENV)/.installed
+# Every command here may write bytecode: pytest's assertion-rewritten modules (of the tests and of every plugin's
+# package: schemathesis, hypothesis, anyio, this package, about 430 modules) and this checkout's own modules, which
+# the install's --compile-bytecode does not reach. Where PYTHONDONTWRITEBYTECODE is set, each pytest process (three
+# workers, a sample project's run, each compatibility venv) rewrote and compiled them all again (4 s of CPU each),
+# and each Airflow subprocess compiled this package again.
+unexport PYTHONDONTWRITEBYTECODE
 # make suite's pytest-xdist workers (see suite).
 WORKERS ?= 3
 # The package's user-facing extras every development venv has (the development tools are dependency groups).
@@ -63,10 +69,11 @@ unit: $(STAMP)
 
 # The whole test suite: three workers (pytest-xdist) on this 2-core machine, each module (and each documentation
 # page, whose blocks share a namespace) on one worker; a worker spends about a third of its time waiting (on
-# simulated calls, on the time a call is due, on subprocesses), which a third worker fills. Branch coverage printed,
-# and checked against fail_under (pyproject.toml).
+# simulated calls, on the time a call is due, on subprocesses), which a third worker fills. Modules go out in the
+# order conftest.py gives them (long_running ones first), so the workers end together. Branch coverage printed, and
+# checked against fail_under (pyproject.toml); no_cover tests run untraced (conftest.py's pytest_sessionstart).
 suite: $(STAMP)
-	$(BIN)/pytest -q --hypothesis-profile=ci -n $(WORKERS) --dist loadscope --cov --cov-report=term
+	$(BIN)/pytest -q --hypothesis-profile=ci -n $(WORKERS) --dist loadscope --no-loadscope-reorder --cov --cov-report=term
 
 # lint, typecheck and docs run beside the suite, filling more of its workers' waits; their lines and the suite's
 # progress come as they are written, never cut into, and any failure fails make test (after the suite has ended:

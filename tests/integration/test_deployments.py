@@ -16,7 +16,7 @@ import pytest
 from airflow_provider_telnyx.testing.simulator import Simulator
 from tests.environment import migrated_db
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.long_running]
 
 AIRFLOW = Path(sys.executable).with_name("airflow")
 TEST_DAGS = Path(__file__).parents[1] / "dags"

@@ -29,6 +29,8 @@ from airflow_provider_telnyx.testing.simulator import Simulator
 from tests.integration import test_export_s3 as on_s3
 from tests.integration.test_export_s3 import ASSISTANT, BUCKET, START, body, keys, seed_calls, url
 
+pytestmark = pytest.mark.long_running
+
 # The S3 module's fixtures, reused: moto's server and a prefix of the test's own (`sim` is tests/conftest.py's,
 # its clock at this module's START, the S3 module's).
 s3_endpoint, s3 = on_s3.s3_endpoint, on_s3.s3

@@ -12,7 +12,7 @@ from airflow_provider_telnyx.testing.simulator import Faults, Simulator
 from tests.dagrun import TEST_DAGS, load_dag
 from tests.harness import SimulatorConnection
 
-pytestmark = [pytest.mark.usefixtures("airflow_db"), pytest.mark.integration]
+pytestmark = [pytest.mark.usefixtures("airflow_db"), pytest.mark.integration, pytest.mark.long_running]
 
 
 @pytest.fixture(autouse=True)

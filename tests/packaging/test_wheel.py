@@ -15,7 +15,7 @@ import pytest
 from airflow_provider_telnyx import __version__
 
 #: Integration: builds and installs the wheel in a fresh venv.
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.long_running]
 
 ROOT = Path(__file__).parents[2]
 #: The constraints the fresh venv is pinned by: ``make test-compat`` sets the Airflow 3.0 file, to prove the wheel

@@ -14,6 +14,8 @@ from tests.dagrun import TEST_DAGS, load_dag
 from tests.harness import SimulatorConnection
 from tests.reliability.conftest import Report
 
+pytestmark = pytest.mark.long_running
+
 ASSISTANT = "assistant-once"
 CREATES = 250
 

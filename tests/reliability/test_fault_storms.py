@@ -19,6 +19,8 @@ from airflow_provider_telnyx.triggers.scheduled_event import TelnyxScheduledEven
 from tests.harness import SimulatorConnection, run_sensor
 from tests.reliability.conftest import Report
 
+pytestmark = pytest.mark.long_running
+
 ASSISTANT = "assistant-storm"
 #: A hung request hangs 2 s: well past the hooks' timeouts below, which are themselves far above what a request takes
 #: on a loaded machine (15 in flight in one process, beside other processes on 2 cores), so only a hang times out.

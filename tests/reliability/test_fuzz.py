@@ -6,6 +6,7 @@ from collections import Counter
 from datetime import datetime, timezone
 from typing import Any
 
+import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -22,6 +23,8 @@ from airflow_provider_telnyx.models import (
 from airflow_provider_telnyx.testing.simulator import Simulator
 from tests.contract.openapi import SPEC_PATH, violations
 from tests.reliability.conftest import Report
+
+pytestmark = pytest.mark.long_running
 
 EXAMPLES_PER_OPERATION_AND_MODE = 80
 CHECK_NAMES = ("not_a_server_error", "response_schema_conformance", "content_type_conformance")

@@ -75,7 +75,7 @@ from tests.reliability.hostile import (
 )
 
 #: Integration: serves real sockets on loopback.
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.long_running]
 
 #: Long and distinctive (it never shows up by coincidence); ``+``, ``/`` and ``=`` make its URL-encoded spelling
 #: differ from the raw one. Valid for the connection: printable ASCII, no spaces.

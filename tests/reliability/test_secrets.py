@@ -19,6 +19,8 @@ from airflow_provider_telnyx.triggers.scheduled_event import TelnyxScheduledEven
 from tests.environment import migrated_db
 from tests.reliability.conftest import Report
 
+pytestmark = pytest.mark.long_running
+
 KEY = "KEYtest_secret_9f8e7d6c5b4a"
 REVOKED = "KEYtest_revoked_1a2b3c4d"
 SECRETS = (KEY, REVOKED)

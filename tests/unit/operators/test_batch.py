@@ -24,6 +24,8 @@ from airflow_provider_telnyx.testing.simulator import Faults, Simulator
 from airflow_provider_telnyx.triggers.scheduled_event import TelnyxScheduledEventsTrigger
 from tests.harness import DictStateStore, FakeTI, SimulatorConnection, context, run_sensor
 
+pytestmark = pytest.mark.long_running
+
 ASSISTANT = "assistant-batch"
 START = datetime(2031, 8, 1, 9, 0, tzinfo=timezone.utc)
 

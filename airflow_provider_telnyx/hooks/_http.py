@@ -149,6 +149,8 @@ class HttpClients:
     :param async_transport: an ``httpx`` transport for the async client.
     :param secrets: texts masked in every answer (the API key), whatever the encoding.
     :param max_body_bytes: largest answer read.
+    :param max_connections: connections each client opens at most and keeps alive between requests (``None``:
+        httpx's 100 open, 20 kept alive).
     """
 
     def __init__(
@@ -162,6 +164,7 @@ class HttpClients:
         async_transport: httpx.AsyncBaseTransport | None = None,
         secrets: Sequence[str] = (),
         max_body_bytes: int = MAX_BODY_BYTES,
+        max_connections: int | None = None,
     ) -> None:
         self.base_url = base_url
         self.timeout = timeout
@@ -172,6 +175,10 @@ class HttpClients:
             "proxy": proxy,
             "follow_redirects": False,
         }
+        if max_connections is not None:
+            self._client_kwargs["limits"] = httpx.Limits(
+                max_connections=max_connections, max_keepalive_connections=max_connections
+            )
         self._transport = transport
         self._async_transport = async_transport
         self.redactor = Redactor(secrets)

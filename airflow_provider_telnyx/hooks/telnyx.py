@@ -99,6 +99,10 @@ class TelnyxHook(BaseHook):
     :param sleep: how the sync side waits between retries (default ``time.sleep``).
     :param async_sleep: how the async side waits between retries (default ``asyncio.sleep``).
     :param pace: awaited before every async attempt, retries included (the batch operator's rate limiter).
+    :param max_connections: connections each client opens at most, all kept alive between requests. By default
+        httpx's: 100 open, 20 kept alive, so a hook with more requests in flight at once opens a new connection (a
+        TLS handshake) for each one past the 20th; the batch, export and delete operators set it to their
+        concurrency.
     """
 
     conn_name_attr = "telnyx_conn_id"
@@ -129,8 +133,13 @@ class TelnyxHook(BaseHook):
         sleep: Callable[[float], None] = time.sleep,
         async_sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         pace: Callable[[], Awaitable[None]] | None = None,
+        max_connections: int | None = None,
     ) -> None:
         super().__init__()
+        if max_connections is not None and (
+            not isinstance(max_connections, int) or isinstance(max_connections, bool) or max_connections < 1
+        ):
+            raise TelnyxInvalidInputError([("max_connections", "must be a positive integer")], subject="hook")
         self.telnyx_conn_id = telnyx_conn_id
         self._max_retries = max_retries
         self._timeout = timeout
@@ -139,6 +148,7 @@ class TelnyxHook(BaseHook):
         self._sleep = sleep
         self._async_sleep = async_sleep
         self._pace = pace
+        self._max_connections = max_connections
         self._config: TelnyxClientConfig | None = None
         self._http: HttpClients | None = None
         #: Rate-limit headers and 429s seen by this hook.
@@ -213,6 +223,7 @@ class TelnyxHook(BaseHook):
                 transport=self._transport,
                 async_transport=self._async_transport,
                 secrets=(config.api_key,),
+                max_connections=self._max_connections,
             )
         return self._http
 

@@ -121,6 +121,8 @@ class Simulator(ScheduledEventRoutes, ConversationRoutes):
         self._limiter = RateLimiter(monotonic)
         self._journal: deque[JournalEntry] = deque(maxlen=200_000)
         self._counters: Counter[str] = Counter()
+        #: Every client address (host, port) requests came from: one per TCP connection a client opened.
+        self._clients: set[tuple[str, int]] = set()
         self._release = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self.record_exchanges = record_exchanges
@@ -176,6 +178,7 @@ class Simulator(ScheduledEventRoutes, ConversationRoutes):
             self._idempotency.clear()
             self._journal.clear()
             self._counters.clear()
+            self._clients.clear()
             self.exchanges.clear()
         self._limiter.reset()
         self.faults = Faults()
@@ -216,7 +219,8 @@ class Simulator(ScheduledEventRoutes, ConversationRoutes):
             return list(self._journal)
 
     def stats(self) -> dict[str, Any]:
-        """Counters: requests by route and status, events created, cancelled and deleted, faults injected.
+        """Counters: requests by route and status, the connections they came over (``client_connections``: each
+        client address, host and port, counted once), events created, cancelled and deleted, faults injected.
 
         :return: a JSON-safe dictionary.
         """
@@ -225,6 +229,7 @@ class Simulator(ScheduledEventRoutes, ConversationRoutes):
             return {
                 "requests": len(self._journal),
                 "requests_by_route_status": dict(sorted(by_route.items())),
+                "client_connections": len(self._clients),
                 "events_stored": len(self._events),
                 **dict(sorted(self._counters.items())),
             }
@@ -316,8 +321,11 @@ class Simulator(ScheduledEventRoutes, ConversationRoutes):
             idempotency_key=request.headers.get("idempotency-key"),
             event_id=event_id,
         )
+        client = request.client
         with self._lock:
             self._journal.append(entry)
+            if client is not None:
+                self._clients.add((client.host, client.port))
             if fault:
                 self._counters[f"faults_{fault}"] += 1
 

@@ -12,6 +12,7 @@ import pytest
 
 from airflow_provider_telnyx.exceptions import TelnyxInvalidInputError, TelnyxInvalidResponseError
 from airflow_provider_telnyx.hooks import telnyx as telnyx_module
+from airflow_provider_telnyx.hooks.telnyx import TelnyxHook
 from tests.environment import API_KEY
 from tests.unit.mock_api import MockApi, event_json, run
 
@@ -50,6 +51,13 @@ def test_a_timeout_override_that_is_not_a_finite_positive_number_is_refused(time
     assert caught.value.problems == (("timeout", "must be a finite, positive number"),)
     assert str(caught.value) == "Invalid hook: timeout: must be a finite, positive number"
     assert api.requests == []
+
+
+@pytest.mark.parametrize("max_connections", [0, -1, True, 2.5, "10"])
+def test_a_max_connections_that_is_not_a_positive_integer_is_refused_at_once(max_connections: Any) -> None:
+    with pytest.raises(TelnyxInvalidInputError) as caught:
+        TelnyxHook(max_connections=max_connections)
+    assert caught.value.problems == (("max_connections", "must be a positive integer"),)
 
 
 def test_a_timeout_override_replaces_the_connections() -> None:

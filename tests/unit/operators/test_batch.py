@@ -123,6 +123,17 @@ def test_retry_after_a_partial_batch_creates_only_the_missing_events(
     assert set(per_item.values()) == {1}
 
 
+@pytest.mark.telnyx_simulator(faults=Faults(latency=0.05))
+def test_the_requests_in_flight_reuse_their_connections(telnyx_simulator: Simulator, clock: ManualClock) -> None:
+    """60 creates in flight at once: httpx's default pool keeps 20 connections alive, so each answer past the 20th
+    closed its connection and the next request opened another (a TLS handshake each, against the API)."""
+    summary = batch(events=items(240), requests_per_second=1000, max_concurrency=60).execute(context())
+    assert summary["created"] == 240
+    stats = telnyx_simulator.stats()
+    assert stats["requests"] == 240
+    assert stats["client_connections"] <= 60
+
+
 # Scale (120 creates through 429s): untraced by coverage, like the tests below (the paths: tests above).
 @pytest.mark.no_cover
 @pytest.mark.telnyx_simulator(faults=Faults(rate_limit=40), seed=2)

@@ -61,6 +61,9 @@ with DAG("late_batch_retry", schedule=None, start_date=START, catchup=False) as 
         events=[{"end_user_target": f"+1312557{i:04d}"} for i in range(100)],
         agent_target="+13125550199",
         scheduled_at=DUE_IN,
+        # A fixed rate: the first try sends all 100 well before DUE_IN. Adapting, it starts slow (about 30/s), and
+        # on a loaded machine its last creates reached the API after the call's time (400, then sent again).
+        requests_per_second=1000,
         retries=1,
         retry_delay=RETRY_DELAY,
         telnyx_conn_id="telnyx_no_retries",

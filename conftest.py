@@ -64,10 +64,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 def _long_running_first(items: list[pytest.Item]) -> None:
-    """Order the modules (and pages) as pytest-xdist's ``--dist loadscope`` would, by their number of tests, but
-    those marked ``long_running`` first: ``make suite`` passes ``--no-loadscope-reorder``, so a worker starts on a
-    one-test module that takes a minute (the wheel build) at the start, not as the others end. Each module's tests
-    keep their order, and modules of one kind theirs."""
+    """Order the modules (and pages) by their number of tests, as pytest-xdist's ``--dist loadscope`` orders the
+    scopes it hands out, but those marked ``long_running`` first: ``make suite`` passes ``--no-loadscope-reorder``,
+    so a worker starts on a one-test module that takes a minute (the wheel build) at the start, not as the others
+    end. Each module's tests keep their order, and modules of one kind theirs."""
     modules: dict[str, list[pytest.Item]] = {}
     for item in items:
         modules.setdefault(item.nodeid.split("::", 1)[0], []).append(item)

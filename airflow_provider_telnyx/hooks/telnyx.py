@@ -99,10 +99,11 @@ class TelnyxHook(BaseHook):
     :param sleep: how the sync side waits between retries (default ``time.sleep``).
     :param async_sleep: how the async side waits between retries (default ``asyncio.sleep``).
     :param pace: awaited before every async attempt, retries included (the batch operator's rate limiter).
-    :param max_connections: connections each client opens at most, all kept alive between requests. By default
-        httpx's: 100 open, 20 kept alive, so a hook with more requests in flight at once opens a new connection (a
-        TLS handshake) for each one past the 20th; the batch, export and delete operators set it to their
-        concurrency.
+    :param max_connections: connections each client opens at most, all kept alive between requests; a request
+        past them waits for one, within its own ``timeout``. By default httpx's: 100 open, 20 kept alive, so a hook
+        with more requests in flight at once opens a new connection (a TLS handshake) for nearly every one past the
+        20th; the batch, export and delete operators set it to their concurrency plus one. Ignored with a custom
+        ``transport``/``async_transport`` (httpx sizes only its own transports' pools).
     """
 
     conn_name_attr = "telnyx_conn_id"

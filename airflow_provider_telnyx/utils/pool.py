@@ -28,13 +28,16 @@ def paced_hook(
 
     :param telnyx_conn_id: the connection.
     :param requests_per_second: a fixed rate; ``None`` adapts to the API's answers.
-    :param max_in_flight: the most requests in flight at once (and connections the hook keeps open).
+    :param max_in_flight: the most items' requests in flight at once (the hook keeps one more connection open, for
+        a listing page read beside them).
     :param known_limit: a limit the API already announced (to an earlier hook of the same task); without its window
         it only caps the rate until the answers show the window.
     :return: the hook (close it with ``aclose``) and its limiter.
     """
     limiter = AdaptiveRateLimiter(requests_per_second, max_in_flight=max_in_flight)
-    hook = TelnyxHook(telnyx_conn_id=telnyx_conn_id, pace=limiter.pace, max_connections=max_in_flight)
+    # One connection kept alive per request in flight: the items' requests, and a listing page read beside them
+    # (the export's and the delete selection's listings run outside the limiter's places).
+    hook = TelnyxHook(telnyx_conn_id=telnyx_conn_id, pace=limiter.pace, max_connections=max_in_flight + 1)
     if known_limit:
         limiter.observe(RateLimitAnswer(200, limit=known_limit))
     hook.rate_limit.listeners.append(limiter.observe)

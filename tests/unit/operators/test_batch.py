@@ -131,7 +131,7 @@ def test_the_requests_in_flight_reuse_their_connections(telnyx_simulator: Simula
     assert summary["created"] == 240
     stats = telnyx_simulator.stats()
     assert stats["requests"] == 240
-    assert stats["client_connections"] <= 60
+    assert stats["client_connections"] <= 61  # paced_hook: one per request in flight, and one for a listing page
 
 
 # Scale (120 creates through 429s): untraced by coverage, like the tests below (the paths: tests above).

@@ -773,6 +773,16 @@ WHY_MISSED = {
 }
 
 
+def run_dates(meta: dict[str, Any]) -> str:
+    """When each benchmark last ran: one date when ``make bench`` ran them all, else each date with its benchmarks
+    (``benchmarks/run.py B1 B5`` runs those again and keeps the others' figures)."""
+    ran_at: dict[str, str] = meta.get("ran_at") or {}
+    dates = sorted(set(ran_at.values()), reverse=True)
+    if len(dates) <= 1:
+        return str(meta["when"])
+    return "; ".join(f"{', '.join(k for k in sorted(ran_at) if ran_at[k] == d)} on {d}" for d in dates)
+
+
 def page(results: dict[str, Any]) -> str:
     meta = results["_meta"]
     lines = [
@@ -782,7 +792,8 @@ def page(results: dict[str, Any]) -> str:
         "alternatives side by side in one run against the embedded simulator on loopback, so ratios are what to "
         "read: absolute times drift on a shared machine.",
         "",
-        f"Run: {meta['when']}, Python {meta['python']}, {meta['cores']} cores, {meta['seconds']:.0f} s in all.",
+        f"Run: {run_dates(meta)}, Python {meta['python']}, {meta['cores']} cores, {meta['seconds']:.0f} s "
+        + ("in all." if len(set((meta.get("ran_at") or {}).values())) <= 1 else "for the latest."),
         "",
     ]
     descriptions = {
@@ -869,13 +880,19 @@ def main(argv: list[str]) -> None:
     for key in chosen:
         log(f"running {key}")
         results[key] = BENCHMARKS[key]()
+    when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    previous = results.get("_meta", {})
+    ran_at = {key: previous.get("ran_at", {}).get(key, previous.get("when")) for key in BENCHMARKS if key in results}
+    ran_at.update(dict.fromkeys(chosen, when))
     results["_meta"] = {
-        "when": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "when": when,
+        "ran_at": ran_at,
         "python": platform.python_version(),
         "cores": os.cpu_count(),
         "seconds": time.monotonic() - started,
     }
-    RESULTS.write_text(json.dumps(results, indent=2, sort_keys=True))
+    # In the order measured (rows and columns of the page follow it), also for benchmarks kept from an earlier run.
+    RESULTS.write_text(json.dumps(results, indent=2))
     plot(results)
     PAGE.write_text(page(results))
     log(f"wrote {RESULTS.relative_to(ROOT)}, {PAGE.relative_to(ROOT)} and plots in {STATIC.relative_to(ROOT)}")

@@ -12,7 +12,9 @@ from airflow_provider_telnyx.operators.batch import TelnyxCreateScheduledEventsO
 from airflow_provider_telnyx.operators.scheduled_event import TelnyxCreateScheduledEventOperator
 
 N = int(os.environ.get("BENCH_EVENTS", "200"))
-TARGETS = [f"+1312{5550000 + i:07d}" for i in range(N)]
+# Outside the simulator's outcome table (+1312555010x and 011x: busy, no answer, a refused destination...): every
+# event is an ordinary call.
+TARGETS = [f"+1312556{i:04d}" for i in range(N)]
 COMMON: dict[str, Any] = {
     "assistant_id": "assistant-bench",
     "agent_target": "+13125550199",
